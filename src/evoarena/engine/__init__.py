@@ -1,0 +1,1 @@
+"""The functional core's market side: the shared book, the paper exchange and fees."""

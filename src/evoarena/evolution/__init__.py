@@ -1,0 +1,1 @@
+"""The functional core's population side: genomes, bots, operators, fitness and persistence."""

@@ -1,0 +1,66 @@
+"""structlog configuration: JSON lines when stderr is not a TTY, a pretty console when it is.
+
+Called once, from the CLI. Library modules only do ``structlog.get_logger(__name__)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+# Keys whose values must never reach a log line, whatever a caller passes.
+_SECRET_KEYS = frozenset(
+    {
+        "private_key",
+        "private_key_pem",
+        "api_key_id",
+        "signature",
+        "KALSHI-ACCESS-SIGNATURE",
+        "KALSHI-ACCESS-KEY",
+        "authorization",
+    }
+)
+
+
+def _redact(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    for key in _SECRET_KEYS.intersection(event_dict):
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: Literal["auto", "json", "console"] = "auto",
+) -> None:
+    """Route structlog to stderr at ``level``, rendered as JSON or for a console."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    )
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    if not use_console:
+        processors.append(structlog.processors.dict_tracebacks)
+    processors.append(renderer)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
