@@ -1,0 +1,237 @@
+"""The recording format, shared by the recorder, ``synth``, ``inspect`` and ``replay``.
+
+JSON Lines, gzip-compressed when the file name ends in ``.gz``:
+
+* line 1, the header: ``{"evoarena_recording": 1, "created_ms": <int>, "source": "<name>", ...}``
+  (extra keys allowed);
+* then one line per received item, in receive order, each with ``t_ms`` (receive time, ms since
+  the epoch) and exactly one of:
+
+  - ``"ws"``: the Kalshi WebSocket message object exactly as received;
+  - ``"rest"``: ``{"method", "path", "params", "status", "body"}`` — a REST response as received;
+  - ``"mark"``: ``{"kind": ..., ...}`` — an instant at which the live service acted (a tick, a
+    settlement check), so a replay can act at exactly the same points.
+
+Reading streams line by line (never the whole file) and reports a bad line as ``file:line: reason``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+from evoarena.errors import RecordingError
+
+FORMAT_VERSION = 1
+MAX_REPORTED_BAD_LINES = 20
+
+ItemKind = Literal["ws", "rest", "mark"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordItem:
+    """One recorded line after the header."""
+
+    line_no: int
+    t_ms: int
+    kind: ItemKind
+    payload: Any
+    """The WS message object, the REST dict, or the mark dict."""
+
+
+def _open_binary(path: Path, mode: Literal["rb", "wb", "ab"]) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, mode)  # type: ignore[return-value]  # gzip.GzipFile is IO[bytes]
+    return open(path, mode)  # the caller owns and closes the handle
+
+
+class RecordingWriter:
+    """Append items to a recording. Use as a context manager; ``flush()`` pushes to the OS.
+
+    Writes are buffered in memory (the feed never waits on the disk); call ``flush()`` at least
+    every second (the recorder task does) and ``close()`` on shutdown.
+    """
+
+    def __init__(self, path: Path, source: str, created_ms: int, **extra: Any) -> None:
+        self.path = path
+        self._fh = _open_binary(path, "wb")
+        self._buf = io.BytesIO()
+        self.items = 0
+        self.bytes_written = 0
+        header = {"evoarena_recording": FORMAT_VERSION, "created_ms": created_ms, "source": source}
+        header.update(extra)
+        self._emit(orjson.dumps(header))
+
+    def _emit(self, line: bytes) -> None:
+        self._buf.write(line)
+        self._buf.write(b"\n")
+        self.bytes_written += len(line) + 1
+
+    def write_ws(self, t_ms: int, message: Any) -> None:
+        """Record a WebSocket message object."""
+        self.items += 1
+        self._emit(orjson.dumps({"t_ms": t_ms, "ws": message}))
+
+    def write_ws_raw(self, t_ms: int, raw: bytes | str) -> None:
+        """Record a WebSocket text frame byte for byte (it must be one JSON object)."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        self.items += 1
+        self._emit(b'{"t_ms":%d,"ws":%s}' % (t_ms, data.strip()))
+
+    def write_rest(
+        self,
+        t_ms: int,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        status: int,
+        body: Any,
+    ) -> None:
+        """Record a REST response (``body`` is the decoded JSON exactly as received)."""
+        self.items += 1
+        rest = {"method": method, "path": path, "params": params, "status": status, "body": body}
+        self._emit(orjson.dumps({"t_ms": t_ms, "rest": rest}))
+
+    def write_mark(self, t_ms: int, kind: str, **fields: Any) -> None:
+        """Record an instant at which the service acted (``kind`` = tick, settlement_check ...)."""
+        self.items += 1
+        self._emit(orjson.dumps({"t_ms": t_ms, "mark": {"kind": kind, **fields}}))
+
+    def flush(self) -> None:
+        """Hand buffered lines to the file (and the OS)."""
+        data = self._buf.getvalue()
+        if data:
+            self._fh.write(data)
+            self._buf = io.BytesIO()
+        self._fh.flush()
+
+    def close(self) -> None:
+        """Flush and close."""
+        if not self._fh.closed:
+            self.flush()
+            self._fh.close()
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RecordingReader:
+    """Stream a recording. Iterating yields :class:`RecordItem` for every line after the header.
+
+    With ``skip_bad=False`` the first bad line raises :class:`RecordingError`
+    (``file:line: reason``); with ``skip_bad=True`` bad lines are counted in ``bad_count`` and the
+    first few messages kept in ``bad_lines``.
+    """
+
+    def __init__(self, path: Path, *, skip_bad: bool = False) -> None:
+        self.path = path
+        self.skip_bad = skip_bad
+        self.bad_count = 0
+        self.bad_lines: list[str] = []
+        self.lines_read = 0
+        try:
+            self._fh = _open_binary(path, "rb")
+        except OSError as e:
+            raise RecordingError(str(path), 0, f"cannot open: {e.strerror}") from e
+        self.header = self._read_header()
+
+    def _read_header(self) -> dict[str, Any]:
+        try:
+            first = self._fh.readline()
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise RecordingError(str(self.path), 1, f"cannot read: {e}") from e
+        self.lines_read = 1
+        if not first.strip():
+            raise RecordingError(str(self.path), 1, "empty file: no recording header")
+        try:
+            header = orjson.loads(first)
+        except orjson.JSONDecodeError as e:
+            raise RecordingError(str(self.path), 1, f"header is not JSON: {e}") from e
+        if not isinstance(header, dict) or "evoarena_recording" not in header:
+            raise RecordingError(
+                str(self.path), 1, "not an evoarena recording (no 'evoarena_recording' header)"
+            )
+        version = header["evoarena_recording"]
+        if version != FORMAT_VERSION:
+            raise RecordingError(
+                str(self.path),
+                1,
+                f"unsupported recording version {version!r} "
+                f"(this evoarena reads version {FORMAT_VERSION})",
+            )
+        return header
+
+    def _bad(self, line_no: int, reason: str) -> None:
+        err = RecordingError(str(self.path), line_no, reason)
+        if not self.skip_bad:
+            raise err
+        self.bad_count += 1
+        if len(self.bad_lines) < MAX_REPORTED_BAD_LINES:
+            self.bad_lines.append(str(err))
+
+    def __iter__(self) -> Iterator[RecordItem]:
+        line_no = 1
+        while True:
+            try:
+                raw = self._fh.readline()
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                self._bad(line_no + 1, f"cannot read: {e}")
+                return
+            if not raw:
+                return
+            line_no += 1
+            self.lines_read = line_no
+            if not raw.strip():
+                continue
+            item = self._parse(line_no, raw)
+            if item is not None:
+                yield item
+
+    def _parse(self, line_no: int, raw: bytes) -> RecordItem | None:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            self._bad(line_no, f"not valid JSON: {e}")
+            return None
+        if not isinstance(obj, dict):
+            self._bad(line_no, "a recording line must be a JSON object")
+            return None
+        t_ms = obj.get("t_ms")
+        if not isinstance(t_ms, int) or isinstance(t_ms, bool):
+            self._bad(line_no, "missing or non-integer 't_ms'")
+            return None
+        kinds = [k for k in ("ws", "rest", "mark") if k in obj]
+        if len(kinds) != 1:
+            self._bad(line_no, "a line needs exactly one of 'ws', 'rest' or 'mark'")
+            return None
+        kind: ItemKind = kinds[0]  # type: ignore[assignment]  # narrowed by the list above
+        payload = obj[kind]
+        if not isinstance(payload, dict):
+            self._bad(line_no, f"'{kind}' must be a JSON object")
+            return None
+        if kind == "rest" and not isinstance(payload.get("path"), str):
+            self._bad(line_no, "'rest' needs a string 'path'")
+            return None
+        if kind == "mark" and not isinstance(payload.get("kind"), str):
+            self._bad(line_no, "'mark' needs a string 'kind'")
+            return None
+        return RecordItem(line_no, t_ms, kind, payload)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,23 @@
+"""Shared fixtures: the anyio backend, and an environment with no evoarena/Kalshi variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Every async test runs on asyncio (the backend the service uses)."""
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the developer's EVOARENA_* and KALSHI_* variables out of every test."""
+    for key in list(os.environ):
+        if key.startswith(("EVOARENA_", "KALSHI_")):
+            monkeypatch.delenv(key)
+    yield
