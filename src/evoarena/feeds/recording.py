@@ -45,10 +45,17 @@ class RecordItem:
     """The WS message object, the REST dict, or the mark dict."""
 
 
-def _open_binary(path: Path, mode: Literal["rb", "wb", "ab"]) -> IO[bytes]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, mode)  # type: ignore[return-value]  # gzip.GzipFile is IO[bytes]
-    return open(path, mode)  # the caller owns and closes the handle
+def _open_writer(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(file, stream to write): gzip for ``.gz`` with a fixed header (no time stamp, no name).
+
+    Same content ⇒ same bytes, whenever and under whatever name it is written. Level 6 writes
+    about 2.7× faster than gzip's default 9 for a file some 6% larger.
+    """
+    raw = open(path, "wb")  # noqa: SIM115 - closed by RecordingWriter.close
+    if not path.name.endswith(".gz"):
+        return raw, raw
+    zipped: Any = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+    return raw, zipped
 
 
 class RecordingWriter:
@@ -60,13 +67,40 @@ class RecordingWriter:
 
     def __init__(self, path: Path, source: str, created_ms: int, **extra: Any) -> None:
         self.path = path
-        self._fh = _open_binary(path, "wb")
+        self.base_path = path
+        """The first segment's path (``path`` moves on when the recording is rotated)."""
+        self._raw, self._fh = _open_writer(path)
         self._buf = io.BytesIO()
         self.items = 0
         self.bytes_written = 0
-        header = {"evoarena_recording": FORMAT_VERSION, "created_ms": created_ms, "source": source}
-        header.update(extra)
+        self._source = source
+        self._extra = extra
+        self._segment = 0
+        self._write_header(created_ms, 0)
+
+    def _write_header(self, created_ms: int, segment: int) -> None:
+        header = {
+            "evoarena_recording": FORMAT_VERSION,
+            "created_ms": created_ms,
+            "source": self._source,
+        }
+        header.update(self._extra)
+        if segment:
+            header["segment"] = segment
+            header["continues"] = self.base_path.name
         self._emit(orjson.dumps(header))
+
+    def rotate(self, path: Path, created_ms: int) -> None:
+        """Close the current file and continue the same stream in ``path`` (a new header).
+
+        Segments replay as one stream when given to ``evoarena replay`` in order.
+        """
+        self.close()
+        self.path = path
+        self._raw, self._fh = _open_writer(path)
+        self.bytes_written = 0
+        self._segment += 1
+        self._write_header(created_ms, self._segment)
 
     def _emit(self, line: bytes) -> None:
         self._buf.write(line)
@@ -79,10 +113,16 @@ class RecordingWriter:
         self._emit(orjson.dumps({"t_ms": t_ms, "ws": message}))
 
     def write_ws_raw(self, t_ms: int, raw: bytes | str) -> None:
-        """Record a WebSocket text frame byte for byte (it must be one JSON object)."""
-        data = raw.encode() if isinstance(raw, str) else raw
+        """Record a WebSocket text frame byte for byte (it must be one JSON object).
+
+        Line breaks in it can only be insignificant JSON whitespace (JSON escapes them inside
+        strings); they become spaces so the frame stays on one line.
+        """
+        data = (raw.encode() if isinstance(raw, str) else raw).strip()
+        if b"\n" in data or b"\r" in data:
+            data = data.replace(b"\r", b" ").replace(b"\n", b" ")
         self.items += 1
-        self._emit(b'{"t_ms":%d,"ws":%s}' % (t_ms, data.strip()))
+        self._emit(b'{"t_ms":%d,"ws":%s}' % (t_ms, data))
 
     def write_rest(
         self,
@@ -116,6 +156,8 @@ class RecordingWriter:
         if not self._fh.closed:
             self.flush()
             self._fh.close()
+        if not self._raw.closed:
+            self._raw.close()
 
     def __enter__(self) -> RecordingWriter:
         return self
@@ -138,11 +180,20 @@ class RecordingReader:
         self.bad_count = 0
         self.bad_lines: list[str] = []
         self.lines_read = 0
+        self._bytes_read = 0
         try:
-            self._fh = _open_binary(path, "rb")
+            self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 — closed by close()
         except OSError as e:
             raise RecordingError(str(path), 0, f"cannot open: {e.strerror}") from e
-        self.header = self._read_header()
+        self._fh: IO[bytes] = self._raw
+        if path.name.endswith(".gz"):
+            unzipped: Any = gzip.GzipFile(fileobj=self._raw, mode="rb")
+            self._fh = unzipped  # a GzipFile is an IO[bytes] that typeshed does not declare as one
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
 
     def _read_header(self) -> dict[str, Any]:
         try:
@@ -226,9 +277,20 @@ class RecordingReader:
             return None
         return RecordItem(line_no, t_ms, kind, payload)
 
+    def bytes_read(self) -> int:
+        """Bytes of the file itself (compressed, for ``.gz``) consumed so far: progress against
+        the file's size on disk. Read-ahead buffering makes it run slightly ahead of the line
+        last yielded; after ``close()`` it keeps its last value."""
+        if not self._raw.closed:
+            self._bytes_read = self._raw.tell()
+        return self._bytes_read
+
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (idempotent)."""
+        if not self._raw.closed:
+            self._bytes_read = self._raw.tell()
         self._fh.close()
+        self._raw.close()
 
     def __enter__(self) -> RecordingReader:
         return self

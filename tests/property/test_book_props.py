@@ -1,0 +1,168 @@
+"""Book properties: valid deltas keep sizes non-negative; snapshot + deltas = direct build;
+an impossible delta makes the market stale (and untradable) until a fresh snapshot."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evoarena.engine.book import MarketBook
+from evoarena.feeds.events import (
+    PRICE_ONE,
+    BookDelta,
+    BookSnapshot,
+    Level,
+    MarketInfo,
+    MarketStatus,
+    Side,
+)
+
+T = 1_700_000_000_000
+TICKER = "P-1"
+
+prices = st.integers(1, 99).map(lambda c: c * 10_000) | st.integers(1, PRICE_ONE - 1)
+sizes = st.integers(1, 50_000)
+ladders = st.dictionaries(prices, sizes, max_size=8)
+# A "move": side, an index used to pick an existing price (or a new one), and a raw amount.
+moves = st.lists(
+    st.tuples(st.sampled_from(Side), st.integers(0, 20), prices, st.integers(-60_000, 60_000)),
+    max_size=40,
+)
+
+
+def _fresh(yes: dict[int, int], no: dict[int, int]) -> MarketBook:
+    book = MarketBook()
+    book.apply(
+        MarketInfo(
+            TICKER,
+            None,
+            MarketStatus.ACTIVE,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            T,
+        )
+    )
+    book.apply(BookSnapshot(TICKER, _levels(yes), _levels(no), T))
+    return book
+
+
+def _levels(ladder: dict[int, int]) -> tuple[Level, ...]:
+    return tuple(sorted(ladder.items(), reverse=True))
+
+
+def _valid_deltas(
+    yes: dict[int, int], no: dict[int, int], raw: list[tuple[Side, int, int, int]]
+) -> tuple[list[BookDelta], dict[int, int], dict[int, int]]:
+    """Turn raw moves into deltas that never take a level below zero, tracking the result."""
+    model = {Side.YES: dict(yes), Side.NO: dict(no)}
+    out: list[BookDelta] = []
+    for side, pick, new_price, amount in raw:
+        ladder = model[side]
+        existing = sorted(ladder)
+        price = existing[pick % len(existing)] if existing and pick % 3 else new_price
+        current = ladder.get(price, 0)
+        d = max(amount, -current)  # clamp: at most remove what rests there
+        if d == 0:
+            continue
+        out.append(BookDelta(TICKER, side, price, d, T))
+        if current + d == 0:
+            ladder.pop(price, None)
+        else:
+            ladder[price] = current + d
+    return out, model[Side.YES], model[Side.NO]
+
+
+@settings(max_examples=60, deadline=None)
+@given(yes=ladders, no=ladders, raw=moves)
+def test_valid_deltas_keep_sizes_positive_and_book_fresh(
+    yes: dict[int, int], no: dict[int, int], raw: list[tuple[Side, int, int, int]]
+) -> None:
+    """Any sequence of valid deltas: every resting size stays > 0 and the book stays fresh."""
+    deltas, _, _ = _valid_deltas(yes, no, raw)
+    book = _fresh(yes, no)
+    m = book.market(TICKER)
+    for d in deltas:
+        book.apply(d)
+        assert all(s > 0 for s in m.yes_bids.values())
+        assert all(s > 0 for s in m.no_bids.values())
+    assert not m.stale
+    assert book.counters.impossible_deltas == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(yes=ladders, no=ladders, raw=moves)
+def test_snapshot_then_deltas_equals_direct_build(
+    yes: dict[int, int], no: dict[int, int], raw: list[tuple[Side, int, int, int]]
+) -> None:
+    """Snapshot + deltas gives the same ladders and best prices as a snapshot of the result."""
+    deltas, final_yes, final_no = _valid_deltas(yes, no, raw)
+    incremental = _fresh(yes, no)
+    for d in deltas:
+        incremental.apply(d)
+    direct = _fresh(final_yes, final_no)
+    a, b = incremental.market(TICKER), direct.market(TICKER)
+    assert a.yes_bids == b.yes_bids == final_yes
+    assert a.no_bids == b.no_bids == final_no
+    assert (a.best_yes_bid, a.best_no_bid) == (b.best_yes_bid, b.best_no_bid)
+    assert (a.best_yes_ask, a.best_no_ask) == (b.best_yes_ask, b.best_no_ask)
+    assert a.best_yes_bid == (max(final_yes) if final_yes else None)
+    assert a.best_yes_ask == (PRICE_ONE - max(final_no) if final_no else None)
+    for side in Side:
+        assert a.bid_levels(side) == b.bid_levels(side)
+        assert a.ask_levels(side) == b.ask_levels(side)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    yes=ladders,
+    no=ladders,
+    before=moves,
+    side=st.sampled_from(Side),
+    price=prices,
+    excess=st.integers(1, 1_000),
+    after=moves,
+    new_yes=ladders,
+    new_no=ladders,
+)
+def test_impossible_delta_stales_until_snapshot(
+    yes: dict[int, int],
+    no: dict[int, int],
+    before: list[tuple[Side, int, int, int]],
+    side: Side,
+    price: int,
+    excess: int,
+    after: list[tuple[Side, int, int, int]],
+    new_yes: dict[int, int],
+    new_no: dict[int, int],
+) -> None:
+    """A level going negative freezes the book as it was, stale and untradable, whatever deltas
+    follow; the next snapshot makes it fresh and tradable again."""
+    deltas, cur_yes, cur_no = _valid_deltas(yes, no, before)
+    book = _fresh(yes, no)
+    m = book.market(TICKER)
+    for d in deltas:
+        book.apply(d)
+    assert m.tradable
+    resting = (cur_yes if side is Side.YES else cur_no).get(price, 0)
+    book.apply(BookDelta(TICKER, side, price, -(resting + excess), T))
+    assert m.stale
+    assert not m.tradable
+    frozen = (dict(m.yes_bids), dict(m.no_bids))
+    assert frozen == (cur_yes, cur_no)
+    later, _, _ = _valid_deltas(cur_yes, cur_no, after)
+    for d in later:
+        book.apply(d)
+        assert m.stale
+        assert not m.tradable
+    assert (m.yes_bids, m.no_bids) == frozen
+    book.apply(BookSnapshot(TICKER, _levels(new_yes), _levels(new_no), T))
+    assert not m.stale
+    assert m.tradable
+    assert (m.yes_bids, m.no_bids) == (new_yes, new_no)
