@@ -1,0 +1,723 @@
+"""The paper exchange: one account per bot, filled against the shared :class:`MarketBook`.
+
+Money is integer micro-dollars everywhere (``PRICE_ONE`` = $1); contracts are whole contracts.
+Time is the ``now_ms`` each call receives; the exchange holds no clock.
+
+**Counterfactual fills.** Each bot trades against the observed book as its own counterfactual
+world: a fill walks the book's depth but never consumes it, so every bot sees the same liquidity
+whatever the other bots did. Our orders are assumed too small to move the market.
+
+Account arithmetic (exact, checked by property tests)::
+
+    cash = initial − Σ cost − Σ fee + Σ payout
+    equity = cash + Σ cost of open positions
+    realized P&L = Σ over closed positions of (payout − cost − fee)
+
+A buy is a taker order: it pays its fee up front (see :mod:`evoarena.engine.fees`); a closed
+position's realized P&L includes that fee. The daily P&L is the change of equity since the start of
+the current UTC day of ``now_ms``: fees of today's buys, plus ``payout − cost`` of positions closed
+today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import structlog
+
+from evoarena.engine.book import MarketBook
+from evoarena.engine.fees import CENT, FeeRate
+from evoarena.feeds.events import COUNT_ONE, PRICE_ONE, Side
+
+log = structlog.get_logger(__name__)
+
+DAY_MS = 86_400_000
+"""One UTC day in milliseconds (epoch days start at UTC midnight)."""
+
+SCHEMA_VERSION = 1
+"""Version of :meth:`PaperExchange.to_dict`'s layout."""
+
+
+class RejectReason(StrEnum):
+    """Why a buy was refused."""
+
+    UNKNOWN_MARKET = "unknown_market"
+    NOT_TRADABLE = "not_tradable"
+    MARKET_CLOSED = "market_closed"
+    STALE = "stale"
+    NO_LIQUIDITY = "no_liquidity"
+    OUTSIDE_PRICE_BOUNDS = "outside_price_bounds"
+    BUDGET_TOO_SMALL = "budget_too_small"
+    ALREADY_HOLDING = "already_holding"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A completed buy: ``contracts`` whole contracts of ``side`` for ``cost`` plus ``fee`` (µ$).
+
+    ``levels`` are the (ask price µ$, whole contracts) taken, cheapest first.
+    """
+
+    bot_id: str
+    ticker: str
+    side: Side
+    contracts: int
+    cost: int
+    fee: int
+    levels: tuple[tuple[int, int], ...]
+    ts_ms: int
+
+    @property
+    def avg_price(self) -> Fraction:
+        """Average price per contract in micro-dollars (exact)."""
+        return Fraction(self.cost, self.contracts)
+
+    @property
+    def avg_price_usd(self) -> float:
+        """Average price per contract in dollars (for reports)."""
+        return self.cost / self.contracts / PRICE_ONE
+
+    @property
+    def total(self) -> int:
+        """What the buy took from cash: cost plus fee (µ$)."""
+        return self.cost + self.fee
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused buy; nothing changed."""
+
+    bot_id: str
+    ticker: str
+    side: Side
+    reason: RejectReason
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position: ``contracts`` of ``side`` bought for ``cost`` plus ``fee`` (µ$)."""
+
+    ticker: str
+    side: Side
+    contracts: int
+    cost: int
+    fee: int
+    opened_ms: int
+
+    def payout_for(self, settlement_value: int) -> int:
+        """What the position pays if YES settles at ``settlement_value`` µ$ per contract."""
+        per_contract = settlement_value if self.side is Side.YES else PRICE_ONE - settlement_value
+        return self.contracts * per_contract
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "ticker": self.ticker,
+            "side": self.side.value,
+            "contracts": self.contracts,
+            "cost": self.cost,
+            "fee": self.fee,
+            "opened_ms": self.opened_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Position:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming the bad field."""
+        return cls(
+            ticker=_str(d, "ticker"),
+            side=_side(d),
+            contracts=_int(d, "contracts", minimum=1),
+            cost=_int(d, "cost", minimum=0),
+            fee=_int(d, "fee", minimum=0),
+            opened_ms=_int(d, "opened_ms"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedPosition:
+    """A position closed by settlement (or force-closed as a total loss: ``forced``)."""
+
+    ticker: str
+    side: Side
+    contracts: int
+    cost: int
+    fee: int
+    opened_ms: int
+    closed_ms: int
+    payout: int
+    settlement_value: int | None
+    forced: bool
+
+    @property
+    def realized_pnl(self) -> int:
+        """``payout − cost − fee`` in micro-dollars."""
+        return self.payout - self.cost - self.fee
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "ticker": self.ticker,
+            "side": self.side.value,
+            "contracts": self.contracts,
+            "cost": self.cost,
+            "fee": self.fee,
+            "opened_ms": self.opened_ms,
+            "closed_ms": self.closed_ms,
+            "payout": self.payout,
+            "settlement_value": self.settlement_value,
+            "forced": self.forced,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClosedPosition:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming the bad field."""
+        value = d.get("settlement_value")
+        if value is not None and (type(value) is not int or not 0 <= value <= PRICE_ONE):
+            msg = f"closed position: 'settlement_value' must be null or 0..{PRICE_ONE}"
+            raise ValueError(msg)
+        forced = d.get("forced")
+        if not isinstance(forced, bool):
+            msg = "closed position: 'forced' must be a boolean"
+            raise ValueError(msg)
+        return cls(
+            ticker=_str(d, "ticker"),
+            side=_side(d),
+            contracts=_int(d, "contracts", minimum=1),
+            cost=_int(d, "cost", minimum=0),
+            fee=_int(d, "fee", minimum=0),
+            opened_ms=_int(d, "opened_ms"),
+            closed_ms=_int(d, "closed_ms"),
+            payout=_int(d, "payout", minimum=0),
+            settlement_value=value,
+            forced=forced,
+        )
+
+
+class BotAccount:
+    """One bot's money, positions and counters (micro-dollars; ``*_usd``/``roi_pct`` are floats).
+
+    Only :class:`PaperExchange` mutates an account. ``trades_today`` and ``daily_pnl`` refer to the
+    UTC day of the latest ``now_ms`` the account saw (:meth:`roll_to`).
+    """
+
+    __slots__ = (
+        "_day",
+        "_day_start_equity",
+        "_n_forced",
+        "_n_wins",
+        "_open_cost",
+        "bot_id",
+        "cash",
+        "closed_positions",
+        "fees_paid",
+        "initial_bankroll",
+        "open_positions",
+        "payouts",
+        "realized_pnl",
+        "total_cost",
+        "total_trades",
+        "trades_today",
+    )
+
+    def __init__(self, bot_id: str, initial_bankroll: int) -> None:
+        if initial_bankroll <= 0:
+            msg = f"initial bankroll must be positive, was {initial_bankroll}"
+            raise ValueError(msg)
+        self.bot_id = bot_id
+        self.initial_bankroll = initial_bankroll
+        self.cash = initial_bankroll
+        self.open_positions: dict[str, Position] = {}
+        self.closed_positions: list[ClosedPosition] = []
+        self.total_trades = 0
+        self.trades_today = 0
+        self.fees_paid = 0
+        self.total_cost = 0
+        self.payouts = 0
+        self.realized_pnl = 0
+        self._n_wins = 0
+        self._n_forced = 0
+        self._open_cost = 0
+        self._day: int | None = None
+        self._day_start_equity = initial_bankroll
+
+    # -- derived figures ----------------------------------------------------------------------
+
+    @property
+    def equity(self) -> int:
+        """Cash plus the cost of open positions (µ$)."""
+        return self.cash + self._open_cost
+
+    @property
+    def daily_pnl(self) -> int:
+        """Change of equity since the start of the current UTC day (µ$)."""
+        return self.equity - self._day_start_equity
+
+    @property
+    def n_open(self) -> int:
+        """Number of open positions."""
+        return len(self.open_positions)
+
+    @property
+    def n_settled(self) -> int:
+        """Number of closed positions (settled or force-closed)."""
+        return len(self.closed_positions)
+
+    @property
+    def n_forced(self) -> int:
+        """Number of positions force-closed as total losses."""
+        return self._n_forced
+
+    @property
+    def n_wins(self) -> int:
+        """Closed positions with a positive realized P&L."""
+        return self._n_wins
+
+    @property
+    def win_rate(self) -> float:
+        """Share of closed positions that made money (0.0 with none closed)."""
+        n = len(self.closed_positions)
+        return self._n_wins / n if n else 0.0
+
+    @property
+    def roi_pct(self) -> float:
+        """Realized P&L as a percentage of the initial bankroll."""
+        return self.realized_pnl * 100 / self.initial_bankroll
+
+    @property
+    def realized_pnl_usd(self) -> float:
+        """Realized P&L in dollars (for reports)."""
+        return self.realized_pnl / PRICE_ONE
+
+    @property
+    def cash_usd(self) -> float:
+        """Cash in dollars (for reports)."""
+        return self.cash / PRICE_ONE
+
+    @property
+    def equity_usd(self) -> float:
+        """Equity in dollars (for reports)."""
+        return self.equity / PRICE_ONE
+
+    @property
+    def fees_paid_usd(self) -> float:
+        """Fees paid in dollars (for reports)."""
+        return self.fees_paid / PRICE_ONE
+
+    def unrealized_pnl(self, book: MarketBook) -> int:
+        """Open positions valued at the current best bid of their side, minus their cost (µ$).
+
+        A position whose market has no bid (or is unknown) is valued at zero.
+        """
+        total = 0
+        for pos in self.open_positions.values():
+            m = book.get(pos.ticker)
+            bid = None
+            if m is not None:
+                bid = m.best_yes_bid if pos.side is Side.YES else m.best_no_bid
+            total += (bid or 0) * pos.contracts - pos.cost
+        return total
+
+    def summary(self) -> dict[str, Any]:
+        """The seeds' checkpoint figures: cash, trades, P&L and ROI (dollars as floats)."""
+        return {
+            "cash": self.cash_usd,
+            "equity": self.equity_usd,
+            "total_trades": self.total_trades,
+            "n_open": self.n_open,
+            "n_settled": self.n_settled,
+            "win_rate": self.win_rate,
+            "realized_pnl": self.realized_pnl_usd,
+            "fees_paid": self.fees_paid_usd,
+            "roi_pct": self.roi_pct,
+        }
+
+    def holds(self, ticker: str) -> bool:
+        """True if the account has an open position in ``ticker``."""
+        return ticker in self.open_positions
+
+    # -- day boundary -------------------------------------------------------------------------
+
+    def roll_to(self, now_ms: int) -> None:
+        """Start a new UTC day if ``now_ms`` is past the current one (earlier times are ignored)."""
+        day = now_ms // DAY_MS
+        if self._day is None or day > self._day:
+            self._day = day
+            self.trades_today = 0
+            self._day_start_equity = self.equity
+
+    # -- mutation (PaperExchange only) --------------------------------------------------------
+
+    def _open(self, pos: Position) -> None:
+        self.cash -= pos.cost + pos.fee
+        self.fees_paid += pos.fee
+        self.total_cost += pos.cost
+        self._open_cost += pos.cost
+        self.total_trades += 1
+        self.trades_today += 1
+        self.open_positions[pos.ticker] = pos
+
+    def _close(
+        self, ticker: str, now_ms: int, payout: int, value: int | None, *, forced: bool
+    ) -> ClosedPosition:
+        pos = self.open_positions.pop(ticker)
+        closed = ClosedPosition(
+            ticker=pos.ticker,
+            side=pos.side,
+            contracts=pos.contracts,
+            cost=pos.cost,
+            fee=pos.fee,
+            opened_ms=pos.opened_ms,
+            closed_ms=now_ms,
+            payout=payout,
+            settlement_value=value,
+            forced=forced,
+        )
+        self._open_cost -= pos.cost
+        self.cash += payout
+        self.payouts += payout
+        self._record_closed(closed)
+        return closed
+
+    def _record_closed(self, closed: ClosedPosition) -> None:
+        self.closed_positions.append(closed)
+        self.realized_pnl += closed.realized_pnl
+        if closed.realized_pnl > 0:
+            self._n_wins += 1
+        if closed.forced:
+            self._n_forced += 1
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (open positions sorted by ticker, closed ones in closing order)."""
+        return {
+            "bot_id": self.bot_id,
+            "initial_bankroll": self.initial_bankroll,
+            "cash": self.cash,
+            "total_trades": self.total_trades,
+            "trades_today": self.trades_today,
+            "fees_paid": self.fees_paid,
+            "day": self._day,
+            "day_start_equity": self._day_start_equity,
+            "open_positions": [
+                self.open_positions[t].to_dict() for t in sorted(self.open_positions)
+            ],
+            "closed_positions": [c.to_dict() for c in self.closed_positions],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BotAccount:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` if the books do not balance."""
+        acct = cls(_str(d, "bot_id"), _int(d, "initial_bankroll", minimum=1))
+        open_raw = d.get("open_positions")
+        closed_raw = d.get("closed_positions")
+        if not isinstance(open_raw, list) or not isinstance(closed_raw, list):
+            msg = f"account {acct.bot_id}: positions must be lists"
+            raise ValueError(msg)
+        for raw in open_raw:
+            pos = Position.from_dict(raw)
+            if pos.ticker in acct.open_positions:
+                msg = f"account {acct.bot_id}: two open positions in {pos.ticker}"
+                raise ValueError(msg)
+            acct.open_positions[pos.ticker] = pos
+            acct._open_cost += pos.cost
+            acct.fees_paid += pos.fee
+            acct.total_cost += pos.cost
+        for raw in closed_raw:
+            closed = ClosedPosition.from_dict(raw)
+            acct.fees_paid += closed.fee
+            acct.total_cost += closed.cost
+            acct.payouts += closed.payout
+            acct._record_closed(closed)
+        acct.cash = _int(d, "cash", minimum=0)
+        acct.total_trades = _int(d, "total_trades", minimum=0)
+        acct.trades_today = _int(d, "trades_today", minimum=0)
+        day = d.get("day")
+        if day is not None and type(day) is not int:
+            msg = f"account {acct.bot_id}: 'day' must be null or an integer"
+            raise ValueError(msg)
+        acct._day = day
+        acct._day_start_equity = _int(d, "day_start_equity")
+        expected_cash = acct.initial_bankroll - acct.total_cost - acct.fees_paid + acct.payouts
+        if _int(d, "fees_paid") != acct.fees_paid or acct.cash != expected_cash:
+            msg = f"account {acct.bot_id}: cash and fees do not reconcile with the positions"
+            raise ValueError(msg)
+        if acct.total_trades != len(acct.open_positions) + len(acct.closed_positions):
+            msg = f"account {acct.bot_id}: total_trades does not match the positions"
+            raise ValueError(msg)
+        return acct
+
+
+class PaperExchange:
+    """Every bot's account, filled against one shared :class:`MarketBook` (read only).
+
+    Accounts open on first mention (:meth:`account`) with ``initial_bankroll`` micro-dollars.
+    Fills never consume the book's liquidity: each bot trades in its own counterfactual world.
+    """
+
+    def __init__(self, book: MarketBook, initial_bankroll: int) -> None:
+        if initial_bankroll <= 0:
+            msg = f"initial bankroll must be positive, was {initial_bankroll}"
+            raise ValueError(msg)
+        self.book = book
+        self.initial_bankroll = initial_bankroll
+        self._accounts: dict[str, BotAccount] = {}
+        self._holders: dict[str, set[str]] = {}
+        self._rates: dict[Decimal, FeeRate] = {}
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def account(self, bot_id: str) -> BotAccount:
+        """The bot's account, opened with the initial bankroll on first mention."""
+        acct = self._accounts.get(bot_id)
+        if acct is None:
+            acct = BotAccount(bot_id, self.initial_bankroll)
+            self._accounts[bot_id] = acct
+        return acct
+
+    def open_account(self, bot_id: str) -> BotAccount:
+        """Open the bot's account up front (idempotent; same as :meth:`account`)."""
+        return self.account(bot_id)
+
+    @property
+    def accounts(self) -> Mapping[str, BotAccount]:
+        """Every account by bot id (read only)."""
+        return self._accounts
+
+    def __iter__(self) -> Iterator[BotAccount]:
+        """Accounts in bot-id order."""
+        return iter([self._accounts[b] for b in sorted(self._accounts)])
+
+    def _fee_rate(self, ticker: str) -> FeeRate:
+        _, mult = self.book.fee_params(ticker)
+        rate = self._rates.get(mult)
+        if rate is None:
+            rate = FeeRate.of(mult if mult > 0 else 0)
+            self._rates[mult] = rate
+        return rate
+
+    def held_tickers(self) -> set[str]:
+        """Markets in which at least one bot holds an open position."""
+        return set(self._holders)
+
+    # -- trading ------------------------------------------------------------------------------
+
+    def buy(  # noqa: C901 — the refusal checks read best as one flat sequence
+        self,
+        bot_id: str,
+        ticker: str,
+        side: Side,
+        budget: int,
+        now_ms: int,
+        *,
+        min_price: int = 0,
+        max_price: int = PRICE_ONE,
+    ) -> Fill | Rejection:
+        """Buy as many whole ``side`` contracts of ``ticker`` as ``budget`` µ$ (fee included) buys.
+
+        Walks the ask ladder cheapest first, taking only levels priced within
+        ``[min_price, max_price]`` µ$; a best ask below ``min_price`` refuses the order (a real
+        order cannot skip cheaper liquidity). Fractional level sizes are rounded down per level.
+        The fill stops at the first level the remaining budget cannot take completely. The budget
+        is capped at the account's cash, so cash never goes negative. Refuses unknown, stale and
+        book-less markets, markets not in the ``active`` status or whose close time is at or
+        before ``now_ms`` (Kalshi stops trading at close even before the status event arrives),
+        and markets the bot already holds.
+        """
+        acct = self.account(bot_id)
+        acct.roll_to(now_ms)
+
+        def reject(reason: RejectReason) -> Rejection:
+            return Rejection(bot_id, ticker, side, reason, now_ms)
+
+        if ticker in acct.open_positions:
+            return reject(RejectReason.ALREADY_HOLDING)
+        m = self.book.get(ticker)
+        if m is None:
+            return reject(RejectReason.UNKNOWN_MARKET)
+        if m.stale:
+            return reject(RejectReason.STALE)
+        if not m.has_book:
+            return reject(RejectReason.NO_LIQUIDITY)
+        if not m.tradable:
+            return reject(RejectReason.NOT_TRADABLE)
+        if m.close_ms is not None and now_ms >= m.close_ms:
+            return reject(RejectReason.MARKET_CLOSED)
+        limit = min(budget, acct.cash)
+        if limit <= 0:
+            return reject(RejectReason.BUDGET_TOO_SMALL)
+        asks = m.ask_levels(side)
+        if not asks:
+            return reject(RejectReason.NO_LIQUIDITY)
+        if asks[0][0] < min_price or asks[0][0] > max_price:
+            return reject(RejectReason.OUTSIDE_PRICE_BOUNDS)
+
+        rate = self._fee_rate(ticker)
+        taken: list[tuple[int, int]] = []
+        cost = 0
+        terms = 0
+        fee = 0
+        saw_whole_contract = False
+        for price, size in asks:
+            if price > max_price:
+                break
+            avail = size // COUNT_ONE
+            if avail <= 0:
+                continue
+            saw_whole_contract = True
+            term = price * (PRICE_ONE - price)
+            k = _max_affordable(limit - cost, price, term, terms, rate, avail)
+            if k > 0:
+                cost += k * price
+                terms += k * term
+                fee = rate.fee(terms)
+                taken.append((price, k))
+            if k < avail:
+                break
+        if not taken:
+            reason = (
+                RejectReason.BUDGET_TOO_SMALL if saw_whole_contract else RejectReason.NO_LIQUIDITY
+            )
+            return reject(reason)
+        contracts = sum(k for _, k in taken)
+        pos = Position(ticker, side, contracts, cost, fee, now_ms)
+        acct._open(pos)
+        self._holders.setdefault(ticker, set()).add(bot_id)
+        return Fill(bot_id, ticker, side, contracts, cost, fee, tuple(taken), now_ms)
+
+    # -- settlement ---------------------------------------------------------------------------
+
+    def settle(self, ticker: str, now_ms: int) -> int:
+        """Pay out every open position in ``ticker`` if the book knows its settlement value.
+
+        YES pays ``settlement_value`` per contract, NO pays ``PRICE_ONE − settlement_value``.
+        Returns the number of positions closed (0 if the outcome is not known yet).
+        """
+        m = self.book.get(ticker)
+        if m is None or m.settlement_value is None:
+            return 0
+        value = m.settlement_value
+        holders = self._holders.pop(ticker, set())
+        for bot_id in sorted(holders):
+            acct = self._accounts[bot_id]
+            acct.roll_to(now_ms)
+            payout = acct.open_positions[ticker].payout_for(value)
+            acct._close(ticker, now_ms, payout, value, forced=False)
+        return len(holders)
+
+    def settle_determined(self, now_ms: int) -> int:
+        """Settle every held market whose outcome the book knows; returns positions closed."""
+        return sum(self.settle(t, now_ms) for t in sorted(self._holders))
+
+    def force_close_remaining(self, now_ms: int) -> int:
+        """Close every open position as a total loss (payout 0); returns the number closed."""
+        closed = 0
+        for ticker in sorted(self._holders):
+            for bot_id in sorted(self._holders[ticker]):
+                acct = self._accounts[bot_id]
+                acct.roll_to(now_ms)
+                acct._close(ticker, now_ms, 0, None, forced=True)
+                closed += 1
+        self._holders.clear()
+        if closed:
+            log.info("force_closed_positions", positions=closed)
+        return closed
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole exchange state (accounts with positions) as plain JSON types."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "initial_bankroll": self.initial_bankroll,
+            "accounts": [self._accounts[b].to_dict() for b in sorted(self._accounts)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], book: MarketBook) -> PaperExchange:
+        """Inverse of :meth:`to_dict`, filling against ``book``; ``ValueError`` if invalid."""
+        if data.get("schema") != SCHEMA_VERSION:
+            msg = (
+                f"paper exchange state has schema {data.get('schema')!r}, expected {SCHEMA_VERSION}"
+            )
+            raise ValueError(msg)
+        ex = cls(book, _int(data, "initial_bankroll", minimum=1))
+        accounts = data.get("accounts")
+        if not isinstance(accounts, list):
+            msg = "paper exchange state: 'accounts' must be a list"
+            raise ValueError(msg)
+        for raw in accounts:
+            if not isinstance(raw, Mapping):
+                msg = "paper exchange state: every account must be an object"
+                raise ValueError(msg)
+            acct = BotAccount.from_dict(raw)
+            if acct.bot_id in ex._accounts:
+                msg = f"paper exchange state: account {acct.bot_id} appears twice"
+                raise ValueError(msg)
+            ex._accounts[acct.bot_id] = acct
+            for ticker in acct.open_positions:
+                ex._holders.setdefault(ticker, set()).add(acct.bot_id)
+        return ex
+
+
+def _max_affordable(
+    remaining: int, price: int, term: int, terms: int, rate: FeeRate, avail: int
+) -> int:
+    """Most contracts (≤ ``avail``) at ``price`` whose cost plus the whole order's fee fits.
+
+    ``remaining`` is the budget left after earlier levels' cost and ``terms`` their fee terms.
+    Cost plus fee grows with the count, so the answer is the largest fitting count: the fee
+    without its rounding gives an exact upper bound, and rounding costs less than one cent, so a
+    short binary search below that bound finds it.
+    """
+    if price == 0:
+        return avail  # free contracts carry no fee either (p × (1 − p) = 0)
+    # k·p + CENT·num·(terms + k·term)/den ≤ remaining, solved for k in integers.
+    hi = (remaining * rate.den - CENT * rate.num * terms) // (
+        price * rate.den + CENT * rate.num * term
+    )
+    hi = min(avail, hi)
+    if hi <= 0:
+        return 0
+    lo = max(0, hi - CENT // price - 2)
+    if lo and lo * price + rate.fee(terms + lo * term) > remaining:
+        lo = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid * price + rate.fee(terms + mid * term) <= remaining:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if not isinstance(value, str) or not value:
+        msg = f"'{key}' must be a non-empty string, was {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _int(d: Mapping[str, Any], key: str, *, minimum: int | None = None) -> int:
+    value = d.get(key)
+    if type(value) is not int or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" ≥ {minimum}"
+        msg = f"'{key}' must be an integer{bound}, was {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _side(d: Mapping[str, Any]) -> Side:
+    value = d.get("side")
+    try:
+        return Side(str(value))
+    except ValueError:
+        msg = f"'side' must be 'yes' or 'no', was {value!r}"
+        raise ValueError(msg) from None

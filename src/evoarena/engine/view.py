@@ -1,0 +1,265 @@
+"""A per-tick, population-wide view of the tradable markets as numpy arrays.
+
+:meth:`MarketView.build` runs once per tick and is shared by every bot: bots evaluate their filters
+and signals as vectorized masks over these arrays and only loop in Python over the few candidate
+markets. Arrays are aligned with :attr:`MarketView.tickers` (sorted). Prices are float dollars and
+sizes float contracts, for signal math only; fills use the book's exact integers. Missing values
+(an empty ladder, an unreported volume, an unknown close time) are NaN, so every comparison with
+them is False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import chain
+
+import numpy as np
+import numpy.typing as npt
+
+from evoarena.engine.book import MarketBook, MarketState
+from evoarena.feeds.events import COUNT_ONE, PRICE_ONE
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+MS_PER_HOUR = 3_600_000
+MIN_ZSCORE_POINTS = 10
+"""Fewest history points a z-score is computed from."""
+
+_NAN = float("nan")
+
+
+class MarketView:
+    """Features of every tradable market at one instant (see the module docstring).
+
+    Price, size, expiry and activity arrays are computed on construction; the history features
+    (:attr:`hist_mean`, :attr:`hist_std`, :attr:`zscore`, :meth:`momentum`) on first use, once.
+    """
+
+    __slots__ = (
+        "_hist_ends",
+        "_hist_flat",
+        "_hist_mean",
+        "_hist_std",
+        "_momentum",
+        "_zscore",
+        "categories",
+        "category_idx",
+        "hist_len",
+        "hours_to_expiry",
+        "index",
+        "markets",
+        "no_ask",
+        "no_ask_depth",
+        "no_bid",
+        "now_ms",
+        "open_interest",
+        "tickers",
+        "volume_24h",
+        "yes_ask",
+        "yes_ask_depth",
+        "yes_bid",
+    )
+
+    def __init__(
+        self,
+        *,
+        now_ms: int,
+        markets: list[MarketState],
+        categories: list[str],
+        category_idx: IntArray,
+    ) -> None:
+        n = len(markets)
+        self.now_ms = now_ms
+        self.markets = markets
+        self.tickers = [m.ticker for m in markets]
+        self.index = {t: i for i, t in enumerate(self.tickers)}
+        self.categories = categories
+        self.category_idx = category_idx
+        rows = []
+        for m in markets:
+            by = m.best_yes_bid
+            bn = m.best_no_bid
+            rows.append(
+                (
+                    by,
+                    bn,
+                    None if by is None else m.yes_bids[by],
+                    None if bn is None else m.no_bids[bn],
+                    m.close_ms,
+                    m.volume_24h,
+                    m.open_interest,
+                )
+            )
+        # None becomes NaN. Integer micro-dollars and centi-contracts are exact in float64 and are
+        # divided once, so equal integers give equal floats and their order is kept.
+        raw = np.array(rows, dtype=np.float64).reshape(n, 7)
+        yes_bid, no_bid = raw[:, 0], raw[:, 1]
+        self.yes_bid: FloatArray = yes_bid / PRICE_ONE
+        self.no_bid: FloatArray = no_bid / PRICE_ONE
+        self.yes_ask: FloatArray = (PRICE_ONE - no_bid) / PRICE_ONE
+        self.no_ask: FloatArray = (PRICE_ONE - yes_bid) / PRICE_ONE
+        self.no_ask_depth: FloatArray = raw[:, 2] / COUNT_ONE
+        self.yes_ask_depth: FloatArray = raw[:, 3] / COUNT_ONE
+        self.hours_to_expiry: FloatArray = (raw[:, 4] - now_ms) / MS_PER_HOUR
+        self.volume_24h: FloatArray = raw[:, 5] / COUNT_ONE
+        self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
+        self.hist_len: IntArray = np.fromiter(
+            (len(m.history) for m in markets), dtype=np.int64, count=n
+        )
+        self._hist_flat: IntArray | None = None
+        self._hist_ends: IntArray = np.cumsum(self.hist_len)
+        self._hist_mean: FloatArray | None = None
+        self._hist_std: FloatArray | None = None
+        self._zscore: FloatArray | None = None
+        self._momentum: dict[int, FloatArray] = {}
+
+    @classmethod
+    def build(
+        cls,
+        book: MarketBook,
+        now_ms: int,
+        categories: list[str],
+        lookbacks: Iterable[int] | None = None,
+    ) -> MarketView:
+        """The view of every tradable market of ``book`` at ``now_ms``, in ticker order.
+
+        Tradable: :attr:`MarketState.tradable` (active, fresh book) and not past its close time
+        (``close_ms`` unknown or after ``now_ms``), the markets the paper exchange would fill.
+
+        ``categories`` is the generation's category list (the genome mask indexes it); a market
+        whose category is unknown or not listed gets index -1. ``lookbacks`` are momentum
+        lookbacks to compute up front; others are computed (and cached) on first use.
+        """
+        markets = [
+            m
+            for t in sorted(book.markets)
+            if (m := book.markets[t]).tradable and (m.close_ms is None or m.close_ms > now_ms)
+        ]
+        cat_pos = {c: i for i, c in enumerate(categories)}
+        by_event: dict[str | None, int] = {}
+        idx = []
+        for m in markets:
+            # A market's category is a function of its event alone: look it up once per event.
+            pos = by_event.get(m.event_ticker)
+            if pos is None:
+                cat = book.category(m.ticker)
+                pos = -1 if cat is None else cat_pos.get(cat, -1)
+                by_event[m.event_ticker] = pos
+            idx.append(pos)
+        view = cls(
+            now_ms=now_ms,
+            markets=markets,
+            categories=list(categories),
+            category_idx=np.array(idx, dtype=np.int64),
+        )
+        if lookbacks is not None:
+            view.momenta(lookbacks)
+        return view
+
+    def __len__(self) -> int:
+        """Number of markets in the view."""
+        return len(self.markets)
+
+    # -- history features ---------------------------------------------------------------------
+
+    def _flat_history(self) -> IntArray:
+        """Every market's history (YES asks, µ$) concatenated in view order."""
+        if self._hist_flat is None:
+            total = int(self._hist_ends[-1]) if len(self.markets) else 0
+            self._hist_flat = np.fromiter(
+                chain.from_iterable(m.history for m in self.markets), dtype=np.int64, count=total
+            )
+        return self._hist_flat
+
+    @property
+    def hist_mean(self) -> FloatArray:
+        """Mean of each market's recorded YES asks, dollars (NaN without history)."""
+        if self._hist_mean is None:
+            self._rolling_stats()
+        assert self._hist_mean is not None  # noqa: S101 — set by _rolling_stats
+        return self._hist_mean
+
+    @property
+    def hist_std(self) -> FloatArray:
+        """Population standard deviation of each market's recorded YES asks, dollars."""
+        if self._hist_std is None:
+            self._rolling_stats()
+        assert self._hist_std is not None  # noqa: S101 — set by _rolling_stats
+        return self._hist_std
+
+    @property
+    def zscore(self) -> FloatArray:
+        """``(current YES ask − mean) / std``; NaN under :data:`MIN_ZSCORE_POINTS` or zero std."""
+        if self._zscore is None:
+            std = self.hist_std
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = (self.yes_ask - self.hist_mean) / std
+            z[(self.hist_len < MIN_ZSCORE_POINTS) | ~(std > 0)] = _NAN
+            self._zscore = z
+        return self._zscore
+
+    def momentum(self, lookback: int) -> FloatArray:
+        """Fractional change of the YES ask over ``lookback`` history ticks (NaN if too short).
+
+        ``(h[-1] − h[-1 − lookback]) / h[-1 − lookback]`` over each market's recorded history.
+        """
+        if lookback < 1:
+            msg = f"momentum lookback must be at least 1 tick, was {lookback}"
+            raise ValueError(msg)
+        cached = self._momentum.get(lookback)
+        if cached is not None:
+            return cached
+        self.momenta((lookback,))
+        return self._momentum[lookback]
+
+    def momenta(self, lookbacks: Iterable[int]) -> None:
+        """Compute and cache :meth:`momentum` for every lookback in ``lookbacks`` at once.
+
+        One gather over the flat history for all missing lookbacks (a ``(k, n_markets)`` matrix)
+        instead of ``k`` separate passes; each row equals what :meth:`momentum` returns.
+        """
+        wanted = sorted(set(lookbacks))
+        if wanted and wanted[0] < 1:
+            msg = f"momentum lookback must be at least 1 tick, was {wanted[0]}"
+            raise ValueError(msg)
+        missing = [lb for lb in wanted if lb not in self._momentum]
+        if not missing:
+            return
+        lbs = np.array(missing, dtype=np.int64)[:, None]
+        ok = self.hist_len > lbs  # (k, n): at least lookback + 1 points
+        out = np.full(ok.shape, _NAN)
+        if ok.any():
+            flat = self._flat_history()
+            # Clipped indices may point into another market's history (or be 0 for an empty
+            # one); those entries are exactly the ones ``ok`` masks out below.
+            last_idx = np.maximum(self._hist_ends - 1, 0)
+            last = flat[last_idx].astype(np.float64)  # (n,), shared by every lookback
+            base = flat[np.maximum(last_idx - lbs, 0)].astype(np.float64)  # (k, n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mom = (last - base) / base
+            out = np.where(ok & (base > 0), mom, _NAN)
+        for row, lb in enumerate(missing):
+            self._momentum[lb] = out[row]
+
+    def _rolling_stats(self) -> None:
+        """Mean and population standard deviation of each market's history, in dollars.
+
+        Two passes (mean, then squared deviations) over the flat history: no overflow and no
+        cancellation whatever the history length.
+        """
+        n_markets = len(self.markets)
+        mean = np.full(n_markets, _NAN)
+        std = np.full(n_markets, _NAN)
+        has = self.hist_len > 0
+        if has.any():
+            starts = (self._hist_ends - self.hist_len)[has]
+            n = self.hist_len[has]
+            flat = self._flat_history().astype(np.float64)
+            mu = np.add.reduceat(flat, starts) / n
+            dev = flat - np.repeat(mu, n)
+            var = np.add.reduceat(dev * dev, starts) / n
+            mean[has] = mu / PRICE_ONE
+            std[has] = np.sqrt(var) / PRICE_ONE
+        self._hist_mean = mean
+        self._hist_std = std

@@ -1,0 +1,290 @@
+"""A genetic bot: a decoded genome that trades on the paper exchange once per tick.
+
+One tick of a bot (:meth:`GeneticBot.tick`):
+
+1. stop if trades today, the daily loss or the open positions are at the genome's limits;
+2. evaluate the market filter and the entry signal vectorized over the shared
+   :class:`~evoarena.engine.view.MarketView` (see :mod:`evoarena.evolution.strategies`);
+3. walk the candidates in ticker order, skipping markets already held; pick the side (side bias
+   below 0.2 always NO, above 0.8 always YES, otherwise the signal's; then, with probability
+   ``side_flip_prob``, the other side); skip it if that side's ask is missing or outside
+   ``[min_price, max_price]``;
+4. size the order as ``min(equity × bankroll_fraction, equity × max_single_market_pct, cash)``,
+   stop below one cent, buy, and re-check the limits after every fill.
+
+The side bias overrides the signal's direction, not its timing: a bot buys only where its signal
+fires. The daily loss limit is ``daily_loss_limit_pct`` of the initial bankroll, compared with the
+account's daily P&L (change of equity since UTC midnight). Money stays integer: the genome's
+fractions are fixed at construction as integer parts per billion (:data:`PPB`), and budgets and
+limits are ``micro-dollars × ppb // PPB``. All randomness comes from the injected
+``random.Random``; there is no clock (time is the ``now_ms`` argument).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evoarena.engine.fees import CENT
+from evoarena.engine.paper import BotAccount, Fill, PaperExchange
+from evoarena.engine.view import MarketView
+from evoarena.evolution.genome import BotParams, Genome
+from evoarena.evolution.strategies import (
+    SIGNAL_YES,
+    BoolArray,
+    category_table,
+    market_filter,
+    population_filter,
+    population_signals,
+    signal,
+)
+from evoarena.feeds.events import PRICE_ONE, Side
+
+PPB = 1_000_000_000
+"""Parts per billion: the resolution of the fractions used in money arithmetic."""
+SIDE_BIAS_NO_BELOW = 0.2
+SIDE_BIAS_YES_ABOVE = 0.8
+_BATCH_MIN_BOTS = 4
+"""Below this many active bots, per-bot masks are cheaper than a stacked evaluation."""
+
+
+class GeneticBot:
+    """A genome, its decoded parameters and its own random stream (``bot_id == genome.id``)."""
+
+    __slots__ = (
+        "_budget_ppb",
+        "_cat_key",
+        "_cat_table",
+        "_loss_ppb",
+        "_price_high",
+        "_price_high_micros",
+        "_price_low",
+        "_price_low_micros",
+        "genome",
+        "params",
+        "rng",
+    )
+
+    def __init__(self, genome: Genome, rng: random.Random) -> None:
+        self.genome = genome
+        self.params: BotParams = genome.decode()
+        self.rng = rng
+        p = self.params
+        # Price bounds in whole micro-dollars; the float twins are those integers / PRICE_ONE,
+        # exactly how the view derives its float prices, so filter and fill agree at the edges.
+        self._price_low_micros = math.ceil(round(p.min_price * PRICE_ONE, 6))
+        self._price_high_micros = math.floor(round(p.max_price * PRICE_ONE, 6))
+        self._price_low = self._price_low_micros / PRICE_ONE
+        self._price_high = self._price_high_micros / PRICE_ONE
+        # min(equity × fraction, equity × cap) = equity × min(fraction, cap): equity is never
+        # negative (cash and open costs are not).
+        self._budget_ppb = round(min(p.bankroll_fraction, p.max_single_market_pct) * PPB)
+        self._loss_ppb = round(p.daily_loss_limit_pct * PPB)
+        self._cat_key: list[str] | None = None
+        self._cat_table: BoolArray | None = None
+
+    @property
+    def bot_id(self) -> str:
+        """The genome id."""
+        return self.genome.id
+
+    def __repr__(self) -> str:
+        """Id and signal type."""
+        return f"GeneticBot({self.bot_id}, {self.params.signal_type})"
+
+    # -- limits -------------------------------------------------------------------------------
+
+    def loss_limit(self, acct: BotAccount) -> int:
+        """The daily loss (µ$, positive) at which the bot stops trading for the day."""
+        return acct.initial_bankroll * self._loss_ppb // PPB
+
+    def at_limit(self, acct: BotAccount) -> bool:
+        """True if the account is at the trades-per-day, daily-loss or open-position limit."""
+        p = self.params
+        return (
+            acct.trades_today >= p.max_trades_per_day
+            or acct.n_open >= p.max_concurrent_positions
+            or -acct.daily_pnl >= self.loss_limit(acct)
+        )
+
+    def order_budget(self, acct: BotAccount) -> int:
+        """``min(equity × bankroll_fraction, equity × max_single_market_pct, cash)`` in µ$.
+
+        Rounded down to the micro-dollar (exact integer arithmetic, see :data:`PPB`).
+        """
+        return min(acct.equity * self._budget_ppb // PPB, acct.cash)
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def category_table(self, view: MarketView) -> BoolArray:
+        """The genome's category mask over ``view.categories`` (cached while they are equal)."""
+        if self._cat_table is None or self._cat_key != view.categories:
+            self._cat_table = category_table(self.params, view.categories)
+            self._cat_key = view.categories
+        return self._cat_table
+
+    def candidates(self, view: MarketView) -> tuple[list[int], list[int]]:
+        """View indices (ticker order) passing the filter with a firing signal, and the signals."""
+        if len(view) == 0:
+            return [], []
+        sig = signal(self.params, view)
+        if not sig.any():
+            return [], []
+        ok = (sig != 0) & market_filter(
+            self.params,
+            view,
+            price_low=self._price_low,
+            price_high=self._price_high,
+            categories_allowed=self.category_table(view),
+        )
+        idx = np.flatnonzero(ok)
+        return idx.tolist(), sig[idx].tolist()
+
+    def choose_side(self, sig: int) -> Side:
+        """Apply the side bias to a signal (+1 YES / −1 NO), then the random flip."""
+        bias = self.params.side_bias
+        if bias < SIDE_BIAS_NO_BELOW:
+            side = Side.NO
+        elif bias > SIDE_BIAS_YES_ABOVE:
+            side = Side.YES
+        else:
+            side = Side.YES if sig == SIGNAL_YES else Side.NO
+        if self.rng.random() < self.params.side_flip_prob:
+            side = Side.NO if side is Side.YES else Side.YES
+        return side
+
+    def tick(self, view: MarketView, exchange: PaperExchange, now_ms: int) -> int:
+        """Trade once over ``view``; returns the number of fills."""
+        acct = exchange.account(self.bot_id)
+        acct.roll_to(now_ms)
+        if self.at_limit(acct):
+            return 0
+        indices, signals = self.candidates(view)
+        return self.execute(view, exchange, now_ms, indices, signals)
+
+    def execute(
+        self,
+        view: MarketView,
+        exchange: PaperExchange,
+        now_ms: int,
+        indices: list[int],
+        signals: list[int],
+    ) -> int:
+        """Walk the candidates (from :meth:`candidates`) in order and buy; returns the fills."""
+        if not indices:
+            return 0
+        acct = exchange.account(self.bot_id)
+        held = acct.open_positions
+        trades = 0
+        for i, sig in zip(indices, signals, strict=True):
+            ticker = view.tickers[i]
+            if ticker in held:
+                continue
+            side = self.choose_side(sig)
+            ask = float(view.yes_ask[i] if side is Side.YES else view.no_ask[i])
+            if not self._price_low <= ask <= self._price_high:
+                continue  # also skips a missing (NaN) ask
+            budget = self.order_budget(acct)
+            if budget < CENT:
+                break
+            result = exchange.buy(
+                self.bot_id,
+                ticker,
+                side,
+                budget,
+                now_ms,
+                min_price=self._price_low_micros,
+                max_price=self._price_high_micros,
+            )
+            if isinstance(result, Fill):
+                trades += 1
+                if self.at_limit(acct):
+                    break
+        return trades
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The genome and the random stream's state, as plain JSON types (for checkpoints)."""
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "genome": self.genome.to_dict(),
+            "rng_state": [version, list(internal), gauss],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneticBot:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` if malformed."""
+        raw_genome = data.get("genome")
+        if not isinstance(raw_genome, dict):
+            msg = "bot state: 'genome' must be an object"
+            raise ValueError(msg)
+        genome = Genome.from_dict(raw_genome)
+        try:
+            version, internal, gauss = data["rng_state"]
+            rng = random.Random()
+            rng.setstate((version, tuple(internal), gauss))
+        except (KeyError, TypeError, ValueError) as e:
+            msg = f"bot {genome.id}: bad rng_state ({e})"
+            raise ValueError(msg) from e
+        return cls(genome, rng)
+
+
+def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
+    """Momentum lookbacks the momentum bots need (pass to :meth:`MarketView.build`)."""
+    return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
+
+
+def population_candidates(
+    bots: Sequence[GeneticBot], view: MarketView
+) -> list[tuple[list[int], list[int]]]:
+    """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
+    if not bots:
+        return []
+    if len(view) == 0:
+        return [([], []) for _ in bots]
+    params = [b.params for b in bots]
+    sig = population_signals(params, view)
+    ok = (sig != 0) & population_filter(
+        params,
+        view,
+        price_lows=[b._price_low for b in bots],
+        price_highs=[b._price_high for b in bots],
+        categories_allowed=np.stack([b.category_table(view) for b in bots]),
+    )
+    rows, cols = np.nonzero(ok)
+    bounds = np.searchsorted(rows, np.arange(len(bots) + 1)).tolist()
+    col_list = cols.tolist()
+    sig_list = sig[rows, cols].tolist()
+    return [
+        (col_list[bounds[r] : bounds[r + 1]], sig_list[bounds[r] : bounds[r + 1]])
+        for r in range(len(bots))
+    ]
+
+
+def run_population_tick(
+    bots: Iterable[GeneticBot], view: MarketView, exchange: PaperExchange, now_ms: int
+) -> int:
+    """Tick every bot in the given (fixed) order; returns the total number of fills.
+
+    Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
+    other's fills), but the filters and signals of all bots not at a limit are evaluated together
+    as ``(bots × markets)`` masks.
+    """
+    active: list[GeneticBot] = []
+    for bot in bots:
+        acct = exchange.account(bot.bot_id)
+        acct.roll_to(now_ms)
+        if not bot.at_limit(acct):
+            active.append(bot)
+    if len(active) < _BATCH_MIN_BOTS:
+        return sum(b.execute(view, exchange, now_ms, *b.candidates(view)) for b in active)
+    found = population_candidates(active, view)
+    return sum(
+        b.execute(view, exchange, now_ms, idx, sigs)
+        for b, (idx, sigs) in zip(active, found, strict=True)
+    )

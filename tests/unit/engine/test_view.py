@@ -1,0 +1,207 @@
+"""Market view: which markets it holds and the features it computes, on hand-built books."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from evoarena.engine.book import MarketBook
+from evoarena.engine.view import MarketView
+from evoarena.feeds.events import (
+    PRICE_ONE,
+    BookInvalidated,
+    BookSnapshot,
+    EventInfo,
+    Level,
+    MarketInfo,
+    MarketStatus,
+    SeriesInfo,
+)
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOUR = 3_600_000
+
+
+def usd(text: str) -> int:
+    """Dollar string to micro-dollars."""
+    return int(Decimal(text) * PRICE_ONE)
+
+
+def add_market(
+    book: MarketBook,
+    ticker: str,
+    *,
+    yes_bids: tuple[Level, ...] = ((usd("0.40"), 300),),
+    no_bids: tuple[Level, ...] = ((usd("0.55"), 200),),
+    status: MarketStatus = MarketStatus.ACTIVE,
+    close_ms: int | None = T0 + 10 * HOUR,
+    event: str | None = None,
+    volume_24h: int | None = None,
+    open_interest: int | None = None,
+    snapshot: bool = True,
+    history: tuple[int, ...] = (),
+) -> None:
+    """A market with the given ladders, lifecycle, activity and recorded YES-ask history."""
+    book.apply(
+        MarketInfo(
+            ticker, event, status, T0 - HOUR, close_ms, ticker, None, None,
+            volume_24h, open_interest, None, None, T0,
+        )
+    )  # fmt: skip
+    if snapshot:
+        book.apply(BookSnapshot(ticker, yes_bids, no_bids, T0))
+    book.market(ticker).history.extend(history)
+
+
+def test_prices_and_depth_come_from_the_best_bids() -> None:
+    """YES ask = 1 − best NO bid, NO ask = 1 − best YES bid; depth is the top level's size."""
+    book = MarketBook()
+    add_market(
+        book,
+        "M",
+        yes_bids=((usd("0.38"), 100), (usd("0.40"), 300)),
+        no_bids=((usd("0.55"), 250), (usd("0.50"), 900)),
+    )
+    v = MarketView.build(book, T0, [])
+    assert v.tickers == ["M"]
+    assert v.yes_bid[0] == 0.40
+    assert v.no_bid[0] == 0.55
+    assert v.yes_ask[0] == 0.45
+    assert v.no_ask[0] == 0.60
+    assert v.yes_ask_depth[0] == 2.5  # contracts resting at the best NO bid
+    assert v.no_ask_depth[0] == 3.0
+
+
+def test_empty_ladder_gives_nan_on_the_other_side() -> None:
+    """No NO bids means no YES ask (NaN), while the NO ask is still known."""
+    book = MarketBook()
+    add_market(book, "M", no_bids=())
+    v = MarketView.build(book, T0, [])
+    assert math.isnan(v.yes_ask[0])
+    assert math.isnan(v.yes_ask_depth[0])
+    assert math.isnan(v.no_bid[0])
+    assert v.no_ask[0] == 0.60
+
+
+def test_only_tradable_markets_in_ticker_order() -> None:
+    """Stale, closed, book-less and past-close markets are left out; the rest sorted by ticker."""
+    book = MarketBook()
+    add_market(book, "ZZ")
+    add_market(book, "AA")
+    add_market(book, "STALE")
+    book.apply(BookInvalidated(("STALE",), "gap", T0))
+    add_market(book, "CLOSED", status=MarketStatus.CLOSED)
+    add_market(book, "NOBOOK", snapshot=False)
+    add_market(book, "EXPIRED", close_ms=T0)
+    add_market(book, "NOCLOSE", close_ms=None)
+    v = MarketView.build(book, T0, [])
+    assert v.tickers == ["AA", "NOCLOSE", "ZZ"]
+    assert len(v) == 3
+    assert v.index == {"AA": 0, "NOCLOSE": 1, "ZZ": 2}
+    assert [m.ticker for m in v.markets] == v.tickers
+
+
+def test_expiry_volume_and_open_interest() -> None:
+    """Hours to close, and 24 h volume / open interest in contracts (NaN when unreported)."""
+    book = MarketBook()
+    add_market(book, "A", close_ms=T0 + 90 * 60_000, volume_24h=12_345, open_interest=700)
+    add_market(book, "B", close_ms=None)
+    v = MarketView.build(book, T0, [])
+    assert v.hours_to_expiry[0] == 1.5
+    assert v.volume_24h[0] == 123.45
+    assert v.open_interest[0] == 7.0
+    assert math.isnan(v.hours_to_expiry[1])
+    assert math.isnan(v.volume_24h[1])
+    assert math.isnan(v.open_interest[1])
+
+
+def test_category_index_follows_the_given_list() -> None:
+    """Series category, indexed into the generation's list; unknown or unlisted is −1."""
+    book = MarketBook()
+    book.apply(SeriesInfo("S1", "Sports", None, None, T0))
+    book.apply(SeriesInfo("S2", "Weather", None, None, T0))
+    book.apply(EventInfo("E1", "S1", None, None, None, T0))
+    book.apply(EventInfo("E2", "S2", None, None, None, T0))
+    add_market(book, "A", event="E1")
+    add_market(book, "B", event="E2")
+    add_market(book, "C", event="E1")
+    add_market(book, "D")
+    v = MarketView.build(book, T0, ["Crypto", "Sports"])
+    assert v.category_idx.tolist() == [1, -1, 1, -1]
+    assert v.categories == ["Crypto", "Sports"]
+
+
+def test_momentum_over_recorded_history() -> None:
+    """(h[-1] − h[-1−k]) / h[-1−k], NaN without k + 1 points."""
+    book = MarketBook()
+    add_market(book, "M", history=(usd("0.50"), usd("0.55"), usd("0.60")))
+    add_market(book, "N", history=(usd("0.40"),))
+    v = MarketView.build(book, T0, [], lookbacks=[2])
+    assert v.momentum(1)[0] == pytest.approx(0.05 / 0.55)
+    assert v.momentum(2)[0] == pytest.approx(0.2)
+    assert math.isnan(v.momentum(3)[0])
+    assert math.isnan(v.momentum(1)[1])
+
+
+def test_momentum_batch_equals_single_lookbacks() -> None:
+    """momenta() fills the same rows momentum() computes one lookback at a time."""
+    book = MarketBook()
+    for i in range(5):
+        add_market(
+            book, f"M{i}", history=tuple(usd("0.30") + 7_000 * (j * i % 5) for j in range(i * 3))
+        )
+    batch = MarketView.build(book, T0, [], lookbacks=range(1, 14))
+    for lb in range(1, 14):
+        single = MarketView.build(book, T0, []).momentum(lb)
+        np.testing.assert_array_equal(batch.momentum(lb), single)
+
+
+def test_momentum_lookback_must_be_positive() -> None:
+    """A zero lookback is a caller error."""
+    book = MarketBook()
+    add_market(book, "M", history=(1, 2, 3))
+    v = MarketView.build(book, T0, [])
+    with pytest.raises(ValueError, match="lookback"):
+        v.momentum(0)
+    with pytest.raises(ValueError, match="lookback"):
+        MarketView.build(book, T0, [], lookbacks=[0, 3])
+
+
+def test_mean_std_and_zscore() -> None:
+    """Population mean/std of the history; z of the current YES ask against them."""
+    hist = tuple(usd(p) for p in ("0.40", "0.42", "0.44", "0.46", "0.48") * 2)
+    book = MarketBook()
+    add_market(book, "M", history=hist, no_bids=((usd("0.50"), 100),))  # YES ask 0.50
+    v = MarketView.build(book, T0, [])
+    values = [h / PRICE_ONE for h in hist]
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((x - mean) ** 2 for x in values) / len(values))
+    assert v.hist_mean[0] == pytest.approx(0.44)
+    assert v.hist_std[0] == pytest.approx(std)
+    assert v.zscore[0] == pytest.approx((0.50 - mean) / std)
+    assert v.hist_len.tolist() == [10]
+
+
+def test_zscore_needs_ten_points_and_a_spread() -> None:
+    """Nine points, or ten identical ones, give no z-score."""
+    book = MarketBook()
+    add_market(book, "NINE", history=tuple(usd("0.40") + k * 1000 for k in range(9)))
+    add_market(book, "FLAT", history=(usd("0.45"),) * 12)
+    add_market(book, "NONE")
+    v = MarketView.build(book, T0, [])
+    assert np.isnan(v.zscore).all()
+    assert v.tickers == ["FLAT", "NINE", "NONE"]
+    assert v.hist_std[0] == 0.0
+    assert math.isnan(v.hist_mean[2])
+
+
+def test_empty_book_gives_an_empty_view() -> None:
+    """No tradable market: zero-length arrays, and features still work."""
+    v = MarketView.build(MarketBook(), T0, ["Sports"], lookbacks=[1, 5])
+    assert len(v) == 0
+    assert v.yes_ask.shape == (0,)
+    assert v.zscore.shape == (0,)
+    assert v.momentum(3).shape == (0,)

@@ -1,0 +1,317 @@
+"""Entry signals and market filters on hand-built views; population forms equal per-bot forms."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from evoarena.engine.book import MarketBook
+from evoarena.engine.view import MarketView
+from evoarena.evolution.genome import GENE_NAMES, SIGNAL_TYPES, BotParams, Genome
+from evoarena.evolution.strategies import (
+    SIGNAL_NO,
+    SIGNAL_NONE,
+    SIGNAL_YES,
+    category_table,
+    contrarian_signal,
+    market_filter,
+    mean_reversion_signal,
+    momentum_signal,
+    population_filter,
+    population_signals,
+    price_level_signal,
+    signal,
+    value_signal,
+)
+from evoarena.feeds.events import (
+    PRICE_ONE,
+    BookSnapshot,
+    EventInfo,
+    MarketInfo,
+    MarketStatus,
+    SeriesInfo,
+)
+
+T0 = 1_767_225_600_000
+HOUR = 3_600_000
+Y, N, NONE = SIGNAL_YES, SIGNAL_NO, SIGNAL_NONE
+
+
+def usd(text: str) -> int:
+    """Dollar string to micro-dollars."""
+    return int(Decimal(text) * PRICE_ONE)
+
+
+def add_market(
+    book: MarketBook,
+    ticker: str,
+    yes_ask: str | None,
+    no_ask: str | None,
+    *,
+    history: tuple[str, ...] = (),
+    close_ms: int | None = T0 + 5 * HOUR,
+    volume_24h: int | None = None,
+    open_interest: int | None = None,
+    event: str | None = None,
+) -> None:
+    """A market whose asks are as given (NO bids at 1 − YES ask, YES bids at 1 − NO ask)."""
+    book.apply(
+        MarketInfo(
+            ticker, event, MarketStatus.ACTIVE, T0 - HOUR, close_ms, ticker, None, None,
+            volume_24h, open_interest, None, None, T0,
+        )
+    )  # fmt: skip
+    no_bids = () if yes_ask is None else ((PRICE_ONE - usd(yes_ask), 1000),)
+    yes_bids = () if no_ask is None else ((PRICE_ONE - usd(no_ask), 1000),)
+    book.apply(BookSnapshot(ticker, yes_bids, no_bids, T0))
+    book.market(ticker).history.extend(usd(h) for h in history)
+
+
+def view_of(*asks: tuple[str | None, str | None], history: tuple[str, ...] = ()) -> MarketView:
+    """A view of markets M00, M01, ... with the given (YES ask, NO ask) pairs."""
+    book = MarketBook()
+    for i, (y, n) in enumerate(asks):
+        add_market(book, f"M{i:02d}", y, n, history=history)
+    return MarketView.build(book, T0, [])
+
+
+def params(**overrides: object) -> BotParams:
+    """Decoded mid-range genes, with some parameters set directly."""
+    genes = dict.fromkeys(GENE_NAMES, 0.5)
+    decoded = Genome("0000000a", 0, [], genes).decode()
+    return replace(decoded, **overrides)  # type: ignore[arg-type]  # fields vary in type
+
+
+def permissive(**overrides: object) -> BotParams:
+    """Parameters whose filter admits every market unless an override narrows it."""
+    base: dict[str, object] = {
+        "min_volume_24h": 0.0,
+        "min_open_interest": 0.0,
+        "min_time_to_expiry_hrs": 0.0,
+        "max_time_to_expiry_hrs": 48.0,
+        "category_mask": 0,
+    }
+    return params(**(base | overrides))
+
+
+# -- signals ------------------------------------------------------------------------------------
+
+
+def test_price_level_buys_the_side_in_band() -> None:
+    """A side whose ask is in [low, high] qualifies (inclusive); both ⇒ cheaper, tie ⇒ YES."""
+    v = view_of(
+        ("0.30", "0.75"),
+        ("0.80", "0.25"),
+        ("0.35", "0.35"),
+        ("0.38", "0.36"),
+        ("0.50", "0.55"),
+        ("0.20", None),
+        (None, "0.40"),
+        ("0.19", "0.41"),
+    )
+    assert price_level_signal(v, 0.20, 0.40).tolist() == [Y, N, Y, N, NONE, Y, N, NONE]
+
+
+def test_momentum_follows_moves_beyond_the_trigger() -> None:
+    """+10 % ⇒ YES, −10 % ⇒ NO, +2.5 % or exactly the trigger ⇒ nothing, short history ⇒ nothing."""
+    book = MarketBook()
+    add_market(book, "A-UP", "0.44", "0.57", history=("0.40", "0.41", "0.44"))
+    add_market(book, "B-DOWN", "0.36", "0.65", history=("0.40", "0.38", "0.36"))
+    add_market(book, "C-FLAT", "0.41", "0.60", history=("0.40", "0.45", "0.41"))
+    add_market(book, "D-EDGE", "0.42", "0.60", history=("0.40", "0.39", "0.42"))
+    add_market(book, "E-SHORT", "0.50", "0.51", history=("0.40", "0.50"))
+    v = MarketView.build(book, T0, [])
+    assert momentum_signal(v, 2, 0.05).tolist() == [Y, N, NONE, NONE, NONE]
+    # The decoded trigger may be negative; its magnitude is what counts.
+    assert momentum_signal(v, 2, -0.05).tolist() == [Y, N, NONE, NONE, NONE]
+    assert momentum_signal(v, 1, 0.05).tolist() == [Y, N, N, Y, Y]
+
+
+def test_mean_reversion_bets_against_extremes() -> None:
+    """z above the threshold ⇒ NO, below −threshold ⇒ YES; fewer than 10 points ⇒ nothing."""
+    ten = ("0.40", "0.42", "0.44", "0.46", "0.48") * 2  # mean 0.44, std ≈ 0.0283
+    book = MarketBook()
+    add_market(book, "A-HIGH", "0.50", "0.51", history=ten)  # z ≈ +2.1
+    add_market(book, "B-LOW", "0.38", "0.63", history=ten)  # z ≈ −2.1
+    add_market(book, "C-MID", "0.45", "0.56", history=ten)  # z ≈ +0.35
+    add_market(book, "D-NINE", "0.60", "0.41", history=ten[:9])
+    add_market(book, "E-NOASK", None, "0.41", history=ten)
+    v = MarketView.build(book, T0, [])
+    assert mean_reversion_signal(v, 1.5).tolist() == [N, Y, NONE, NONE, NONE]
+    assert mean_reversion_signal(v, 2.5).tolist() == [NONE] * 5
+    assert mean_reversion_signal(v, 0.3).tolist() == [N, Y, N, NONE, NONE]
+
+
+def test_value_buys_a_side_cheaper_than_half_minus_edge() -> None:
+    """Edge 0.10: an ask strictly below 0.40 qualifies."""
+    v = view_of(("0.35", "0.70"), ("0.70", "0.39"), ("0.40", "0.62"), ("0.45", "0.58"))
+    assert value_signal(v, 0.10).tolist() == [Y, N, NONE, NONE]
+
+
+def test_contrarian_buys_against_an_expensive_side() -> None:
+    """Threshold 0.70: a side asked strictly above it ⇒ buy the other side."""
+    v = view_of(("0.75", "0.28"), ("0.26", "0.80"), ("0.70", "0.32"), ("0.50", "0.52"))
+    assert contrarian_signal(v, 0.70).tolist() == [N, Y, NONE, NONE]
+
+
+@pytest.mark.parametrize("kind", SIGNAL_TYPES)
+def test_signal_dispatches_on_the_genome_signal_type(kind: str) -> None:
+    """signal() evaluates the rule named by signal_type with the genome's parameters."""
+    v = view_of(
+        ("0.10", "0.91"),
+        ("0.45", "0.56"),
+        ("0.90", "0.12"),
+        history=("0.60", "0.40", "0.55", "0.45", "0.50") * 3,
+    )
+    p = params(
+        signal_type=kind,
+        price_threshold_low=0.05,
+        price_threshold_high=0.50,
+        momentum_lookback=1,
+        momentum_trigger=0.05,
+        mean_rev_zscore=0.5,
+        value_edge_min=0.20,
+        contrarian_threshold=0.85,
+    )
+    expected = {
+        "price_level": price_level_signal(v, 0.05, 0.50),
+        "momentum": momentum_signal(v, 1, 0.05),
+        "mean_reversion": mean_reversion_signal(v, 0.5),
+        "value": value_signal(v, 0.20),
+        "contrarian": contrarian_signal(v, 0.85),
+    }[kind]
+    assert expected.any()
+    np.testing.assert_array_equal(signal(p, v), expected)
+
+
+def test_unknown_signal_type_is_an_error() -> None:
+    """A signal type outside the five is refused with its name."""
+    with pytest.raises(ValueError, match="astrology"):
+        signal(params(signal_type="astrology"), view_of(("0.5", "0.5")))
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+def test_filter_volume_and_open_interest_only_where_reported() -> None:
+    """Below the minimum is excluded; unreported volume or open interest passes."""
+    book = MarketBook()
+    add_market(book, "A", "0.40", "0.61", volume_24h=200_000, open_interest=50_000)
+    add_market(book, "B", "0.40", "0.61", volume_24h=99_900, open_interest=50_000)
+    add_market(book, "C", "0.40", "0.61", volume_24h=200_000, open_interest=49_900)
+    add_market(book, "D", "0.40", "0.61")
+    v = MarketView.build(book, T0, [])
+    p = permissive(min_volume_24h=1000.0, min_open_interest=500.0)
+    ok = market_filter(p, v, price_low=0.01, price_high=0.99)
+    assert ok.tolist() == [True, False, False, True]
+
+
+def test_filter_time_to_expiry_window() -> None:
+    """Hours to close within [min, max] (inclusive); an unknown close time fails."""
+    book = MarketBook()
+    for name, hours in (("A", 1), ("B", 2), ("C", 6), ("D", 7)):
+        add_market(book, name, "0.40", "0.61", close_ms=T0 + hours * HOUR)
+    add_market(book, "E", "0.40", "0.61", close_ms=None)
+    v = MarketView.build(book, T0, [])
+    p = permissive(min_time_to_expiry_hrs=2.0, max_time_to_expiry_hrs=6.0)
+    assert market_filter(p, v, price_low=0.01, price_high=0.99).tolist() == [
+        False, True, True, False, False,
+    ]  # fmt: skip
+
+
+def test_filter_needs_one_side_within_price_bounds() -> None:
+    """Either side's ask inside [low, high] is enough; neither side fails."""
+    v = view_of(("0.30", "0.72"), ("0.80", "0.21"), ("0.10", "0.91"), (None, "0.95"))
+    p = permissive()
+    assert market_filter(p, v, price_low=0.20, price_high=0.75).tolist() == [
+        True, True, False, False,
+    ]  # fmt: skip
+
+
+def test_filter_category_mask() -> None:
+    """Mask bit i admits categories[i]; unknown and unlisted categories always pass."""
+    book = MarketBook()
+    for series, cat in (("S0", "Crypto"), ("S1", "Sports"), ("S2", "World"), ("SX", "Other")):
+        book.apply(SeriesInfo(series, cat, None, None, T0))
+        book.apply(EventInfo(f"E-{series}", series, None, None, None, T0))
+    add_market(book, "A", "0.40", "0.61", event="E-S0")
+    add_market(book, "B", "0.40", "0.61", event="E-S1")
+    add_market(book, "C", "0.40", "0.61", event="E-S2")
+    add_market(book, "D", "0.40", "0.61", event="E-SX")
+    add_market(book, "E", "0.40", "0.61")
+    v = MarketView.build(book, T0, ["Crypto", "Sports", "World"])
+    only_sports = permissive(category_mask=0b010)
+    crypto_world = permissive(category_mask=0b101)
+    everything = permissive()
+
+    def admitted(p: BotParams) -> list[bool]:
+        return [bool(x) for x in market_filter(p, v, price_low=0.01, price_high=0.99)]
+
+    assert admitted(only_sports) == [False, True, False, True, True]
+    assert admitted(crypto_world) == [True, False, True, True, True]
+    assert all(admitted(everything))
+    assert category_table(only_sports, v.categories).tolist() == [True, False, True, False]
+
+
+# -- population forms ---------------------------------------------------------------------------
+
+
+def mixed_view() -> MarketView:
+    """Forty markets with varied asks, histories, expiries, activity and categories."""
+    rng = random.Random(7)
+    book = MarketBook()
+    cats = ["Crypto", "Sports", "World"]
+    for i, cat in enumerate(cats):
+        book.apply(SeriesInfo(f"S{i}", cat, None, None, T0))
+        book.apply(EventInfo(f"E{i}", f"S{i}", None, None, None, T0))
+    for i in range(40):
+        y = rng.randint(2, 98)
+        n = max(1, min(99, 100 - y + rng.randint(-2, 6)))
+        hist = tuple(f"{max(1, min(99, y + rng.randint(-8, 8))) / 100:.2f}" for _ in range(30))
+        add_market(
+            book,
+            f"M{i:02d}",
+            None if i % 13 == 0 else f"{y / 100:.2f}",
+            f"{n / 100:.2f}",
+            history=hist[: rng.randint(0, 30)],
+            close_ms=T0 + rng.randint(0, 30) * HOUR,
+            volume_24h=None if i % 5 == 0 else rng.randint(0, 600_000),
+            open_interest=None if i % 7 == 0 else rng.randint(0, 250_000),
+            event=None if i % 4 == 0 else f"E{i % 3}",
+        )
+    return MarketView.build(book, T0, cats)
+
+
+def test_population_signals_equal_per_bot_signals() -> None:
+    """Each row of the stacked evaluation is exactly that bot's own signal."""
+    v = mixed_view()
+    rng = random.Random(3)
+    ps = [Genome.random(rng).decode() for _ in range(60)]
+    stacked = population_signals(ps, v)
+    assert stacked.shape == (60, len(v))
+    assert {p.signal_type for p in ps} == set(SIGNAL_TYPES)
+    assert (stacked != 0).any()
+    for row, p in enumerate(ps):
+        np.testing.assert_array_equal(stacked[row], signal(p, v))
+
+
+def test_population_filter_equals_per_bot_filter() -> None:
+    """Each row of the stacked filter is exactly that bot's own market filter."""
+    v = mixed_view()
+    rng = random.Random(4)
+    ps = [Genome.random(rng).decode() for _ in range(60)]
+    lows = [p.min_price for p in ps]
+    highs = [p.max_price for p in ps]
+    tables = np.stack([category_table(p, v.categories) for p in ps])
+    stacked = population_filter(
+        ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
+    )
+    assert stacked.any()
+    assert not stacked.all()
+    for row, p in enumerate(ps):
+        own = market_filter(p, v, price_low=lows[row], price_high=highs[row])
+        np.testing.assert_array_equal(stacked[row], own)
