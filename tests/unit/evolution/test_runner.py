@@ -1,0 +1,253 @@
+"""The generation lifecycle and the runner: phases, settlement wait, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoarena.engine.book import MarketBook
+from evoarena.engine.paper import Fill
+from evoarena.evolution import persistence
+from evoarena.evolution.generation import GenerationRun, Phase
+from evoarena.evolution.genome import Genome
+from evoarena.evolution.runner import EvolutionRunner, evolve_rng, genesis_rng
+from evoarena.feeds.events import (
+    PRICE_ONE,
+    BookSnapshot,
+    MarketDetermined,
+    MarketInfo,
+    MarketStatus,
+    SeriesInfo,
+    Side,
+)
+from evoarena.settings import Settings, load_settings
+
+pytestmark = pytest.mark.timeout(30)
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+MIN = 60_000
+
+
+def _settings(tmp_path: Path, **trading: int) -> Settings:
+    t = {
+        "generation_duration_secs": 600,
+        "tick_interval_secs": 30,
+        "settlement_wait_secs": 600,
+        "settlement_poll_secs": 60,
+        "checkpoint_every_ticks": 5,
+        "settlement_check_every_ticks": 4,
+        "progress_log_every_ticks": 10,
+    }
+    t.update(trading)
+    return load_settings(
+        None,
+        {
+            "evolution": {
+                "population_size": 10,
+                "elite_count": 2,
+                "tournament_size": 3,
+                "immigrant_count": 2,
+                "min_settled_trades": 1,
+                "seed": 5,
+            },
+            "trading": t,
+            "state": {"dir": str(tmp_path / "state")},
+        },
+    )
+
+
+def _market(book: MarketBook, ticker: str, close_ms: int, *, mid_cents: int = 50) -> None:
+    book.apply(SeriesInfo("S", "Politics", "quadratic", None, T0))
+    book.apply(
+        MarketInfo(
+            ticker,
+            None,
+            MarketStatus.ACTIVE,
+            T0 - 3_600_000,
+            close_ms,
+            ticker,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            T0,
+        )
+    )
+    c = 10_000  # one cent in micro-dollars
+    yes = tuple((p * c, 50_000) for p in range(mid_cents - 5, mid_cents))
+    no = tuple((p * c, 50_000) for p in range(100 - mid_cents - 5, 100 - mid_cents))
+    book.apply(BookSnapshot(ticker, yes, no, T0))
+
+
+def _genomes(seed: int, n: int) -> list[Genome]:
+    rng = genesis_rng(seed)
+    return [Genome.random(rng, 0) for _ in range(n)]
+
+
+def _buy_everywhere(run: GenerationRun, ticker: str, now_ms: int) -> int:
+    """Open one position per bot in ``ticker`` (direct exchange orders)."""
+    n = 0
+    for bot in run.bots:
+        if not run.exchange.accounts[bot.bot_id].holds(ticker):
+            fill = run.exchange.buy(bot.bot_id, ticker, Side.YES, 2 * PRICE_ONE, now_ms)
+            n += isinstance(fill, Fill)
+    return n
+
+
+def test_schedule_ticks_then_settling_then_done(tmp_path: Path) -> None:
+    """Ticks fall at start + k·tick; after the period, polls run until the deadline."""
+    s = _settings(tmp_path)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 5 * MIN)
+    run = GenerationRun(s, book, _genomes(1, 4), 0, T0)
+    dues = []
+    while run.phase is Phase.TRADING:
+        due = run.next_due_ms()
+        assert due is not None
+        dues.append(due)
+        run.fire_due(due)
+    assert dues[:3] == [T0, T0 + 30_000, T0 + 60_000]
+    assert run.tick_count == 20
+    assert dues[-1] == T0 + 600_000  # the end of the trading period enters settling
+    # nothing is held, so the first settlement poll ends the generation
+    run.fire_due(T0 + 600_000)
+    assert run.phase is Phase.DONE
+    assert run.finished_ms == T0 + 600_000
+
+
+def test_settlement_wait_ends_early_when_everything_settles(tmp_path: Path) -> None:
+    """Held positions settle from the book's result and the wait ends at that poll."""
+    s = _settings(tmp_path)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    run = GenerationRun(s, book, _genomes(2, 3), 0, T0)
+    run.fire_due(T0)
+    _buy_everywhere(run, "M1", T0 + 1000)
+    held_before = run.open_positions()
+    assert held_before >= 3
+    run.fire_due(T0 + 600_000)  # trading over, first poll: no result yet
+    assert run.phase is Phase.SETTLING
+    book.apply(MarketDetermined("M1", Side.YES, PRICE_ONE, T0 + 640_000))
+    run.fire_due(T0 + 660_000)  # next poll at +60 s settles everything
+    assert run.phase is Phase.DONE
+    assert run.finished_ms == T0 + 660_000
+    assert run.open_positions() == 0
+    assert run.stats.force_closed == 0
+    assert all(a.n_settled >= 1 for a in run.exchange.accounts.values())
+
+
+def test_settlement_timeout_force_closes_as_losses(tmp_path: Path) -> None:
+    """No result by the deadline: remaining positions are force-closed and counted."""
+    s = _settings(tmp_path)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    run = GenerationRun(s, book, _genomes(3, 3), 0, T0)
+    run.fire_due(T0)
+    _buy_everywhere(run, "M1", T0 + 1000)
+    opened = run.open_positions()
+    requests = run.fire_due(T0 + 600_000 + 540_000)
+    assert run.phase is Phase.SETTLING
+    # every poll asked the shell to check the closed, held market
+    checks = [r for r in requests if r.kind == "settlement_check"]
+    assert len(checks) >= 10
+    assert all(r.tickers == ("M1",) for r in checks)
+    run.fire_due(run.deadline_ms)
+    assert run.phase is Phase.DONE
+    assert run.finished_ms == run.deadline_ms
+    assert run.stats.force_closed == opened
+    for acct in run.exchange.accounts.values():
+        assert acct.n_open == 0
+        assert acct.realized_pnl_usd < 0  # a forced close is a loss of the stake and fee
+
+
+def test_checkpoint_round_trip_keeps_accounts_and_rngs(tmp_path: Path) -> None:
+    """A generation rebuilt from its checkpoint continues identically."""
+    s = _settings(tmp_path)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    _market(book, "M2", T0 + 30 * MIN, mid_cents=70)
+    genomes = _genomes(4, 6)
+    a = GenerationRun(s, book, genomes, 0, T0)
+    a.fire_due(T0 + 90_000)
+    b = GenerationRun.from_checkpoint(s, book, 0, a.tick_count, a.checkpoint())
+    assert b.checkpoint() == a.checkpoint()
+    for bot_a, bot_b in zip(a.bots, b.bots, strict=True):
+        assert bot_a.rng.random() == bot_b.rng.random()
+
+
+def _drive(runner: EvolutionRunner, book: MarketBook, start: int, until: int) -> None:
+    runner.start(start)
+    runner.fire_due(until)
+
+
+def test_runner_completes_generations_and_saves_state(tmp_path: Path) -> None:
+    """Each completed generation writes gen_NNNN.json, latest.json and the hall of fame."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    runner = EvolutionRunner(s, book, max_generations=2)
+    _drive(runner, book, T0, T0 + 10 * 3_600_000)
+    assert runner.done
+    assert [g.generation for g in runner.completed] == [0, 1]
+    state = Path(s.state.dir)
+    assert persistence.list_generations(state) == [0, 1]
+    latest = persistence.load_latest_state(state_dir=state)
+    assert latest is not None
+    assert latest[0] == 1
+    assert persistence.load_hall_of_fame(state_dir=state) is not None
+    # generation 1 starts when generation 0 finished (trading + at most the wait)
+    g0, g1 = runner.completed
+    assert g0.start_ms == T0
+    assert g1.start_ms == g0.end_ms
+    assert T0 + 600_000 <= g0.end_ms <= T0 + 720_000
+
+
+def test_resume_from_latest_breeds_the_saved_generation(tmp_path: Path) -> None:
+    """A restart starts generation N+1, bred from gen N's saved genomes and fitness."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    first = EvolutionRunner(s, book, max_generations=1)
+    _drive(first, book, T0, T0 + 3_600_000)
+    saved = persistence.load_generation(0, state_dir=Path(s.state.dir))
+    assert saved is not None
+
+    second = EvolutionRunner(s, MarketBook(s.trading.price_history_ticks))
+    second.start(T0 + 7_200_000)
+    assert second.resumed_from == 0
+    assert second.generation == 1
+    assert second.run is not None
+    from evoarena.evolution.operators import evolve
+
+    expected = evolve(
+        [Genome.from_dict(g) for g in saved["genomes"]],
+        [float(f) for f in saved["fitness_scores"]],
+        evolve_rng(s.evolution.seed, 0),
+        s.evolution,
+        1,
+    )
+    assert [b.genome.to_dict() for b in second.run.bots] == [g.to_dict() for g in expected]
+    # an uninterrupted run would have bred exactly the same generation 1
+    assert first.generation == 1
+
+
+def test_resume_mid_generation_checkpoint(tmp_path: Path) -> None:
+    """With resume_checkpoint, a saved mid-generation checkpoint continues that generation."""
+    s = _settings(tmp_path)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    a = EvolutionRunner(s, book)
+    a.start(T0)
+    a.fire_due(T0 + 150_000)  # tick 6 → a checkpoint at tick 5
+    a.stop(T0 + 150_000)
+    assert a.run is not None
+    ticks = a.run.tick_count
+    b = EvolutionRunner(s, book)
+    b.start(T0 + 160_000, resume_checkpoint=True)
+    assert b.resumed_checkpoint
+    assert b.run is not None
+    assert b.run.tick_count == ticks
+    assert b.run.checkpoint()["exchange"] == a.run.checkpoint()["exchange"]
