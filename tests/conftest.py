@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,9 +14,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the developer's EVOARENA_* and KALSHI_* variables out of every test."""
     for key in list(os.environ):
         if key.startswith(("EVOARENA_", "KALSHI_")):
             monkeypatch.delenv(key)
-    yield

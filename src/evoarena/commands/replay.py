@@ -1,18 +1,138 @@
-"""``evoarena replay`` (under construction)."""
+"""``evoarena replay RECORDING``: evolve over a recorded (or synthetic) feed, fast and exactly."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from evoarena.clock import iso_ms
+from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
+from evoarena.logs import configure_logging
+from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``replay`` sub-command."""
-    p = sub.add_parser("replay", help="(under construction)")
+    p = sub.add_parser(
+        "replay",
+        help="run the evolution over a recording with a virtual clock",
+        description="Replay a recording (from `evoarena run --record` or `evoarena synth`) "
+        "through the same parser, book, bots and evolution as the live service. Same seed, "
+        "config and recording give byte-identical state files.",
+    )
+    p.add_argument(
+        "recordings",
+        type=Path,
+        nargs="+",
+        metavar="RECORDING",
+        help="recording file (.jsonl or .jsonl.gz); rotated segments of one recording in order",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML settings layered over the package defaults",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="state directory (default: [state] dir)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="evolution seed (default: [evolution] seed)"
+    )
+    p.add_argument(
+        "--generations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N completed generations (default: until the recording ends)",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="count and skip bad recording lines instead of stopping",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the runner's info logs (progress, generation summaries)",
+    )
     p.set_defaults(handler=_handle)
 
 
+def quiet_logs(args: argparse.Namespace, settings: Settings) -> None:
+    """Offline runs log warnings only (the tables say what happened) unless ``--verbose``."""
+    if not args.verbose and settings.log.level in ("debug", "info"):
+        configure_logging("warning", settings.log.format)
+
+
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
-    raise UserError("'replay' is not built yet")
+    quiet_logs(args, settings)
+    if args.generations is not None and args.generations < 1:
+        raise UserError("--generations must be at least 1")
+    for path in args.recordings:
+        if not path.is_file():
+            raise UserError(f"{path}: no such recording file")
+    console = Console()
+    show_progress = console.is_terminal and not args.no_progress
+    if show_progress:
+        report = _with_progress(args, settings, console)
+    else:
+        report = run_replay(
+            args.recordings, settings, skip_bad=args.skip_bad, max_generations=args.generations
+        )
+    print_report(report, settings, console)
+    return 0
+
+
+def _with_progress(args: argparse.Namespace, settings: Settings, console: Console) -> ReplayReport:
+    total = sum(p.stat().st_size for p in args.recordings)
+    with Progress(
+        TextColumn("[bold]gen {task.fields[gen]}"),
+        BarColumn(),
+        TextColumn("{task.fields[vtime]}"),
+        TextColumn("{task.fields[rate]} frames/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=total, gen=0, vtime="", rate="-")
+
+        def update(p: ReplayProgress) -> None:
+            rate = f"{p.items / p.wall_secs:,.0f}" if p.wall_secs > 0 else "-"
+            bar.update(
+                task,
+                completed=p.bytes_read,
+                gen=p.generation,
+                vtime=iso_ms(p.virtual_ms)[:19] + "Z",
+                rate=rate,
+            )
+
+        return run_replay(
+            args.recordings,
+            settings,
+            skip_bad=args.skip_bad,
+            max_generations=args.generations,
+            on_progress=update,
+        )
+
+
+def print_report(report: ReplayReport, settings: Settings, console: Console) -> None:
+    print_replay_summary(report, console)
+    print_hall_of_fame(Path(settings.state.dir), console, top=5)
+    if report.bad_lines:
+        print(f"skipped {report.bad_lines} bad line(s); first ones:", file=sys.stderr)
+        for line in report.bad_examples[:5]:
+            print(f"  {line}", file=sys.stderr)

@@ -37,6 +37,7 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
     table = Table(title="generations")
     for col in (
         "gen",
+        "best fitness",
         "best ROI",
         "median ROI",
         "trades",
@@ -50,6 +51,7 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         s = g.stats
         table.add_row(
             str(g.generation),
+            _fmt_pct(s["best_fitness"]),
             _fmt_pct(s["best_roi"]),
             _fmt_pct(s["median_roi"]),
             str(s["total_trades"]),
@@ -59,6 +61,11 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
             str(g.ticks),
         )
     console.print(table)
+    if report.generations:
+        console.print(
+            "  fitness = ROI % of bots with enough settled trades "
+            "(evolution.min_settled_trades); the others score the inactive penalty"
+        )
     if report.incomplete_generation is not None:
         console.print(
             f"  generation {report.incomplete_generation} was still running when the recording "

@@ -1,0 +1,313 @@
+"""The live service's async shell: one task group around one market book.
+
+Tasks (all in one anyio task group):
+
+* **feed** — :class:`MarketFeed` (Kalshi in production, a fake in tests). It delivers each
+  frame's domain events to :meth:`Supervisor.apply` synchronously, right after recording the
+  frame, so at every await point the book and the recording agree.
+* **scheduler** — sleeps until the runner's next due instant, writes a ``fire`` mark into the
+  recording, then lets the (synchronous, deterministic) :class:`EvolutionRunner` tick, checkpoint,
+  poll settlement and breed. Replaying the recording fires at the same marks, so it reproduces
+  the live run's decisions.
+* **settlement poller** — asks the feed about held markets whose close time has passed.
+* **heartbeat** — a periodic log line with the service's vital signs.
+* **recorder** — flushes the recording at least every ``record.flush_every_secs`` and rotates it
+  by size and age.
+* **signals** — SIGINT/SIGTERM stop the service: trading stops, the checkpoint is written, exit 0.
+
+A tick that raises is logged and skipped by the runner. A failure that escapes a task stops the
+service with a final checkpoint and a non-zero exit code (2 for a credentials problem, which a
+restart will not fix; 1 otherwise, so systemd restarts it and the runner resumes from the state
+directory).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+
+from evoarena.clock import Clock
+from evoarena.engine.book import MarketBook
+from evoarena.errors import AuthError, FeedError
+from evoarena.evolution.runner import EvolutionRunner
+from evoarena.feeds.events import MarketEvent
+from evoarena.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MARK_START = "start"
+MARK_FIRE = "fire"
+MARK_STOP = "stop"
+
+EventSink = Callable[[list[MarketEvent]], None]
+
+
+class MarketFeed(Protocol):
+    """**Protocol:** a live source of market events."""
+
+    async def run(self, sink: EventSink, *, task_status: anyio.abc.TaskStatus[None] = ...) -> None:
+        """Deliver events to ``sink``; call ``task_status.started()`` once books are seeded."""
+        ...
+
+    async def poll_settlement(self, tickers: list[str]) -> None:
+        """Fetch the outcome of these closed markets (results go through the sink)."""
+        ...
+
+    def stats(self) -> Mapping[str, int | float]:
+        """Counters for the heartbeat."""
+        ...
+
+
+class Recorder(Protocol):
+    """**Protocol:** what the supervisor needs of a recording writer."""
+
+    path: Path
+    bytes_written: int
+
+    def write_mark(self, t_ms: int, kind: str, **fields: Any) -> None:
+        """Record an instant at which the service acted."""
+        ...
+
+    def flush(self) -> None:
+        """Push buffered lines to the file."""
+        ...
+
+    def rotate(self, path: Path, created_ms: int) -> None:
+        """Close the current file and continue in ``path``."""
+        ...
+
+    def close(self) -> None:
+        """Flush and close."""
+        ...
+
+
+def segment_path(base: Path, index: int) -> Path:
+    """The ``index``-th rotated segment of a recording: ``day.jsonl.gz`` → ``day.0001.jsonl.gz``."""
+    if index == 0:
+        return base
+    name = base.name
+    for suffix in (".jsonl.gz", ".jsonl"):
+        if name.endswith(suffix):
+            return base.with_name(f"{name[: -len(suffix)]}.{index:04d}{suffix}")
+    return base.with_name(f"{name}.{index:04d}")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the service ended."""
+
+    exit_code: int
+    reason: str
+    message: str = ""
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+class Supervisor:
+    """Runs the evolution live until stopped (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        feed: MarketFeed,
+        clock: Clock,
+        *,
+        recorder: Recorder | None = None,
+        max_generations: int | None = None,
+        startup_timeout_secs: float | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.clock = clock
+        self.recorder = recorder
+        self.book = MarketBook(settings.trading.price_history_ticks)
+        self.runner = EvolutionRunner(settings, self.book, max_generations=max_generations)
+        k = settings.kalshi
+        self.startup_timeout_secs = (
+            startup_timeout_secs
+            if startup_timeout_secs is not None
+            # discovery with retries, then the feed's own snapshot wait
+            else k.ready_timeout_secs + k.request_timeout_secs * (k.max_retries + 1) + 60.0
+        )
+        self.handle_signals = handle_signals
+        self.started = False
+        self.stop_reason = ""
+        self.events_applied = 0
+        self._segment = 0
+        self._segment_started_ms = 0
+        self._poll_send: MemoryObjectSendStream[tuple[str, ...]] | None = None
+
+    # -- the sink -------------------------------------------------------------------------------
+
+    def apply(self, events: list[MarketEvent]) -> None:
+        """Apply one frame's events to the book (the feed calls this synchronously)."""
+        book_apply = self.book.apply
+        for ev in events:
+            book_apply(ev)
+        self.events_applied += len(events)
+
+    # -- main -----------------------------------------------------------------------------------
+
+    async def run(self) -> Outcome:
+        """Run until a signal, ``max_generations``, or a failure; always saves before returning."""
+        outcome: Outcome | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.handle_signals:
+                    tg.start_soon(self._signals, tg.cancel_scope)
+                if self.recorder is not None:
+                    self._segment_started_ms = self.clock.now_ms()
+                    tg.start_soon(self._recorder_task, self.recorder)
+                await self._start_feed(tg)
+                now = self.clock.now_ms()
+                self._mark(MARK_START, now)
+                self.runner.start(now, resume_checkpoint=True)
+                self.started = True
+                send, receive = anyio.create_memory_object_stream[tuple[str, ...]](16)
+                self._poll_send = send
+                tg.start_soon(self._settlement_poller, receive)
+                tg.start_soon(self._heartbeat)
+                tg.start_soon(self._scheduler, tg.cancel_scope)
+        except BaseException as exc:
+            outcome = self._classify(exc)
+        finally:
+            if self._poll_send is not None:
+                self._poll_send.close()
+            self._final_save()  # synchronous: nothing can cancel it
+        if outcome is None:
+            outcome = Outcome(0, self.stop_reason or "stopped")
+        log.info("service_stopped", exit_code=outcome.exit_code, reason=outcome.reason)
+        return outcome
+
+    async def _start_feed(self, tg: anyio.abc.TaskGroup) -> None:
+        try:
+            with anyio.fail_after(self.startup_timeout_secs):
+                await tg.start(self._run_feed)
+        except TimeoutError:
+            msg = (
+                f"no market data after {self.startup_timeout_secs:g} s: the feed found no "
+                "order book to trade on (check [kalshi] rest_url/ws_url and your network)"
+            )
+            raise FeedError(msg) from None
+
+    async def _run_feed(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        await self.feed.run(self.apply, task_status=task_status)
+        msg = "the market feed stopped unexpectedly"
+        raise FeedError(msg)
+
+    def _classify(self, exc: BaseException) -> Outcome:
+        leaves = _leaves(exc)
+        for leaf in leaves:
+            if isinstance(leaf, KeyboardInterrupt):
+                self.stop_reason = "SIGINT"
+                return Outcome(0, "SIGINT")
+        for leaf in leaves:
+            if isinstance(leaf, AuthError):
+                log.error("service_failed", error=str(leaf), kind="credentials")
+                return Outcome(2, "credentials refused", str(leaf))
+        for leaf in leaves:
+            if isinstance(leaf, FeedError):
+                log.error("service_failed", error=str(leaf), kind="feed")
+                return Outcome(1, "feed failed", str(leaf))
+        for leaf in leaves:
+            if not isinstance(leaf, anyio.get_cancelled_exc_class()):
+                log.error("service_crashed", error=f"{type(leaf).__name__}: {leaf}", exc_info=leaf)
+                return Outcome(1, "crashed", f"{type(leaf).__name__}: {leaf}")
+        raise exc
+
+    def _final_save(self) -> None:
+        now = self.clock.now_ms()
+        if self.started:
+            try:
+                self.runner.stop(now)
+            except Exception as e:
+                log.error("final_save_failed", error=f"{type(e).__name__}: {e}", exc_info=e)
+        if self.recorder is not None:
+            self.recorder.write_mark(now, MARK_STOP, now_ms=now)
+            self.recorder.close()
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def _signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self.stop_reason = signal.Signals(signum).name
+                log.info("stop_requested", signal=self.stop_reason)
+                scope.cancel()
+                return
+
+    async def _scheduler(self, scope: anyio.CancelScope) -> None:
+        runner = self.runner
+        while (due := runner.next_due_ms()) is not None:
+            wait_ms = due - self.clock.now_ms()
+            if wait_ms > 0:
+                await self.clock.sleep(wait_ms / 1000)
+                continue
+            now = self.clock.now_ms()
+            self._mark(MARK_FIRE, now)
+            for request in runner.fire_due(now):
+                if request.tickers and self._poll_send is not None:
+                    try:
+                        self._poll_send.send_nowait(request.tickers)
+                    except anyio.WouldBlock:
+                        log.warning("settlement_poll_backlog", skipped=len(request.tickers))
+            await anyio.lowlevel.checkpoint()
+        self.stop_reason = f"completed {len(runner.completed)} generation(s)"
+        scope.cancel()
+
+    async def _settlement_poller(
+        self, receive: anyio.abc.ObjectReceiveStream[tuple[str, ...]]
+    ) -> None:
+        async with receive:
+            async for tickers in receive:
+                await self.feed.poll_settlement(list(tickers))
+
+    async def _heartbeat(self) -> None:
+        every = self.settings.kalshi.heartbeat_log_secs
+        while True:
+            await self.clock.sleep(every)
+            run = self.runner.run
+            log.info(
+                "heartbeat",
+                generation=self.runner.generation,
+                phase=run.phase.value if run is not None else "idle",
+                tick=run.tick_count if run is not None else 0,
+                markets=len(self.book.markets),
+                open_positions=run.open_positions() if run is not None else 0,
+                stale_books=len(self.book.stale_tickers()),
+                events_applied=self.events_applied,
+                **dict(self.feed.stats()),
+            )
+
+    async def _recorder_task(self, rec: Recorder) -> None:
+        cfg = self.settings.record
+        while True:
+            await self.clock.sleep(cfg.flush_every_secs)
+            rec.flush()
+            now = self.clock.now_ms()
+            too_big = rec.bytes_written >= cfg.rotate_max_bytes
+            too_old = now - self._segment_started_ms >= cfg.rotate_every_secs * 1000
+            if too_big or too_old:
+                self._segment += 1
+                base = getattr(rec, "base_path", rec.path)
+                new_path = segment_path(base, self._segment)
+                rec.rotate(new_path, now)
+                self._segment_started_ms = now
+                log.info("recording_rotated", file=str(new_path))
+
+    def _mark(self, kind: str, now_ms: int) -> None:
+        if self.recorder is not None:
+            self.recorder.write_mark(now_ms, kind, now_ms=now_ms)
