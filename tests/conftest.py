@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 
 @pytest.fixture
@@ -19,3 +21,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("EVOARENA_", "KALSHI_")):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """A test that runs the CLI configures structlog; the next test starts from the defaults."""
+    yield
+    structlog.reset_defaults()

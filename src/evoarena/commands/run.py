@@ -1,18 +1,167 @@
-"""``evoarena run`` (under construction)."""
+"""``evoarena run``: the live service (paper trading against Kalshi's real order books)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from evoarena.errors import UserError
+import anyio
+import httpx
+import structlog
+
+from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
+from evoarena.errors import AuthError, UserError
+from evoarena.feeds.kalshi.auth import Signer, load_signer
+from evoarena.feeds.kalshi.feed import KalshiFeed
+from evoarena.feeds.recording import RecordingWriter
 from evoarena.settings import Settings
+from evoarena.supervisor import Outcome, Supervisor
+
+log = structlog.get_logger(__name__)
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` sub-command."""
-    p = sub.add_parser("run", help="(under construction)")
+    p = sub.add_parser(
+        "run",
+        help="run the live service: evolve paper-trading bots on Kalshi's live order books",
+        description="Discover Kalshi markets, follow their order books over the WebSocket and "
+        "evolve the population generation after generation, saving state in the state "
+        "directory (resumed on restart). Paper trading only: no order is ever sent. "
+        "Credentials: KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY).",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML settings layered over the package defaults",
+    )
+    p.add_argument(
+        "--state-dir", type=Path, default=None, metavar="DIR", help="override [state] dir"
+    )
+    p.add_argument("--seed", type=int, default=None, help="override [evolution] seed")
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="record every frame and REST response (and the instants the service "
+        "acted) to FILE (.jsonl or .jsonl.gz) for `evoarena replay`; overrides "
+        "[record] path",
+    )
+    p.add_argument(
+        "--generations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N generations (default: run until stopped)",
+    )
+    p.add_argument(
+        "--time-scale", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
+    )  # tests against a loopback fake Kalshi only
     p.set_defaults(handler=_handle)
 
 
+def _clock(settings: Settings, scale: float) -> Clock:
+    if scale == 1.0:
+        return SystemClock()
+    if scale <= 0:
+        raise UserError(f"--time-scale must be positive, got {scale:g}")
+    hosts = {
+        urlsplit(settings.kalshi.effective_rest_url).hostname,
+        urlsplit(settings.kalshi.effective_ws_url).hostname,
+    }
+    if not hosts <= _LOOPBACK:
+        raise UserError(
+            "--time-scale is only for a fake Kalshi on 127.0.0.1 (signatures would "
+            "carry a wrong time)"
+        )
+    return ScaledClock(scale)
+
+
+def _recorder(settings: Settings, path: Path | None, clock: Clock) -> RecordingWriter | None:
+    target = (
+        path if path is not None else (Path(settings.record.path) if settings.record.path else None)
+    )
+    if target is None:
+        return None
+    target = _fresh_path(target, clock.now_ms())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{target.parent}: cannot create the recording directory: {e}") from e
+    try:
+        return RecordingWriter(
+            target,
+            "kalshi",
+            clock.now_ms(),
+            marks=True,
+            rest_url=settings.kalshi.effective_rest_url,
+            ws_url=settings.kalshi.effective_ws_url,
+            settings={
+                "evolution": settings.evolution.model_dump(mode="json"),
+                "trading": settings.trading.model_dump(mode="json"),
+            },
+        )
+    except OSError as e:
+        raise UserError(f"{target}: cannot create the recording: {e.strerror or e}") from e
+
+
+def _fresh_path(path: Path, now_ms: int) -> Path:
+    """``path``, or — when a previous run left a recording there — a timestamped sibling.
+
+    A restarted service must never overwrite the recording of the run before it.
+    """
+    if not path.exists():
+        return path
+    stamp = ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ")
+    name = path.name
+    for suffix in (".jsonl.gz", ".jsonl"):
+        if name.endswith(suffix):
+            return path.with_name(f"{name[: -len(suffix)]}-{stamp}{suffix}")
+    return path.with_name(f"{name}-{stamp}")
+
+
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
-    raise UserError("'run' is not built yet")
+    if args.generations is not None and args.generations < 1:
+        raise UserError("--generations must be at least 1")
+    clock = _clock(settings, args.time_scale)
+    try:
+        signer = load_signer()
+    except AuthError as e:  # missing or unreadable credentials: the user's to fix, exit 2
+        raise UserError(str(e)) from e
+    recorder = _recorder(settings, args.record, clock)
+    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations)
+    if outcome.exit_code != 0:
+        print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
+    return outcome.exit_code
+
+
+async def _serve(
+    settings: Settings,
+    clock: Clock,
+    signer: Signer,
+    recorder: RecordingWriter | None,
+    generations: int | None,
+) -> Outcome:
+    timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+        feed = KalshiFeed(settings.kalshi, settings.trading, clock, http, signer, recorder=recorder)
+        log.info(
+            "service_starting",
+            rest_url=settings.kalshi.effective_rest_url,
+            ws_url=settings.kalshi.effective_ws_url,
+            state_dir=str(settings.state.dir),
+            population=settings.evolution.population_size,
+            recording=str(recorder.path) if recorder is not None else None,
+            paper_trading_only=True,
+        )
+        supervisor = Supervisor(
+            settings, feed, clock, recorder=recorder, max_generations=generations
+        )
+        return await supervisor.run()
