@@ -234,3 +234,29 @@ async def test_no_book_within_the_startup_wait_is_a_clear_error(tmp_path: Path) 
     assert outcome.exit_code == 1
     assert "no market data after 0.05 s" in outcome.message
     assert not sup.started
+
+
+async def test_recording_rotates_by_size_into_numbered_segments(tmp_path: Path) -> None:
+    """Past rotate_max_bytes the recorder continues in day.0001.jsonl, day.0002.jsonl, ..."""
+    base = _settings(tmp_path)
+    s = base.model_copy(
+        update={"record": base.record.model_copy(update={"rotate_max_bytes": 4000})}
+    )
+    clock = ScaledClock(SPEED)
+    rec = RecordingWriter(tmp_path / "day.jsonl", "scripted", clock.now_ms(), marks=True)
+    feed = ScriptedFeed(clock, recorder=rec)
+    outcome = await Supervisor(
+        s, feed, clock, recorder=rec, max_generations=1, handle_signals=False
+    ).run()
+    assert outcome.exit_code == 0
+    segments = sorted(tmp_path.glob("day.0*.jsonl"))
+    assert segments[0].name == "day.0001.jsonl"
+    assert len(segments) >= 2
+    kinds: list[str] = []
+    for n, path in enumerate([tmp_path / "day.jsonl", *segments]):
+        with RecordingReader(path) as reader:
+            assert reader.header.get("segment", 0) == n
+            kinds += [i.payload["kind"] for i in reader if i.kind == "mark"]
+    assert kinds[0] == "start"
+    assert kinds[-1] == "stop"
+    assert kinds.count("start") == 1
