@@ -3,8 +3,9 @@
 EvoarenaError
 ├── UserError              — a person's mistake; the CLI prints the message and exits 2
 │   ├── ConfigError        — invalid settings (names the key or file)
-│   └── RecordingError     — a bad recording line (``file:line: reason``)
-├── StateError             — a state file is missing, corrupt or of another schema (names the file)
+│   ├── RecordingError     — a bad recording line (``file:line: reason``)
+│   └── StateError         — a state file is missing, corrupt or of another schema (names the
+│                            file); a restart cannot fix it, so it also exits 2
 └── FeedError              — trouble with a market-data source
     ├── RetryableFeedError — network, 429, 5xx: retried with backoff inside the task
     └── FatalFeedError     — 401/403, unreachable host after retries: stops the service
@@ -38,7 +39,7 @@ class RecordingError(UserError):
         super().__init__(f"{path}:{line}: {reason}")
 
 
-class StateError(EvoarenaError):
+class StateError(UserError):
     """A state-directory file is unusable; the message names the file and the problem."""
 
 

@@ -26,6 +26,7 @@ import structlog
 
 from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
+from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
 from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
 from evoarena.feeds.events import BookSnapshot
@@ -87,6 +88,15 @@ def run_replay(
     if not files:
         msg = "run_replay needs at least one recording"
         raise ValueError(msg)
+    existing = persistence.list_generations(Path(settings.state.dir))
+    if existing:
+        log.warning(
+            "replay_resumes_existing_state",
+            state_dir=str(settings.state.dir),
+            latest_generation=existing[-1],
+            note="this replay breeds on from the saved generations; use an empty --state-dir "
+            "to start from generation 0",
+        )
     replay = _Replay(settings, max_generations, on_progress, progress_every_items)
     decoder = KalshiDecoder()
     bad_lines = 0
@@ -178,8 +188,9 @@ class _Replay:
                 kind = mark.get("kind")
                 act_ms = int(mark.get("now_ms", t))
                 if kind == MARK_START and not self.started:
-                    runner.start(act_ms)
+                    runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
                     self.started = True
+                    _warn_on_start_drift(mark, runner)
                 elif kind == MARK_FIRE and self.started:
                     runner.fire_due(act_ms)
                     if runner.done:
@@ -235,6 +246,22 @@ class _Replay:
                 "stale_books_end": len(self.book.stale_tickers()),
                 "markets": len(self.book.markets),
             },
+        )
+
+
+def _warn_on_start_drift(mark: dict[str, Any], runner: EvolutionRunner) -> None:
+    """The live run resumed saved state: replay reproduces it only from that same state."""
+    live = (mark.get("generation", 0), mark.get("resumed_checkpoint", False))
+    here = (runner.generation, runner.resumed_checkpoint)
+    if live != here:
+        log.warning(
+            "replay_start_differs",
+            live_generation=live[0],
+            live_resumed_checkpoint=live[1],
+            replay_generation=here[0],
+            note="the live service started from saved state this replay does not have; "
+            "replay into a copy of the live state directory as it was at that start to "
+            "reproduce its decisions",
         )
 
 

@@ -70,6 +70,13 @@ class TradingSettings(BaseModel):
     market_close_window_secs: int = Field(gt=0)
     price_history_ticks: int = Field(ge=2)
 
+    @model_validator(mode="after")
+    def _at_least_one_tick(self) -> TradingSettings:
+        if self.generation_duration_secs < self.tick_interval_secs:
+            msg = "generation_duration_secs must be at least tick_interval_secs"
+            raise ValueError(msg)
+        return self
+
 
 class StateSettings(BaseModel):
     """Where generation files, checkpoints and the hall of fame live."""
@@ -224,15 +231,27 @@ def load_settings(
             raise ConfigError(msg) from e
         _merge(data, _read_toml(text, str(config_path)), str(config_path))
         origin = str(config_path)
-    if overrides:
-        _merge(data, overrides, "command line")
     env_keys = sorted(k for k in os.environ if k.upper().startswith("EVOARENA_"))
     if env_keys:
         origin += " + environment (" + ", ".join(env_keys) + ")"
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, origin)) from e
+    return _apply_overrides(settings, overrides) if overrides else settings
+
+
+def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Command-line values win over the environment, the file and the defaults."""
+    _merge(settings.model_dump(), overrides, "command line")  # unknown sections/keys are refused
+    update: dict[str, Any] = {}
+    for section, values in overrides.items():
+        current = getattr(settings, section)
+        try:
+            update[section] = type(current).model_validate({**current.model_dump(), **values})
+        except ValidationError as e:
+            raise ConfigError(_format_validation_error(e, "command line")) from e
+    return settings.model_copy(update=update)
 
 
 class KalshiCredentials(BaseSettings):

@@ -36,7 +36,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from evoarena.clock import Clock
 from evoarena.engine.book import MarketBook
-from evoarena.errors import AuthError, FeedError
+from evoarena.errors import AuthError, FeedError, StateError
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.settings import Settings
@@ -86,6 +86,10 @@ class Recorder(Protocol):
 
     def close(self) -> None:
         """Flush and close."""
+        ...
+
+    def disable(self) -> None:
+        """Stop recording after a write failure."""
         ...
 
 
@@ -173,9 +177,19 @@ class Supervisor:
                     tg.start_soon(self._recorder_task, self.recorder)
                 await self._start_feed(tg)
                 now = self.clock.now_ms()
-                self._mark(MARK_START, now)
-                self.runner.start(now, resume_checkpoint=True)
+                runner = self.runner
+                runner.start(now, resume_checkpoint=True)
                 self.started = True
+                if self.recorder is not None:  # no await since start: the book is unchanged
+                    self.recorder.write_mark(
+                        now,
+                        MARK_START,
+                        now_ms=now,
+                        generation=runner.generation,
+                        resumed_from=runner.resumed_from,
+                        resumed_checkpoint=runner.resumed_checkpoint,
+                        tick=runner.run.tick_count if runner.run is not None else 0,
+                    )
                 send, receive = anyio.create_memory_object_stream[tuple[str, ...]](16)
                 self._poll_send = send
                 tg.start_soon(self._settlement_poller, receive)
@@ -219,6 +233,10 @@ class Supervisor:
                 log.error("service_failed", error=str(leaf), kind="credentials")
                 return Outcome(2, "credentials refused", str(leaf))
         for leaf in leaves:
+            if isinstance(leaf, StateError):
+                log.error("service_failed", error=str(leaf), kind="state")
+                return Outcome(2, "state directory unusable", str(leaf))
+        for leaf in leaves:
             if isinstance(leaf, FeedError):
                 log.error("service_failed", error=str(leaf), kind="feed")
                 return Outcome(1, "feed failed", str(leaf))
@@ -236,8 +254,11 @@ class Supervisor:
             except Exception as e:
                 log.error("final_save_failed", error=f"{type(e).__name__}: {e}", exc_info=e)
         if self.recorder is not None:
-            self.recorder.write_mark(now, MARK_STOP, now_ms=now)
-            self.recorder.close()
+            try:
+                self.recorder.write_mark(now, MARK_STOP, now_ms=now)
+                self.recorder.close()
+            except OSError as e:
+                self._recording_failed(self.recorder, e)
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -296,17 +317,35 @@ class Supervisor:
         cfg = self.settings.record
         while True:
             await self.clock.sleep(cfg.flush_every_secs)
-            rec.flush()
-            now = self.clock.now_ms()
-            too_big = rec.bytes_written >= cfg.rotate_max_bytes
-            too_old = now - self._segment_started_ms >= cfg.rotate_every_secs * 1000
-            if too_big or too_old:
-                self._segment += 1
-                base = getattr(rec, "base_path", rec.path)
-                new_path = segment_path(base, self._segment)
-                rec.rotate(new_path, now)
-                self._segment_started_ms = now
-                log.info("recording_rotated", file=str(new_path))
+            try:
+                self._flush_and_rotate(rec)
+            except OSError as e:
+                self._recording_failed(rec, e)
+                return
+
+    def _flush_and_rotate(self, rec: Recorder) -> None:
+        cfg = self.settings.record
+        rec.flush()
+        now = self.clock.now_ms()
+        too_big = rec.bytes_written >= cfg.rotate_max_bytes
+        too_old = now - self._segment_started_ms >= cfg.rotate_every_secs * 1000
+        if too_big or too_old:
+            self._segment += 1
+            base = getattr(rec, "base_path", rec.path)
+            new_path = segment_path(base, self._segment)
+            rec.rotate(new_path, now)
+            self._segment_started_ms = now
+            log.info("recording_rotated", file=str(new_path))
+
+    def _recording_failed(self, rec: Recorder, e: OSError) -> None:
+        """Trading matters more than the recording: stop recording, keep the service up."""
+        log.error(
+            "recording_failed",
+            file=str(rec.path),
+            error=f"{type(e).__name__}: {e}",
+            note="recording stopped; trading continues",
+        )
+        rec.disable()
 
     def _mark(self, kind: str, now_ms: int) -> None:
         if self.recorder is not None:

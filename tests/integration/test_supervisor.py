@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
+import structlog.testing
 
 from evoarena.clock import ScaledClock
 from evoarena.errors import AuthError, FatalFeedError
@@ -249,6 +250,14 @@ async def test_recording_rotates_by_size_into_numbered_segments(tmp_path: Path) 
         s, feed, clock, recorder=rec, max_generations=1, handle_signals=False
     ).run()
     assert outcome.exit_code == 0
+    kinds = _segment_marks(tmp_path)
+    assert kinds[0] == "start"
+    assert kinds[-1] == "stop"
+    assert kinds.count("start") == 1
+
+
+def _segment_marks(tmp_path: Path) -> list[str]:
+    """Check the rotated segments' headers; return every mark kind in stream order."""
     segments = sorted(tmp_path.glob("day.0*.jsonl"))
     assert segments[0].name == "day.0001.jsonl"
     assert len(segments) >= 2
@@ -257,6 +266,28 @@ async def test_recording_rotates_by_size_into_numbered_segments(tmp_path: Path) 
         with RecordingReader(path) as reader:
             assert reader.header.get("segment", 0) == n
             kinds += [i.payload["kind"] for i in reader if i.kind == "mark"]
-    assert kinds[0] == "start"
-    assert kinds[-1] == "stop"
-    assert kinds.count("start") == 1
+    return kinds
+
+
+class FailingDisk(RecordingWriter):
+    """A recording whose disk fills up at the first flush."""
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_failing_recording_stops_recording_not_trading(tmp_path: Path) -> None:
+    """A disk error while recording is logged; the generation still completes, exit 0."""
+    s = _settings(tmp_path)
+    clock = ScaledClock(SPEED)
+    rec = FailingDisk(tmp_path / "rec.jsonl", "scripted", clock.now_ms(), marks=True)
+    feed = ScriptedFeed(clock, recorder=rec)
+    sup = Supervisor(s, feed, clock, recorder=rec, max_generations=1, handle_signals=False)
+    with structlog.testing.capture_logs() as logs:
+        outcome = await sup.run()
+    assert outcome.exit_code == 0
+    assert rec.disabled
+    failed = [e for e in logs if e["event"] == "recording_failed"]
+    assert len(failed) == 1
+    assert "No space left" in failed[0]["error"]
+    assert persistence.list_generations(Path(s.state.dir)) == [0]

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from evoarena.commands.replay import print_report, quiet_logs
 from evoarena.errors import UserError
-from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
+from evoarena.feeds.synth import DEFAULT_START_MS, generate_day, validate_arguments
 from evoarena.replayer import run_replay
 from evoarena.settings import Settings
 
@@ -59,13 +59,16 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     hours = args.hours
     if hours is None:  # every generation can finish: trading + the whole settlement wait
         hours = args.generations * (args.generation_hours + wait_secs / 3600) + 0.5
+    validate_arguments(markets=args.markets, hours=hours, seed=args.seed, longshot_bias=0.0)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
-    state_dir.mkdir(exist_ok=True)
-    for pattern in _STATE_FILES:  # a demo always starts from generation 0
-        for f in state_dir.glob(pattern):
-            f.unlink()
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for pattern in _STATE_FILES:  # a demo always starts from generation 0
+            for f in state_dir.glob(pattern):
+                f.unlink()
+    except OSError as e:
+        raise UserError(f"{out}: cannot use it as the demo directory: {e.strerror or e}") from e
     recording = out / "sample-day.jsonl.gz"
     console.print(
         f"[bold]1/2[/bold] synthesizing {args.markets} markets × {hours:g} h "

@@ -204,14 +204,16 @@ class GenerationRun:
         return sum(a.n_open for a in self.exchange.accounts.values())
 
     def closed_held_tickers(self, now_ms: int) -> tuple[str, ...]:
-        """Held markets whose close time has passed and that have no result yet."""
+        """Held markets that may need asking about: closed without a known result.
+
+        A held market the book does not know (after a restart, discovery only lists markets
+        still open) or whose close time is unknown is included: only asking can tell.
+        """
         out = []
         for ticker in sorted(self.exchange.held_tickers()):
             m = self.book.get(ticker)
-            if (
-                m is not None
-                and m.settlement_value is None
-                and (m.close_ms is not None and m.close_ms <= now_ms)
+            if m is None or (
+                m.settlement_value is None and (m.close_ms is None or m.close_ms <= now_ms)
             ):
                 out.append(ticker)
         return tuple(out)

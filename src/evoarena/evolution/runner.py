@@ -126,6 +126,8 @@ class EvolutionRunner:
         )
 
     def _resume_checkpoint(self, now_ms: int) -> bool:
+        if self.generation in persistence.list_generations(self.state_dir):
+            return False  # that generation completed (its checkpoint is history, not a resume)
         cp = persistence.load_checkpoint(self.generation, state_dir=self.state_dir)
         if cp is None:
             return False
@@ -213,14 +215,6 @@ class EvolutionRunner:
         stats["finished"] = _iso(now_ms)
         genomes = [b.genome for b in run.bots]
         fitness_scores = [r.fitness for r in results]
-        persistence.save_generation_state(
-            run.generation,
-            genomes,
-            fitness_scores,
-            stats,
-            state_dir=self.state_dir,
-            now_ms=now_ms,
-        )
         ranked = sorted(
             zip(results, run.bots, strict=True), key=lambda rb: (-rb[0].fitness, rb[1].genome.id)
         )
@@ -241,12 +235,21 @@ class EvolutionRunner:
                     "params": bot.params.to_dict(),
                 }
             )
+        # The hall of fame first: once gen_N/latest.json exist a restart moves on to N+1.
         persistence.save_hall_of_fame(
             run.generation,
             top_entries,
             state_dir=self.state_dir,
             now_ms=now_ms,
             max_entries=ev.hall_of_fame_size,
+        )
+        persistence.save_generation_state(
+            run.generation,
+            genomes,
+            fitness_scores,
+            stats,
+            state_dir=self.state_dir,
+            now_ms=now_ms,
         )
         rows = leaderboard_rows(results, 5)
         log.info("generation_complete", generation=run.generation, stats=stats, leaderboard=rows)

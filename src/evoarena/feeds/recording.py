@@ -17,6 +17,7 @@ Reading streams line by line (never the whole file) and reports a bad line as ``
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 from collections.abc import Iterator
@@ -76,6 +77,8 @@ class RecordingWriter:
         self._source = source
         self._extra = extra
         self._segment = 0
+        self.disabled = False
+        """Set by :meth:`disable`: writes are dropped (the disk failed; the feed goes on)."""
         self._write_header(created_ms, 0)
 
     def _write_header(self, created_ms: int, segment: int) -> None:
@@ -103,6 +106,8 @@ class RecordingWriter:
         self._write_header(created_ms, self._segment)
 
     def _emit(self, line: bytes) -> None:
+        if self.disabled:
+            return
         self._buf.write(line)
         self._buf.write(b"\n")
         self.bytes_written += len(line) + 1
@@ -150,6 +155,14 @@ class RecordingWriter:
             self._fh.write(data)
             self._buf = io.BytesIO()
         self._fh.flush()
+
+    def disable(self) -> None:
+        """Stop recording: drop what is buffered, ignore later writes, close the file quietly."""
+        self.disabled = True
+        self._buf = io.BytesIO()
+        for fh in (self._fh, self._raw):
+            with contextlib.suppress(OSError):  # the file system already failed
+                fh.close()
 
     def close(self) -> None:
         """Flush and close."""
