@@ -1,15 +1,20 @@
 """Book properties: valid deltas keep sizes non-negative; snapshot + deltas = direct build;
-an impossible delta makes the market stale (and untradable) until a fresh snapshot."""
+an impossible delta makes the market stale (and untradable) until a fresh snapshot; price
+histories behave like bounded deques."""
 
 from __future__ import annotations
 
+from collections import deque
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoarena.engine.book import MarketBook
+from evoarena.engine.book import MarketBook, PriceHistory, PriceHistoryStore
 from evoarena.feeds.events import (
     PRICE_ONE,
     BookDelta,
+    BookInvalidated,
     BookSnapshot,
     Level,
     MarketInfo,
@@ -166,3 +171,89 @@ def test_impossible_delta_stales_until_snapshot(
     assert not m.stale
     assert m.tradable
     assert (m.yes_bids, m.no_bids) == (new_yes, new_no)
+
+
+# One history operation: (which of 5 histories, values to append; one value uses ``append``).
+history_ops = st.lists(
+    st.tuples(st.integers(0, 4), st.lists(st.integers(0, PRICE_ONE), min_size=1, max_size=9)),
+    max_size=25,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    maxlen=st.integers(0, 7),
+    ops=history_ops,
+    batches=st.lists(st.dictionaries(st.integers(0, 4), st.integers(0, PRICE_ONE)), max_size=6),
+    picks=st.lists(st.integers(0, 4), max_size=12),
+)
+def test_history_store_matches_bounded_deques(
+    maxlen: int,
+    ops: list[tuple[int, list[int]]],
+    batches: list[dict[int, int]],
+    picks: list[int],
+) -> None:
+    """Single appends, extends and batched appends keep each row equal to a bounded deque, and
+    a gather over any rows (repeated, in any order) is their concatenation."""
+    store = PriceHistoryStore(maxlen, capacity=2)  # small: the store grows during the test
+    histories = [PriceHistory(store) for _ in range(5)]
+    models: list[deque[int]] = [deque(maxlen=maxlen) for _ in range(5)]
+    for i, values in ops:
+        if len(values) == 1:
+            histories[i].append(values[0])
+        else:
+            histories[i].extend(values)
+        models[i].extend(values)
+    for batch in batches:
+        rows = [histories[i].own_row() for i in batch]
+        store.append_rows(np.array(rows, dtype=np.int64), np.array(list(batch.values())))
+        for i, v in batch.items():
+            models[i].append(v)
+    for h, model in zip(histories, models, strict=True):
+        assert list(h) == list(model)
+        assert len(h) == len(model)
+    lengths, values = store.gather(np.array([histories[i].row for i in picks], dtype=np.int64))
+    assert lengths.tolist() == [len(models[i]) for i in picks]
+    assert values.tolist() == [v for i in picks for v in models[i]]
+
+
+# Per tick and market: None (untouched), or (NO bid or None for an empty NO side, invalidate?).
+tick_moves = st.lists(
+    st.lists(
+        st.none() | st.tuples(st.none() | st.integers(1, PRICE_ONE - 1), st.booleans()),
+        min_size=3,
+        max_size=3,
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(maxlen=st.integers(1, 5), ticks=tick_moves)
+def test_record_tick_appends_fresh_yes_asks(
+    maxlen: int, ticks: list[list[tuple[int | None, bool] | None]]
+) -> None:
+    """Each tick appends 1 − best NO bid for every fresh book with a NO bid, and nothing else."""
+    book = MarketBook(history_len=maxlen)
+    tickers = ("H-0", "H-1", "H-2")
+    models: dict[str, deque[int]] = {t: deque(maxlen=maxlen) for t in tickers}
+    fresh = dict.fromkeys(tickers, False)
+    best_no: dict[str, int | None] = dict.fromkeys(tickers)
+    for tick in ticks:
+        for ticker, move in zip(tickers, tick, strict=True):
+            if move is None:
+                continue
+            no_bid, invalidate = move
+            book.apply(BookSnapshot(ticker, (), () if no_bid is None else ((no_bid, 1),), T))
+            fresh[ticker], best_no[ticker] = True, no_bid
+            if invalidate:
+                book.apply(BookInvalidated((ticker,), "gap", T))
+                fresh[ticker] = False
+        book.record_tick()
+        for ticker in tickers:
+            no = best_no[ticker]
+            if fresh[ticker] and no is not None:
+                models[ticker].append(PRICE_ONE - no)
+        for ticker in tickers:
+            m = book.get(ticker)
+            assert list(m.history if m is not None else ()) == list(models[ticker])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from hypothesis import given, settings
@@ -81,9 +81,9 @@ specs = st.builds(
 books = st.dictionaries(st.sampled_from(TICKERS), specs, max_size=len(TICKERS))
 
 
-def make_book(markets: dict[str, Spec]) -> MarketBook:
-    """Apply each spec to a fresh book (history written straight into the market's deque)."""
-    book = MarketBook(history_len=64)
+def make_book(markets: dict[str, Spec], history_len: int = 64) -> MarketBook:
+    """Apply each spec to a fresh book (history written straight into the market's history)."""
+    book = MarketBook(history_len=history_len)
     for series, cat in SERIES.items():
         book.apply(SeriesInfo(series, cat, None, None, NOW))
     for ticker, s in markets.items():
@@ -208,6 +208,30 @@ def test_view_matches_hand_computed_reference(
     assert view.tickers == tickers
     for key in EXACT:
         assert same(getattr(view, key).tolist(), ref.get(key, [])), key
+    assert same(view.hist_mean.tolist(), ref.get("hist_mean", []), rel=1e-12)
+    assert same(view.hist_std.tolist(), ref.get("hist_std", []), rel=1e-9)
+    assert same(view.zscore.tolist(), ref.get("zscore", []), rel=1e-9)
+    for lb in lookbacks:
+        assert same(view.momentum(lb).tolist(), ref.get(f"momentum_{lb}", [])), lb
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    markets=books,
+    history_len=st.integers(1, 12),
+    lookbacks=st.lists(st.integers(1, 12), max_size=3, unique=True),
+)
+def test_view_keeps_the_last_history_len_points(
+    markets: dict[str, Spec], history_len: int, lookbacks: list[int]
+) -> None:
+    """With histories longer than the book keeps, the view equals the reference over each
+    market's last ``history_len`` points."""
+    book = make_book(markets, history_len)
+    view = MarketView.build(book, NOW, CATEGORIES, lookbacks)
+    kept = {t: replace(s, history=s.history[-history_len:]) for t, s in markets.items()}
+    tickers, ref = reference(kept, lookbacks)
+    assert view.tickers == tickers
+    assert same(view.hist_len.tolist(), ref.get("hist_len", []))
     assert same(view.hist_mean.tolist(), ref.get("hist_mean", []), rel=1e-12)
     assert same(view.hist_std.tolist(), ref.get("hist_std", []), rel=1e-9)
     assert same(view.zscore.tolist(), ref.get("zscore", []), rel=1e-9)

@@ -4,13 +4,21 @@
 recording build the same book. Kalshi books are bids only: a YES ask at ``p`` is a NO bid at
 ``1 - p``. A sequence gap or an impossible delta (a level going negative) marks a market *stale*;
 stale books are never traded against until a fresh snapshot arrives.
+
+Every market's rolling price history lives in one shared :class:`PriceHistoryStore` (a 2-D int64
+ring buffer), so the per-tick market view reads all histories with a few numpy operations instead of
+a Python loop over every recorded price.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
 
 from evoarena.feeds.events import (
     PRICE_ONE,
@@ -40,6 +48,180 @@ _FINAL_STATUSES = frozenset(
     {MarketStatus.DETERMINED, MarketStatus.AMENDED, MarketStatus.FINALIZED, MarketStatus.DISPUTED}
 )
 
+IntArray = npt.NDArray[np.int64]
+
+_EMPTY_ROW = 0
+"""The store row every history points at until it records its first price; never written."""
+
+
+class PriceHistoryStore:
+    """The bounded price histories of many markets in one 2-D int64 ring buffer.
+
+    Each history owns one row of ``2 * maxlen`` slots and a write position ``pos``. A value is
+    written twice, at ``pos`` and ``pos + maxlen``, so a row's ``n`` newest values are always the
+    contiguous slice ``[pos + maxlen - n, pos + maxlen)``, oldest first; :meth:`gather` therefore
+    reads any set of histories with one index computation and one ``take``. Rows are handed out
+    by :meth:`new_row` (row 0 is the shared, permanently empty history) and never freed. Values
+    must fit in int64 (micro-dollar prices do).
+    """
+
+    __slots__ = ("_data", "_length", "_pos", "maxlen", "n_rows")
+
+    def __init__(self, maxlen: int, capacity: int = 64) -> None:
+        if maxlen < 0:
+            msg = f"history length must be non-negative, was {maxlen}"
+            raise ValueError(msg)
+        self.maxlen = maxlen
+        rows = max(2, capacity)
+        self._data: IntArray = np.zeros((rows, 2 * maxlen), dtype=np.int64)
+        self._pos: IntArray = np.zeros(rows, dtype=np.int64)
+        self._length: IntArray = np.zeros(rows, dtype=np.int64)
+        self.n_rows = 1  # row 0: the empty history
+
+    def new_row(self) -> int:
+        """A fresh, empty row (the arrays double when full)."""
+        if self.n_rows == len(self._pos):
+            grow = len(self._pos)
+            self._data = np.concatenate(
+                (self._data, np.zeros((grow, 2 * self.maxlen), dtype=np.int64))
+            )
+            self._pos = np.concatenate((self._pos, np.zeros(grow, dtype=np.int64)))
+            self._length = np.concatenate((self._length, np.zeros(grow, dtype=np.int64)))
+        row = self.n_rows
+        self.n_rows += 1
+        return row
+
+    def length(self, row: int) -> int:
+        """How many values ``row`` holds (at most :attr:`maxlen`)."""
+        return int(self._length[row])
+
+    def values(self, row: int) -> IntArray:
+        """A copy of ``row``'s values, oldest first."""
+        n = int(self._length[row])
+        end = int(self._pos[row]) + self.maxlen
+        return self._data[row, end - n : end].copy()
+
+    def append(self, row: int, value: int) -> None:
+        """Append ``value`` to ``row``, dropping its oldest value when it holds :attr:`maxlen`."""
+        if row == _EMPTY_ROW:
+            msg = "row 0 is the shared empty history; take a row from new_row() first"
+            raise ValueError(msg)
+        cap = self.maxlen
+        if cap == 0:
+            return
+        p = int(self._pos[row])
+        self._data[row, p] = value
+        self._data[row, p + cap] = value
+        self._pos[row] = 0 if p + 1 == cap else p + 1
+        if self._length[row] < cap:
+            self._length[row] += 1
+
+    def append_rows(self, rows: IntArray, values: IntArray) -> None:
+        """``append(rows[i], values[i])`` for every ``i`` at once; ``rows`` must be distinct."""
+        cap = self.maxlen
+        if cap == 0 or not len(rows):
+            return
+        p = self._pos[rows]
+        at = rows * (2 * cap) + p  # flat index of each row's write position
+        flat = self._data.reshape(-1)  # a view: the array is C-contiguous
+        flat[at] = values
+        flat[at + cap] = values
+        p += 1
+        p %= cap
+        self._pos[rows] = p
+        n = self._length[rows]
+        n += n < cap
+        self._length[rows] = n
+
+    def clear(self, row: int) -> None:
+        """Forget every value of ``row``."""
+        self._length[row] = 0
+        self._pos[row] = 0
+
+    def gather(self, rows: IntArray) -> tuple[IntArray, IntArray]:
+        """``(lengths, values)``: each row's history length, and the histories concatenated in
+        the order of ``rows``, each oldest first (``values`` has ``lengths.sum()`` entries)."""
+        lengths = self._length[rows]
+        if not len(rows):
+            return lengths, np.zeros(0, dtype=np.int64)
+        ends = np.cumsum(lengths)
+        total = int(ends[-1])
+        # Flat index of each history's oldest value, minus where it lands in the output.
+        first = rows * (2 * self.maxlen) + self._pos[rows] + (self.maxlen - lengths)
+        shift = np.repeat(first - (ends - lengths), lengths)
+        return lengths, self._data.reshape(-1).take(shift + np.arange(total, dtype=np.int64))
+
+
+class PriceHistory(Sequence[int]):
+    """One market's rolling price history, a bounded ``deque``-like view of a store row.
+
+    Iterates oldest first, as Python ints. ``append`` drops the oldest value once :attr:`maxlen`
+    values are held. A history that has never recorded a value uses no store row.
+    """
+
+    __slots__ = ("_row", "_store")
+
+    def __init__(self, store: PriceHistoryStore) -> None:
+        self._store = store
+        self._row = _EMPTY_ROW
+
+    @property
+    def store(self) -> PriceHistoryStore:
+        """The store holding this history."""
+        return self._store
+
+    @property
+    def row(self) -> int:
+        """This history's row in :attr:`store` (0, the shared empty row, before any value)."""
+        return self._row
+
+    @property
+    def maxlen(self) -> int:
+        """The most values kept."""
+        return self._store.maxlen
+
+    def own_row(self) -> int:
+        """This history's row, taking a fresh one from the store first if it has none."""
+        if self._row == _EMPTY_ROW:
+            self._row = self._store.new_row()
+        return self._row
+
+    def append(self, value: int) -> None:
+        """Record ``value`` as the newest price."""
+        self._store.append(self.own_row(), value)
+
+    def extend(self, values: Iterable[int]) -> None:
+        """Append every value in order."""
+        for v in values:
+            self.append(v)
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self._store.clear(self._row)
+
+    def to_array(self) -> IntArray:
+        """The values, oldest first, as a new int64 array."""
+        return self._store.values(self._row)
+
+    def __len__(self) -> int:
+        return self._store.length(self._row)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.to_array().tolist())
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        values: list[int] = self.to_array().tolist()
+        return values[index]
+
+    def __repr__(self) -> str:
+        return f"PriceHistory({list(self)!r}, maxlen={self.maxlen})"
+
 
 class MarketState:
     """One market: its two bid ladders, lifecycle, outcome and recent price history."""
@@ -66,7 +248,19 @@ class MarketState:
         "yes_bids",
     )
 
-    def __init__(self, ticker: str, history_len: int) -> None:
+    def __init__(
+        self, ticker: str, history_len: int, store: PriceHistoryStore | None = None
+    ) -> None:
+        """A market nobody has told us anything about yet.
+
+        Its price history keeps the last ``history_len`` values, in ``store`` (the book's shared
+        store) or, without one, in a store of its own.
+        """
+        if store is None:
+            store = PriceHistoryStore(history_len, capacity=2)
+        elif store.maxlen != history_len:
+            msg = f"store keeps {store.maxlen} values, history_len is {history_len}"
+            raise ValueError(msg)
         self.ticker = ticker
         self.event_ticker: str | None = None
         self.title: str | None = None
@@ -83,7 +277,7 @@ class MarketState:
         self.volume_24h: int | None = None
         self.open_interest: int | None = None
         self.last_price: int | None = None
-        self.history: deque[int] = deque(maxlen=history_len)
+        self.history = PriceHistory(store)
         self._best_yes: int | None = None
         self._best_no: int | None = None
 
@@ -144,23 +338,32 @@ class MarketState:
 
     def _apply_delta(self, side: Side, price: int, delta: int) -> bool:
         """Apply a signed size change; returns False (and changes nothing) if it is impossible."""
-        ladder = self.yes_bids if side is Side.YES else self.no_bids
-        new_size = ladder.get(price, 0) + delta
-        if new_size < 0:
-            return False
-        best = self._best_yes if side is Side.YES else self._best_no
-        if new_size == 0:
-            ladder.pop(price, None)
-            if best == price:
-                best = max(ladder) if ladder else None
-        else:
-            ladder[price] = new_size
-            if best is None or price > best:
-                best = price
         if side is Side.YES:
-            self._best_yes = best
+            ladder = self.yes_bids
+            new_size = ladder.get(price, 0) + delta
+            if new_size > 0:
+                ladder[price] = new_size
+                if (best := self._best_yes) is None or price > best:
+                    self._best_yes = price
+            elif new_size == 0:
+                ladder.pop(price, None)
+                if self._best_yes == price:
+                    self._best_yes = max(ladder) if ladder else None
+            else:
+                return False
         else:
-            self._best_no = best
+            ladder = self.no_bids
+            new_size = ladder.get(price, 0) + delta
+            if new_size > 0:
+                ladder[price] = new_size
+                if (best := self._best_no) is None or price > best:
+                    self._best_no = price
+            elif new_size == 0:
+                ladder.pop(price, None)
+                if self._best_no == price:
+                    self._best_no = max(ladder) if ladder else None
+            else:
+                return False
         return True
 
 
@@ -200,6 +403,7 @@ class MarketBook:
 
     def __init__(self, history_len: int = 120) -> None:
         self.history_len = history_len
+        self.history_store = PriceHistoryStore(history_len)
         self.markets: dict[str, MarketState] = {}
         self._events: dict[str, _EventMeta] = {}
         self._series: dict[str, _SeriesMeta] = {}
@@ -216,7 +420,7 @@ class MarketBook:
         """The market, created empty on first mention."""
         m = self.markets.get(ticker)
         if m is None:
-            m = MarketState(ticker, self.history_len)
+            m = MarketState(ticker, self.history_len, self.history_store)
             self.markets[ticker] = m
         return m
 
@@ -269,25 +473,35 @@ class MarketBook:
     # -- updates ------------------------------------------------------------------------------
 
     def record_tick(self) -> None:
-        """Append every market's current YES ask to its rolling history (once per tick)."""
+        """Append every market's current YES ask to its rolling history (once per tick).
+
+        Only fresh books with a NO bid (hence a YES ask) record a value.
+        """
+        rows: list[int] = []
+        asks: list[int] = []
         for m in self.markets.values():
-            ask = m.best_yes_ask
-            if ask is not None and m.has_book and not m.stale:
-                m.history.append(ask)
+            best_no = m._best_no
+            if best_no is not None and m.has_book and not m.stale:
+                h = m.history  # every market of the book keeps its history in the book's store
+                rows.append(h._row or h.own_row())
+                asks.append(PRICE_ONE - best_no)
+        self.history_store.append_rows(
+            np.array(rows, dtype=np.int64), np.array(asks, dtype=np.int64)
+        )
 
     def apply(self, ev: MarketEvent) -> None:  # noqa: C901 — one flat dispatch reads best here
         """Apply one domain event."""
         c = self.counters
         c.events += 1
         name = type(ev).__name__
-        c.by_type[name] = c.by_type.get(name, 0) + 1
+        by_type = c.by_type
+        by_type[name] = by_type.get(name, 0) + 1
         if isinstance(ev, BookDelta):
             c.deltas += 1
             m = self.markets.get(ev.ticker)
             if m is None or not m.has_book or m.stale:
                 c.deltas_without_book += 1
-                return
-            if not m._apply_delta(ev.side, ev.price, ev.delta):
+            elif not m._apply_delta(ev.side, ev.price, ev.delta):
                 c.impossible_deltas += 1
                 m.stale = True
         elif isinstance(ev, BookSnapshot):

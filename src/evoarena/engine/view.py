@@ -11,7 +11,6 @@ them is False.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -32,8 +31,10 @@ _NAN = float("nan")
 class MarketView:
     """Features of every tradable market at one instant (see the module docstring).
 
-    Price, size, expiry and activity arrays are computed on construction; the history features
-    (:attr:`hist_mean`, :attr:`hist_std`, :attr:`zscore`, :meth:`momentum`) on first use, once.
+    Price, size, expiry and activity arrays, and a copy of every market's price history, are taken
+    on construction (later book changes do not show); the history features (:attr:`hist_mean`,
+    :attr:`hist_std`, :attr:`zscore`, :meth:`momentum`) are computed from that copy on first use,
+    once.
     """
 
     __slots__ = (
@@ -77,7 +78,14 @@ class MarketView:
         self.categories = categories
         self.category_idx = category_idx
         rows = []
+        hist_rows = []
+        store = markets[0].history.store if markets else None
+        shared = True  # every history in one store: one vectorized read
         for m in markets:
+            h = m.history
+            hist_rows.append(h.row)
+            if h.store is not store:
+                shared = False
             by = m.best_yes_bid
             bn = m.best_no_bid
             rows.append(
@@ -104,10 +112,14 @@ class MarketView:
         self.hours_to_expiry: FloatArray = (raw[:, 4] - now_ms) / MS_PER_HOUR
         self.volume_24h: FloatArray = raw[:, 5] / COUNT_ONE
         self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
-        self.hist_len: IntArray = np.fromiter(
-            (len(m.history) for m in markets), dtype=np.int64, count=n
-        )
-        self._hist_flat: IntArray | None = None
+        self.hist_len: IntArray
+        self._hist_flat: IntArray  # every history (YES asks, µ$) concatenated in view order
+        if store is not None and shared:
+            self.hist_len, self._hist_flat = store.gather(np.array(hist_rows, dtype=np.int64))
+        else:  # markets of different books (or none): read them one by one
+            parts = [m.history.to_array() for m in markets]
+            self.hist_len = np.array([len(p) for p in parts], dtype=np.int64)
+            self._hist_flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         self._hist_ends: IntArray = np.cumsum(self.hist_len)
         self._hist_mean: FloatArray | None = None
         self._hist_std: FloatArray | None = None
@@ -162,15 +174,6 @@ class MarketView:
         return len(self.markets)
 
     # -- history features ---------------------------------------------------------------------
-
-    def _flat_history(self) -> IntArray:
-        """Every market's history (YES asks, µ$) concatenated in view order."""
-        if self._hist_flat is None:
-            total = int(self._hist_ends[-1]) if len(self.markets) else 0
-            self._hist_flat = np.fromiter(
-                chain.from_iterable(m.history for m in self.markets), dtype=np.int64, count=total
-            )
-        return self._hist_flat
 
     @property
     def hist_mean(self) -> FloatArray:
@@ -230,7 +233,7 @@ class MarketView:
         ok = self.hist_len > lbs  # (k, n): at least lookback + 1 points
         out = np.full(ok.shape, _NAN)
         if ok.any():
-            flat = self._flat_history()
+            flat = self._hist_flat
             # Clipped indices may point into another market's history (or be 0 for an empty
             # one); those entries are exactly the ones ``ok`` masks out below.
             last_idx = np.maximum(self._hist_ends - 1, 0)
@@ -255,7 +258,7 @@ class MarketView:
         if has.any():
             starts = (self._hist_ends - self.hist_len)[has]
             n = self.hist_len[has]
-            flat = self._flat_history().astype(np.float64)
+            flat = self._hist_flat.astype(np.float64)
             mu = np.add.reduceat(flat, starts) / n
             dev = flat - np.repeat(mu, n)
             var = np.add.reduceat(dev * dev, starts) / n

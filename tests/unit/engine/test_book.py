@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from evoarena.engine.book import MarketBook
+import numpy as np
+import pytest
+
+from evoarena.engine.book import MarketBook, MarketState, PriceHistoryStore
 from evoarena.feeds.events import (
+    PRICE_ONE,
     BookDelta,
     BookInvalidated,
     BookSnapshot,
@@ -289,3 +294,83 @@ def test_counters_by_type() -> None:
     assert book.counters.events == 3
     assert book.counters.by_type == {"MarketInfo": 1, "BookSnapshot": 1, "BookDelta": 1}
     assert book.counters.snapshots == 1
+
+
+def test_price_history_behaves_like_a_bounded_deque() -> None:
+    """append/extend drop the oldest beyond maxlen; len, iteration, indexing and clear agree."""
+    h = MarketBook(history_len=4).market("A").history
+    ref: deque[int] = deque(maxlen=4)
+    assert (len(h), list(h), h.maxlen) == (0, [], 4)
+    for chunk in ([5], [6, 7], [8, 9, 10, 11, 12], [13]):
+        h.extend(chunk)
+        ref.extend(chunk)
+        assert list(h) == list(ref)
+        assert len(h) == len(ref)
+    h.append(14)
+    ref.append(14)
+    assert list(h) == [11, 12, 13, 14] == list(ref)
+    assert all(type(v) is int for v in h)
+    assert (h[0], h[-1], h[1:3]) == (11, 14, [12, 13])
+    assert h.to_array().tolist() == [11, 12, 13, 14]
+    assert 13 in h
+    assert repr(h) == "PriceHistory([11, 12, 13, 14], maxlen=4)"
+    h.clear()
+    assert (len(h), list(h)) == (0, [])
+    h.extend([1, 2])
+    assert list(h) == [1, 2]
+
+
+def test_zero_length_history_keeps_nothing() -> None:
+    """Like deque(maxlen=0): appends are accepted and forgotten."""
+    book = MarketBook(history_len=0)
+    book.apply(info("A", status=MarketStatus.ACTIVE))
+    book.apply(BookSnapshot("A", (), ((550_000, 1),), T))
+    book.record_tick()
+    book.market("A").history.append(1)
+    assert list(book.market("A").history) == []
+
+
+def test_histories_live_in_the_books_store_and_survive_its_growth() -> None:
+    """Markets take a store row on their first price only; growing the store keeps the values."""
+    book = MarketBook(history_len=3)
+    store = book.history_store
+    book.apply(info("NEVER", status=MarketStatus.ACTIVE))  # no book: never records a price
+    tickers = [f"M{i:03d}" for i in range(150)]  # more than the store's initial rows
+    for i, t in enumerate(tickers):
+        book.apply(info(t, status=MarketStatus.ACTIVE))
+        book.apply(BookSnapshot(t, (), ((10_000 * (i % 90 + 1), 1),), T))
+    for k in range(5):
+        for i, t in enumerate(tickers):
+            book.apply(BookSnapshot(t, (), ((10_000 * (i % 90 + 1) + k, 1),), T))
+        book.record_tick()
+    assert book.market("NEVER").history.row == 0
+    assert len(book.market("NEVER").history) == 0
+    assert store.n_rows == 1 + len(tickers)
+    for i, t in enumerate(tickers):
+        h = book.market(t).history
+        assert h.store is store
+        assert list(h) == [PRICE_ONE - 10_000 * (i % 90 + 1) - k for k in (2, 3, 4)]
+
+
+def test_market_state_without_a_store_keeps_its_own_history() -> None:
+    """A MarketState made on its own records into a private store of the right length."""
+    m = MarketState("SOLO", 2)
+    m.history.extend([1, 2, 3])
+    assert list(m.history) == [2, 3]
+    assert m.history.maxlen == 2
+    with pytest.raises(ValueError, match="history_len"):
+        MarketState("BAD", 3, PriceHistoryStore(2))
+
+
+def test_history_store_guards_its_rows() -> None:
+    """Row 0 is the shared empty history; a negative length is refused."""
+    store = PriceHistoryStore(3)
+    with pytest.raises(ValueError, match="row 0"):
+        store.append(0, 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        PriceHistoryStore(-1)
+    row = store.new_row()
+    store.append(row, 7)
+    lengths, values = store.gather(np.array([row, 0, row], dtype=np.int64))
+    assert lengths.tolist() == [1, 0, 1]
+    assert values.tolist() == [7, 7]

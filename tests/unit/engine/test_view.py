@@ -205,3 +205,52 @@ def test_empty_book_gives_an_empty_view() -> None:
     assert v.yes_ask.shape == (0,)
     assert v.zscore.shape == (0,)
     assert v.momentum(3).shape == (0,)
+
+
+def record(book: MarketBook, ticker: str, yes_asks: list[str]) -> None:
+    """One tick per price: the market's book moves to that YES ask, then the book records."""
+    for ask in yes_asks:
+        book.apply(BookSnapshot(ticker, ((usd("0.10"), 100),), ((PRICE_ONE - usd(ask), 100),), T0))
+        book.record_tick()
+
+
+def test_history_features_use_only_the_kept_window() -> None:
+    """After the ring wraps, the view sees the last ``history_len`` recorded YES asks, in order."""
+    book = MarketBook(history_len=4)
+    add_market(book, "M")
+    record(book, "M", ["0.10", "0.20", "0.30", "0.40", "0.50", "0.80", "0.60"])  # keeps 0.4-0.6
+    v = MarketView.build(book, T0, [])
+    assert v.hist_len.tolist() == [4]
+    assert v.hist_mean[0] == pytest.approx(0.575)
+    assert v.momentum(1)[0] == pytest.approx(0.60 / 0.80 - 1)
+    assert v.momentum(3)[0] == pytest.approx(0.60 / 0.40 - 1)
+    assert math.isnan(v.momentum(4)[0])
+
+
+def test_view_is_a_snapshot_of_the_history() -> None:
+    """Ticks recorded after the build (even wrapping the ring) do not change a built view."""
+    book = MarketBook(history_len=3)
+    add_market(book, "M")
+    record(book, "M", ["0.40", "0.50", "0.60"])
+    v = MarketView.build(book, T0, [])
+    record(book, "M", ["0.90", "0.95"])
+    assert v.hist_len.tolist() == [3]
+    assert v.hist_mean[0] == pytest.approx(0.50)
+    assert v.momentum(2)[0] == pytest.approx(0.5)
+    assert MarketView.build(book, T0, []).hist_mean[0] == pytest.approx((0.60 + 0.90 + 0.95) / 3)
+
+
+def test_view_of_markets_from_two_books() -> None:
+    """A view made directly over markets of different books reads each market's own history."""
+    one, two = MarketBook(), MarketBook(history_len=5)
+    add_market(one, "A", history=(usd("0.40"), usd("0.50")))
+    add_market(two, "B", history=(usd("0.20"), usd("0.30"), usd("0.60")))
+    add_market(two, "C")
+    markets = [one.market("A"), two.market("B"), two.market("C")]
+    v = MarketView(
+        now_ms=T0, markets=markets, categories=[], category_idx=np.full(3, -1, dtype=np.int64)
+    )
+    assert v.hist_len.tolist() == [2, 3, 0]
+    assert v.hist_mean[:2].tolist() == pytest.approx([0.45, 1.1 / 3])
+    assert v.momentum(1)[:2].tolist() == pytest.approx([0.25, 1.0])
+    assert math.isnan(v.hist_mean[2])
