@@ -1,6 +1,6 @@
 """`evoarena run` against the fake Kalshi in a real subprocess: record → replay, and SIGTERM.
 
-The service runs with ``--time-scale`` (a 30 s tick every 50 ms of wall time) so a generation
+The service runs with ``--time-scale`` (a 30 s tick every 15 ms of wall time) so a generation
 takes seconds. The fake exchange, in this test process, moves its books and determines markets
 on the same scaled time; the test itself waits only on the subprocess and its log lines.
 """
@@ -31,7 +31,7 @@ from evoarena.settings import load_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
-SPEED = 600.0
+SPEED = 2000.0
 N_MARKETS = 16
 CATEGORIES = ("Economics", "Politics", "Climate and Weather", "Financials")
 
@@ -41,10 +41,6 @@ def _config(tmp_path: Path, fk: FakeKalshi, state: Path) -> Path:
     cfg.write_text(
         f"""
 [evolution]
-population_size = 60
-elite_count = 3
-tournament_size = 4
-immigrant_count = 3
 min_settled_trades = 1
 seed = 9
 
@@ -54,7 +50,7 @@ tick_interval_secs = 30
 progress_log_every_ticks = 10
 checkpoint_every_ticks = 10
 settlement_check_every_ticks = 10
-settlement_wait_secs = 600
+settlement_wait_secs = 9000
 settlement_poll_secs = 60
 
 [state]
@@ -86,7 +82,7 @@ class Exchange:
         now = clock.now_ms()
         for i in range(N_MARKETS):
             ticker = f"KXTEST-{i:02d}"
-            close_ms = now + 900_000 + i * 4_500_000  # 15 min … 19 h from now
+            close_ms = now + 900_000 + i * 480_000  # 15 min … 2 h 15 min from now
             mid = 12 + (i * 37) % 76
             m = fk.add_market(
                 ticker,

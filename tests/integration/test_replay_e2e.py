@@ -89,9 +89,9 @@ def test_hand_checked_trades_of_the_best_bot(golden_state: Path) -> None:
     """The best bot's two fills: prices, Kalshi fees and P&L recomputed here from scratch."""
     state = golden_state
     cp = _load(state / "checkpoint_gen0002.json")
-    acct = next(a for a in cp["exchange"]["accounts"] if a["bot_id"] == "25027ddd")
+    acct = next(a for a in cp["exchange"]["accounts"] if a["bot_id"] == "cb9b978d")
     fills = {p["ticker"]: p for p in acct["open_positions"]}
-    assert set(fills) == {"KXNBAGAME-26MAR02BOSDAL-DAL", "KXNBAGAME-26MAR02DALLAL-LAL"}
+    assert set(fills) == {"KXHIGHLAX-26MAR02-T68", "KXHIGHLAX-26MAR02-T70"}
     payout = 0
     for p in fills.values():
         price = Fraction(p["cost"], p["contracts"] * 1_000_000)
@@ -100,7 +100,7 @@ def test_hand_checked_trades_of_the_best_bot(golden_state: Path) -> None:
         assert p["fee"] == fee_cents * 10_000
         payout += p["contracts"] * 1_000_000  # both won (see the golden file's note)
     pnl = payout - sum(p["cost"] + p["fee"] for p in fills.values())
-    assert pnl == 4_790_000
+    assert pnl == 3_590_000
     best = _load(state / "hall_of_fame.json")["best_ever"]
     assert best["realized_pnl"] == pnl / 1_000_000
 

@@ -37,7 +37,7 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
     table = Table(title="generations")
     for col in (
         "gen",
-        "best fitness",
+        "best fit",
         "best ROI",
         "median ROI",
         "trades",

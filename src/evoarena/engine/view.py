@@ -133,11 +133,16 @@ class MarketView:
         now_ms: int,
         categories: list[str],
         lookbacks: Iterable[int] | None = None,
+        *,
+        max_close_ms: int | None = None,
     ) -> MarketView:
         """The view of every tradable market of ``book`` at ``now_ms``, in ticker order.
 
         Tradable: :attr:`MarketState.tradable` (active, fresh book) and not past its close time
         (``close_ms`` unknown or after ``now_ms``), the markets the paper exchange would fill.
+        With ``max_close_ms``, only markets known to close by then (a generation passes the
+        earlier of its settlement deadline and ``now + market_close_window``: a position that
+        cannot settle in time would only be force-closed as a loss).
 
         ``categories`` is the generation's category list (the genome mask indexes it); a market
         whose category is unknown or not listed gets index -1. ``lookbacks`` are momentum
@@ -148,6 +153,8 @@ class MarketView:
             for t in sorted(book.markets)
             if (m := book.markets[t]).tradable and (m.close_ms is None or m.close_ms > now_ms)
         ]
+        if max_close_ms is not None:
+            markets = [m for m in markets if m.close_ms is not None and m.close_ms <= max_close_ms]
         cat_pos = {c: i for i, c in enumerate(categories)}
         by_event: dict[str | None, int] = {}
         idx = []

@@ -148,7 +148,14 @@ class GenerationRun:
         try:
             self.settle_available(now_ms)
             self.book.record_tick()
-            view = MarketView.build(self.book, now_ms, self.categories, self.lookbacks)
+            window_ms = self.settings.trading.market_close_window_secs * 1000
+            view = MarketView.build(
+                self.book,
+                now_ms,
+                self.categories,
+                self.lookbacks,
+                max_close_ms=min(self.deadline_ms, now_ms + window_ms),
+            )
             trades = run_population_tick(self.bots, view, self.exchange, now_ms)
             self.stats.trades += trades
         except Exception:

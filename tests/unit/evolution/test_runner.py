@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evoarena.engine.book import MarketBook
 from evoarena.engine.paper import Fill
+from evoarena.engine.view import MarketView
 from evoarena.evolution import persistence
 from evoarena.evolution.generation import GenerationRun, Phase
 from evoarena.evolution.genome import Genome
@@ -251,3 +253,25 @@ def test_resume_mid_generation_checkpoint(tmp_path: Path) -> None:
     assert b.run is not None
     assert b.run.tick_count == ticks
     assert b.run.checkpoint()["exchange"] == a.run.checkpoint()["exchange"]
+
+
+def test_bots_see_only_markets_that_can_settle_in_the_generation(tmp_path: Path) -> None:
+    """The view a generation builds leaves out markets closing after its settlement deadline."""
+    s = _settings(tmp_path)  # 600 s trading + 600 s wait: deadline T0 + 20 min
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "SOON", T0 + 15 * MIN)
+    _market(book, "LATE", T0 + 25 * MIN)
+    run = GenerationRun(s, book, _genomes(6, 2), 0, T0)
+    seen: list[list[str]] = []
+    original = MarketView.build
+
+    def spy(*args: Any, **kwargs: Any) -> MarketView:
+        view = original(*args, **kwargs)
+        seen.append(list(view.tickers))
+        return view
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MarketView, "build", spy)
+        run.fire_due(T0)
+    assert seen == [["SOON"]]
+    assert [m.ticker for m in MarketView.build(book, T0, []).markets] == ["LATE", "SOON"]
