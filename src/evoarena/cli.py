@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from evoarena import __version__
@@ -36,17 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _COMMANDS:
         module.register(sub)
     return parser
-
-
-def add_config_argument(p: argparse.ArgumentParser) -> None:
-    """``--config FILE``: a TOML file layered over the package defaults."""
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="TOML settings layered over the package defaults",
-    )
 
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.replay import ReplaySource
-from evoarena.settings import Settings
+from evoarena.settings import Settings, decision_settings
 from evoarena.supervisor import MARK_FIRE, MARK_START
 
 log = structlog.get_logger(__name__)
@@ -270,10 +270,7 @@ def _warn_on_settings_drift(path: Path, header: dict[str, Any], settings: Settin
     recorded = header.get("settings")
     if not isinstance(recorded, dict):
         return
-    current = {
-        "evolution": settings.evolution.model_dump(mode="json"),
-        "trading": settings.trading.model_dump(mode="json"),
-    }
+    current = decision_settings(settings)
     drift = [
         f"{section}.{key}: recorded {value!r}, now {current[section].get(key)!r}"
         for section, values in recorded.items()

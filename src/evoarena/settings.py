@@ -174,6 +174,14 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def decision_settings(settings: Settings) -> dict[str, Any]:
+    """The settings a run's trading decisions depend on, as JSON (live recordings carry them)."""
+    return {
+        "evolution": settings.evolution.model_dump(mode="json"),
+        "trading": settings.trading.model_dump(mode="json"),
+    }
+
+
 def default_config_text() -> str:
     """The packaged ``default.toml``."""
     return resources.files("evoarena").joinpath("config/default.toml").read_text("utf-8")

@@ -39,6 +39,7 @@ from evoarena.engine.book import MarketBook
 from evoarena.errors import AuthError, FeedError, StateError
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
+from evoarena.feeds.recording import sibling_path
 from evoarena.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ class Recorder(Protocol):
     """**Protocol:** what the supervisor needs of a recording writer."""
 
     path: Path
+    base_path: Path
     bytes_written: int
 
     def write_mark(self, t_ms: int, kind: str, **fields: Any) -> None:
@@ -95,13 +97,7 @@ class Recorder(Protocol):
 
 def segment_path(base: Path, index: int) -> Path:
     """The ``index``-th rotated segment of a recording: ``day.jsonl.gz`` → ``day.0001.jsonl.gz``."""
-    if index == 0:
-        return base
-    name = base.name
-    for suffix in (".jsonl.gz", ".jsonl"):
-        if name.endswith(suffix):
-            return base.with_name(f"{name[: -len(suffix)]}.{index:04d}{suffix}")
-    return base.with_name(f"{name}.{index:04d}")
+    return base if index == 0 else sibling_path(base, f".{index:04d}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,8 +327,7 @@ class Supervisor:
         too_old = now - self._segment_started_ms >= cfg.rotate_every_secs * 1000
         if too_big or too_old:
             self._segment += 1
-            base = getattr(rec, "base_path", rec.path)
-            new_path = segment_path(base, self._segment)
+            new_path = segment_path(rec.base_path, self._segment)
             rec.rotate(new_path, now)
             self._segment_started_ms = now
             log.info("recording_rotated", file=str(new_path))

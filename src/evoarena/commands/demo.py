@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from evoarena.commands._args import add_config_argument
 from evoarena.commands.replay import print_report, quiet_logs
 from evoarena.errors import UserError
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day, validate_arguments
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic day")
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--generation-hours", type=float, default=5.0)
-    p.add_argument("--config", type=Path, default=None, metavar="FILE")
+    add_config_argument(p)
     p.add_argument(
         "-v",
         "--verbose",

@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
@@ -38,20 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="show the hall of fame (the best genomes of all generations)",
         description="Show the hall of fame kept in the state directory.",
     )
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="TOML settings layered over the package defaults",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="state directory (default: the configured state.dir)",
-    )
+    add_config_argument(p)
+    add_state_dir_argument(p)
     p.add_argument(
         "--json", action="store_true", help="print the whole hall_of_fame.json (ignores --top)"
     )

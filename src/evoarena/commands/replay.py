@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evoarena.clock import iso_ms
+from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
 from evoarena.logs import configure_logging
@@ -33,20 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RECORDING",
         help="recording file (.jsonl or .jsonl.gz); rotated segments of one recording in order",
     )
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="TOML settings layered over the package defaults",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="state directory (default: [state] dir)",
-    )
+    add_config_argument(p)
+    add_state_dir_argument(p)
     p.add_argument(
         "--seed", type=int, default=None, help="evolution seed (default: [evolution] seed)"
     )

@@ -12,11 +12,12 @@ import httpx
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
+from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import AuthError, UserError
 from evoarena.feeds.kalshi.auth import Signer, load_signer
 from evoarena.feeds.kalshi.feed import KalshiFeed
-from evoarena.feeds.recording import RecordingWriter
-from evoarena.settings import Settings
+from evoarena.feeds.recording import RecordingWriter, sibling_path
+from evoarena.settings import Settings, decision_settings
 from evoarena.supervisor import Outcome, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -34,16 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "directory (resumed on restart). Paper trading only: no order is ever sent. "
         "Credentials: KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY).",
     )
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="TOML settings layered over the package defaults",
-    )
-    p.add_argument(
-        "--state-dir", type=Path, default=None, metavar="DIR", help="override [state] dir"
-    )
+    add_config_argument(p)
+    add_state_dir_argument(p)
     p.add_argument("--seed", type=int, default=None, help="override [evolution] seed")
     p.add_argument(
         "--record",
@@ -103,10 +96,7 @@ def _recorder(settings: Settings, path: Path | None, clock: Clock) -> RecordingW
             marks=True,
             rest_url=settings.kalshi.effective_rest_url,
             ws_url=settings.kalshi.effective_ws_url,
-            settings={
-                "evolution": settings.evolution.model_dump(mode="json"),
-                "trading": settings.trading.model_dump(mode="json"),
-            },
+            settings=decision_settings(settings),
         )
     except OSError as e:
         raise UserError(f"{target}: cannot create the recording: {e.strerror or e}") from e
@@ -119,12 +109,7 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
     """
     if not path.exists():
         return path
-    stamp = ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ")
-    name = path.name
-    for suffix in (".jsonl.gz", ".jsonl"):
-        if name.endswith(suffix):
-            return path.with_name(f"{name[: -len(suffix)]}-{stamp}{suffix}")
-    return path.with_name(f"{name}-{stamp}")
+    return sibling_path(path, "-" + ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ"))
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:

@@ -99,6 +99,30 @@ class Rejection:
     ts_ms: int
 
 
+def _opening_to_dict(p: Position | ClosedPosition) -> dict[str, Any]:
+    """The fields every position has from the moment it was bought."""
+    return {
+        "ticker": p.ticker,
+        "side": p.side.value,
+        "contracts": p.contracts,
+        "cost": p.cost,
+        "fee": p.fee,
+        "opened_ms": p.opened_ms,
+    }
+
+
+def _opening_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated keyword arguments for the fields of :func:`_opening_to_dict`."""
+    return {
+        "ticker": _str(d, "ticker"),
+        "side": _side(d),
+        "contracts": _int(d, "contracts", minimum=1),
+        "cost": _int(d, "cost", minimum=0),
+        "fee": _int(d, "fee", minimum=0),
+        "opened_ms": _int(d, "opened_ms"),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """An open position: ``contracts`` of ``side`` bought for ``cost`` plus ``fee`` (µ$)."""
@@ -117,26 +141,12 @@ class Position:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {
-            "ticker": self.ticker,
-            "side": self.side.value,
-            "contracts": self.contracts,
-            "cost": self.cost,
-            "fee": self.fee,
-            "opened_ms": self.opened_ms,
-        }
+        return _opening_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Position:
         """Inverse of :meth:`to_dict`; raises ``ValueError`` naming the bad field."""
-        return cls(
-            ticker=_str(d, "ticker"),
-            side=_side(d),
-            contracts=_int(d, "contracts", minimum=1),
-            cost=_int(d, "cost", minimum=0),
-            fee=_int(d, "fee", minimum=0),
-            opened_ms=_int(d, "opened_ms"),
-        )
+        return cls(**_opening_from_dict(d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +172,7 @@ class ClosedPosition:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return {
-            "ticker": self.ticker,
-            "side": self.side.value,
-            "contracts": self.contracts,
-            "cost": self.cost,
-            "fee": self.fee,
-            "opened_ms": self.opened_ms,
+            **_opening_to_dict(self),
             "closed_ms": self.closed_ms,
             "payout": self.payout,
             "settlement_value": self.settlement_value,
@@ -186,12 +191,7 @@ class ClosedPosition:
             msg = "closed position: 'forced' must be a boolean"
             raise ValueError(msg)
         return cls(
-            ticker=_str(d, "ticker"),
-            side=_side(d),
-            contracts=_int(d, "contracts", minimum=1),
-            cost=_int(d, "cost", minimum=0),
-            fee=_int(d, "fee", minimum=0),
-            opened_ms=_int(d, "opened_ms"),
+            **_opening_from_dict(d),
             closed_ms=_int(d, "closed_ms"),
             payout=_int(d, "payout", minimum=0),
             settlement_value=value,

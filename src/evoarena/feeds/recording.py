@@ -59,6 +59,15 @@ def _open_writer(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, zipped
 
 
+def sibling_path(path: Path, tag: str) -> Path:
+    """``path`` with ``tag`` before its recording suffix: ``a.jsonl.gz`` → ``aTAG.jsonl.gz``."""
+    name = path.name
+    for suffix in (".jsonl.gz", ".jsonl"):
+        if name.endswith(suffix):
+            return path.with_name(f"{name[: -len(suffix)]}{tag}{suffix}")
+    return path.with_name(f"{name}{tag}")
+
+
 class RecordingWriter:
     """Append items to a recording. Use as a context manager; ``flush()`` pushes to the OS.
 
