@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from random import Random
@@ -53,6 +54,12 @@ CATEGORY_MASK_BITS = 16
 def new_genome_id(rng: Random) -> str:
     """Eight lowercase hex characters drawn from ``rng``."""
     return f"{rng.getrandbits(32):08x}"
+
+
+def genes_hash(genes: dict[str, float]) -> str:
+    """See :attr:`Genome.gene_hash`; raises ``KeyError`` if a gene is missing."""
+    canonical = ";".join(f"{name}={float(genes[name]).hex()}" for name in GENE_NAMES)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,16 @@ class Genome:
             parent_ids=[self.id],
             genes=dict(self.genes),
         )
+
+    @property
+    def gene_hash(self) -> str:
+        """Canonical content hash of the genes (16 hex characters).
+
+        Two genomes with equal genes have equal hashes whatever their ids or lineage: the hash
+        is the genome's identity for de-duplication, the id only names a lineage node. Genes are
+        hashed in :data:`GENE_NAMES` order as exact ``float.hex`` strings.
+        """
+        return genes_hash(self.genes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as stored in generation files and the hall of fame."""
