@@ -12,6 +12,7 @@ import orjson
 import pytest
 from test_run_cli import base_env
 
+from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
@@ -104,3 +105,41 @@ def test_seed_genomes_start_generation_0_and_refuse_a_used_state_dir(
     assert again.returncode == 2
     assert "already holds generations" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_hof_merge_of_two_runs_then_seed_from_it(world: dict[str, Path]) -> None:
+    """`hof merge` writes one hall of fame (de-duplicated by genes, origins kept) that
+    `hof` shows and `--seed-genomes` reads; an occupied --out is refused."""
+    run_a = world["run"]
+    hof_a = _json(run_a / "hall_of_fame.json")
+    best = hof_a["entries"][0]
+    twin = dict(best, fitness_roi_pct=best["fitness_roi_pct"] + 50.0, generation=7)
+    twin["genome"] = dict(best["genome"], id="0000beef", parent_ids=[])
+    run_b = world["root"] / "run-b"
+    persistence.save_hall_of_fame(7, [twin], state_dir=run_b, now_ms=DEFAULT_START_MS)
+    out = world["root"] / "merged"
+    proc = _cli(["hof", "merge", str(run_a), str(run_b), "--out", str(out)], world["root"])
+    assert proc.returncode == 0, proc.stderr
+    merged = _json(out / "hall_of_fame.json")
+    assert merged["entries"][0]["genome"]["id"] == "0000beef"
+    assert merged["entries"][0]["origin_run"] == str(run_b)
+    hashes = [Genome.from_dict(e["genome"]).gene_hash for e in merged["entries"]]
+    assert len(hashes) == len(set(hashes))
+    assert best["genome"]["id"] not in [e["genome"]["id"] for e in merged["entries"]]
+    assert {e["origin_run"] for e in merged["entries"]} == {str(run_a), str(run_b)}
+    shown = _cli(["hof", "--state-dir", str(out), "--top", "3"], world["root"])
+    assert shown.returncode == 0, shown.stderr
+    assert "0000beef" in shown.stdout
+
+    again = _cli(["hof", "merge", str(run_a), "--out", str(out)], world["root"])
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+    seeded = world["root"] / "seeded-from-merge"
+    proc = _cli(
+        ["replay", str(world["test"]), "--config", str(world["cfg"]), "--state-dir",
+         str(seeded), "--seed-genomes", str(out), "--generations", "1", "--no-progress"],
+        world["root"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _json(seeded / "gen_0000.json")["genomes"][0]["id"] == "0000beef"
