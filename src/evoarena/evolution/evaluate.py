@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evoarena.clock import iso_ms
-from evoarena.errors import StateError
+from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.genome_source import GenomeSource
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
@@ -178,6 +178,18 @@ def evaluate_genomes(
             on_progress=on_progress,
         )
         windows = [_window(Path(tmp), g.generation) for g in report.generations]
+    if not windows:
+        span = (
+            "no market data"
+            if report.first_ms is None or report.last_ms is None
+            else f"{(report.last_ms - report.first_ms) / 3_600_000:.1f} h of data"
+        )
+        msg = (
+            f"{recordings[0]}: no complete window ({span}; a window is "
+            f"[trading] generation_duration_secs = {settings.trading.generation_duration_secs} "
+            "plus its settlement); use a longer recording or shorter windows (--config)"
+        )
+        raise UserError(msg)
     ids = [g.id for g in source.genomes]
     summaries = summarize(ids, [w["results"] for w in windows])
     genomes = []
