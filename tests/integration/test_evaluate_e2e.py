@@ -3,6 +3,7 @@ real CLI in a subprocess, a training run and a fresh synthetic day."""
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,85 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def _json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
+
+
+def test_evaluate_hall_of_fame_on_a_fresh_day(world: dict[str, Path]) -> None:
+    """The hall of fame's best 4, window by window on a later day: consistent figures, labelled
+    out-of-sample, and the same genomes (gene hashes) the hall of fame holds, in its order."""
+    proc = _cli(
+        ["evaluate", str(world["test"]), "--genomes", str(world["run"]), "--top", "4",
+         "--config", str(world["cfg"]), "--json"],
+        world["root"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = orjson.loads(proc.stdout)
+    hof = _json(world["run"] / "hall_of_fame.json")
+    hashes: list[str] = []
+    for e in hof["entries"]:
+        h = Genome.from_dict(e["genome"]).gene_hash
+        if h not in hashes:
+            hashes.append(h)
+    assert [g["gene_hash"] for g in out["genomes"]] == hashes[:4]
+    assert out["sample"]["label"] == "out-of-sample"
+    assert out["sample"]["training_windows"] == 2
+    n_windows = len(out["windows"])
+    assert n_windows == 2  # 8 h: two 3 h windows (+ settlement), the rest unfinished
+    assert out["unfinished_window"] is not None
+    traded = 0
+    for g in out["genomes"]:
+        roi = g["roi_bankroll_pct"]
+        assert g["windows"] == n_windows == len(roi["per_window"])
+        assert roi["mean"] == pytest.approx(statistics.fmean(roi["per_window"]), abs=1e-6)
+        assert roi["worst"] == min(roi["per_window"])
+        assert roi["ci95_low"] <= roi["mean"] <= roi["ci95_high"]
+        assert g["pnl_usd"] == pytest.approx(sum(roi["per_window"]), abs=1e-4)  # $100 bankroll
+        if g["stake_usd"] > 0:
+            assert g["roi_stake_pct"] == pytest.approx(100 * g["pnl_usd"] / g["stake_usd"])
+        traded += g["trades"]
+    assert traded > 0
+
+
+def test_evaluate_reproduces_the_training_generation(world: dict[str, Path]) -> None:
+    """Generation 0's genomes evaluated on the training day: window 0 is generation 0 again, bot
+    for bot (same machinery as replay), and the table says the figures are not a test."""
+    gen0 = world["run"] / "gen_0000.json"
+    proc = _cli(
+        ["evaluate", str(world["train"]), "--genomes", str(gen0), "--config", str(world["cfg"]),
+         "--json"],
+        world["root"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = orjson.loads(proc.stdout)
+    assert out["sample"]["label"] == "overlaps training"
+    trained = {r["genome_id"]: r for r in _json(gen0)["results"]}
+    assert len(out["genomes"]) == len(trained)
+    for g in out["genomes"]:
+        assert g["roi_bankroll_pct"]["per_window"][0] == trained[g["genome_id"]]["roi_bankroll_pct"]
+    assert out["windows"][0]["trading_start"] == _json(gen0)["stats"]["trading_start"]
+
+    table = _cli(
+        ["evaluate", str(world["train"]), "--genomes", str(gen0), "--top", "3",
+         "--config", str(world["cfg"])],
+        world["root"],
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "NOT A TEST" in table.stdout
+    assert "ROI %/window" in table.stdout
+    for g in out["genomes"][:3]:
+        assert g["genome_id"] in table.stdout
+
+
+def test_evaluate_on_a_recording_shorter_than_a_window_says_so(world: dict[str, Path]) -> None:
+    """Default 24 h windows on a 1 h day: exit 2 and a message naming the setting."""
+    short = world["root"] / "short.jsonl.gz"
+    generate_day(short, markets=8, hours=1, seed=5, start_ms=DEFAULT_START_MS + 40 * DAY_MS)
+    proc = _cli(["evaluate", str(short), "--genomes", str(world["run"])], world["root"])
+    assert proc.returncode == 2
+    assert "no complete window" in proc.stderr
+    assert "generation_duration_secs" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_evaluate_bad_source_exits_2_naming_the_file(world: dict[str, Path]) -> None:
