@@ -500,10 +500,12 @@ def save_hall_of_fame(
     state_dir: Path,
     now_ms: int,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    window_results: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Merge ``top_entries`` into ``hall_of_fame.json`` and return what was written.
 
-    Merge rules: :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
+    Merge rules (and ``window_results``, the generation's results by gene hash for the
+    out-of-sample records): :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
     ``ValueError`` naming an invalid entry (nothing is written). A corrupt existing file is moved
     aside to ``hall_of_fame.json.corrupt`` (replacing an older one) with a warning, and a new hall
     of fame is started, so one bad file cannot stop the service at every generation's end.
@@ -533,6 +535,7 @@ def save_hall_of_fame(
         top_entries,
         updated_at=iso_timestamp(now_ms),
         max_entries=max_entries,
+        window_results=window_results,
     )
     doc = {"schema_version": SCHEMA_VERSION, **hof}
     _write_doc(path, doc)

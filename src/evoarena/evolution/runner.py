@@ -15,6 +15,7 @@ checkpoint is resumed (accounts, positions, bot RNGs) when the caller allows it 
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from evoarena.evolution import persistence
 from evoarena.evolution.fitness import evaluate_fitness
 from evoarena.evolution.generation import GenerationRun, Phase, Request
 from evoarena.evolution.genome import Genome, new_genome_id
-from evoarena.evolution.operators import evolve
+from evoarena.evolution.operators import evolve, rank_indices
 from evoarena.evolution.stats import (
     BotResult,
     bot_result,
@@ -114,6 +115,8 @@ class EvolutionRunner:
         self.resumed_checkpoint = False
         self.seed_genomes = list(seed_genomes) if seed_genomes else None
         self.evolve = evolve
+        self.carried_elites: CarriedElites | None = None
+        """The previous generation's elites (by gene hash), which trade this window unchanged."""
 
     @property
     def done(self) -> bool:
@@ -172,6 +175,9 @@ class EvolutionRunner:
             msg = f"{self.state_dir}/gen_{gen:04d}.json: missing, but latest.json points at it"
             raise StateError(msg)
         fitness = [float(f) for f in state["fitness_scores"]]
+        self.carried_elites = CarriedElites(
+            gen, elite_hashes(genomes, fitness, self.settings.evolution.elite_count)
+        )
         return evolve(
             genomes,
             fitness,
@@ -273,11 +279,16 @@ class EvolutionRunner:
         stats["finished"] = _iso(now_ms)
         genomes = [b.genome for b in run.bots]
         fitness_scores = [r.fitness for r in results]
+        by_hash = results_by_gene_hash(per_bot)
+        stats["carried_elites_oos"] = carried_elites_summary(
+            self.carried_elites, run.generation, by_hash
+        )
         ranked = sorted(
-            zip(results, run.bots, strict=True), key=lambda rb: (-rb[0].fitness, rb[1].genome.id)
+            zip(results, run.bots, per_bot, strict=True),
+            key=lambda rb: (-rb[0].fitness, rb[1].genome.id),
         )
         top_entries = []
-        for result, bot in ranked[: ev.hall_of_fame_top_per_generation]:
+        for result, bot, res in ranked[: ev.hall_of_fame_top_per_generation]:
             account = run.exchange.accounts[bot.bot_id]
             top_entries.append(
                 {
@@ -291,6 +302,8 @@ class EvolutionRunner:
                     "generation": run.generation,
                     "signal_type": bot.params.signal_type,
                     "params": bot.params.to_dict(),
+                    "roi_bankroll_pct": res["roi_bankroll_pct"],
+                    "roi_stake_pct": res["roi_stake_pct"],
                 }
             )
         # The hall of fame first: once gen_N/latest.json exist a restart moves on to N+1.
@@ -300,6 +313,7 @@ class EvolutionRunner:
             state_dir=self.state_dir,
             now_ms=now_ms,
             max_entries=ev.hall_of_fame_size,
+            window_results=by_hash,
         )
         persistence.save_generation_state(
             run.generation,
@@ -321,6 +335,9 @@ class EvolutionRunner:
             )
             if self.evolve
             else genomes
+        )
+        self.carried_elites = CarriedElites(
+            run.generation, elite_hashes(genomes, fitness_scores, ev.elite_count)
         )
         self.generation = run.generation + 1
         if self.done:
@@ -358,6 +375,60 @@ class EvolutionRunner:
                 tick=self.run.tick_count,
                 phase=self.run.phase.value,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedElites:
+    """The elites chosen by generation ``chosen_in``, by gene hash, best first."""
+
+    chosen_in: int
+    gene_hashes: tuple[str, ...]
+
+
+def elite_hashes(genomes: list[Genome], fitness: list[float], count: int) -> tuple[str, ...]:
+    """Gene hashes of the ``count`` genomes :func:`evolve` carries over as elites (deduplicated).
+
+    Same ranking as :func:`~evoarena.evolution.operators.select_elites`.
+    """
+    out: list[str] = []
+    for i in rank_indices(fitness)[: max(0, min(count, len(genomes)))]:
+        h = genomes[i].gene_hash
+        if h not in out:
+            out.append(h)
+    return tuple(out)
+
+
+def results_by_gene_hash(per_bot: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each gene hash's result: the first bot in population order with those genes."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in per_bot:
+        out.setdefault(str(r["gene_hash"]), r)
+    return out
+
+
+def carried_elites_summary(
+    carried: CarriedElites | None, generation: int, by_hash: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Out-of-sample result of last generation's elites in this window.
+
+    ``{"chosen_in", "n", "mean_fitness", "mean_roi_bankroll_pct", "mean_roi_stake_pct"}``:
+    means over the elites that traded here with their genes unchanged (``null`` when none did:
+    generation 0, or no elites).
+    """
+    rows = []
+    if carried is not None and carried.chosen_in < generation:
+        rows = [by_hash[h] for h in carried.gene_hashes if h in by_hash]
+
+    def mean(key: str) -> float | None:
+        return round(statistics.fmean(float(r[key]) for r in rows), 6) + 0.0 if rows else None
+
+    return {
+        "chosen_in": None if carried is None else carried.chosen_in,
+        "n": len(rows),
+        "mean_fitness": mean("fitness"),
+        "mean_roi_bankroll_pct": mean("roi_bankroll_pct"),
+        "mean_roi_stake_pct": mean("roi_stake_pct"),
+    }
 
 
 def _iso(ms: int) -> str:
