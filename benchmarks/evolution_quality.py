@@ -68,20 +68,22 @@ class Plan:
     population: int
     generations: int
     top: int
+    min_settled_trades: int
 
 
 FULL = Plan(
-    markets=300,
+    markets=600,
     train_hours=92.0,
-    test_hours=30.0,
+    test_hours=24.0,
     test_seeds=(201, 202),
     train_seed=101,
     bias=0.2,
     window_secs=7200,
     wait_secs=3600,
-    population=40,
+    population=50,
     generations=30,
     top=20,
+    min_settled_trades=3,
 )
 QUICK = Plan(
     markets=120,
@@ -95,6 +97,7 @@ QUICK = Plan(
     population=20,
     generations=6,
     top=10,
+    min_settled_trades=3,
 )
 
 
@@ -165,14 +168,20 @@ def rule_genome(low: float, high: float) -> tuple[Genome, dict[str, Any]]:
         max_single_market_pct=1.0,
         daily_loss_limit_pct=1.0,
         max_trades_per_day=1.0,
+        price_threshold_low=0.0,
+        min_price=0.0,
+        price_threshold_high=1.0,
+        max_price=1.0,
     )
-    for name, field, target in (
-        ("price_threshold_low", "price_threshold_low", low),
-        ("price_threshold_high", "price_threshold_high", high),
-        ("min_price", "min_price", low),
-        ("max_price", "max_price", high),
-    ):
-        genes[name] = _solve_gene(genes, name, field, target)
+    # Bounds decode as ordered pairs, so start them wide apart and solve in two passes.
+    for _ in range(2):
+        for name, target in (
+            ("price_threshold_low", low),
+            ("price_threshold_high", high),
+            ("min_price", low),
+            ("max_price", high),
+        ):
+            genes[name] = _solve_gene(genes, name, name, target)
     genome = Genome("0000a1e5", 0, [], genes)
     p = genome.decode()
     expressed = {
@@ -228,6 +237,7 @@ def _config(path: Path, plan: Plan, fitness: str | None) -> Path:
         f"elite_count = {max(2, plan.population // 20)}",
         f"immigrant_count = {max(2, plan.population // 20)}",
         "tournament_size = 5",
+        f"min_settled_trades = {plan.min_settled_trades}",
         "seed = 7",
     ]
     if fitness is not None:
