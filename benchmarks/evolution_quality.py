@@ -381,7 +381,8 @@ def experiment(
     in_sample = [float(e["fitness_roi_pct"]) for e in entries]
     oos_fit = [statistics.fmean(pooled[i]["fit"]) if pooled[i]["fit"] else 0.0 for i in hof_ids]
     rule_roi = rule_fig["oos_roi_bankroll_pct_per_window"]
-    last_stats = orjson.loads(gens[-1].read_bytes())["stats"] if gens else {}
+    all_stats = [orjson.loads(g.read_bytes())["stats"] for g in gens]
+    last_stats = all_stats[-1] if all_stats else {}
     return {
         "fitness": fitness or "roi (default)",
         "generations_trained": len(gens),
@@ -405,8 +406,25 @@ def experiment(
         "in_sample_fitness": [round(x, 3) for x in in_sample],
         "out_of_sample_fitness": [round(x, 3) for x in oos_fit],
         "hof_oos_roi_bankroll_pct": [f["oos_roi_bankroll_pct_per_window"] for f in hof_figs],
+        "luck_test": _luck_summary(all_stats),
         "last_generation_stats": {k: v for k, v in last_stats.items() if not isinstance(v, list)},
     }
+
+
+def _luck_summary(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often each luck-test verdict the generation files carry said what (if any)."""
+    out: dict[str, Any] = {}
+    for stats in all_stats:
+        for key, value in stats.items():
+            if key.startswith("luck") and key.endswith("verdict") and isinstance(value, str):
+                counts = out.setdefault(key, {})
+                counts[value] = counts.get(value, 0) + 1
+    if all_stats:
+        last = all_stats[-1]
+        out["last_generation"] = {
+            k: v for k, v in last.items() if k.startswith("luck") and not isinstance(v, list)
+        }
+    return out
 
 
 def _round(x: float | None) -> float | None:
