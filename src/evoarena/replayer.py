@@ -28,6 +28,7 @@ from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -79,10 +80,14 @@ def run_replay(
     max_generations: int | None = None,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every_items: int = 50_000,
+    seed_genomes: Sequence[Genome] | None = None,
+    evolve: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
     Returns what happened; the state files are written to ``settings.state.dir``.
+    ``seed_genomes`` and ``evolve`` are passed to the
+    :class:`~evoarena.evolution.runner.EvolutionRunner` (seeded start, fixed population).
     """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
@@ -98,6 +103,14 @@ def run_replay(
             "to start from generation 0",
         )
     replay = _Replay(settings, max_generations, on_progress, progress_every_items)
+    if seed_genomes is not None or not evolve:
+        replay.runner = EvolutionRunner(
+            settings,
+            replay.book,
+            max_generations=max_generations,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
+        )
     decoder = KalshiDecoder()
     bad_lines = 0
     bad_examples: list[str] = []

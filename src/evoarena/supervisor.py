@@ -24,7 +24,7 @@ directory).
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from evoarena.clock import Clock
 from evoarena.engine.book import MarketBook
 from evoarena.errors import AuthError, FeedError, StateError
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
@@ -128,13 +129,21 @@ class Supervisor:
         max_generations: int | None = None,
         startup_timeout_secs: float | None = None,
         handle_signals: bool = True,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
     ) -> None:
         self.settings = settings
         self.feed = feed
         self.clock = clock
         self.recorder = recorder
         self.book = MarketBook(settings.trading.price_history_ticks)
-        self.runner = EvolutionRunner(settings, self.book, max_generations=max_generations)
+        self.runner = EvolutionRunner(
+            settings,
+            self.book,
+            max_generations=max_generations,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
+        )
         k = settings.kalshi
         self.startup_timeout_secs = (
             startup_timeout_secs

@@ -10,7 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evoarena.clock import iso_ms
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
 from evoarena.logs import configure_logging
@@ -51,6 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="count and skip bad recording lines instead of stopping",
     )
+    add_seed_genomes_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "-v",
@@ -74,13 +80,18 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
+    args.seeds = seed_genomes(args, settings)
     console = Console()
     show_progress = console.is_terminal and not args.no_progress
     if show_progress:
         report = _with_progress(args, settings, console)
     else:
         report = run_replay(
-            args.recordings, settings, skip_bad=args.skip_bad, max_generations=args.generations
+            args.recordings,
+            settings,
+            skip_bad=args.skip_bad,
+            max_generations=args.generations,
+            seed_genomes=args.seeds,
         )
     print_report(report, settings, console)
     return 0
@@ -115,6 +126,7 @@ def _with_progress(args: argparse.Namespace, settings: Settings, console: Consol
             skip_bad=args.skip_bad,
             max_generations=args.generations,
             on_progress=update,
+            seed_genomes=args.seeds,
         )
 
 

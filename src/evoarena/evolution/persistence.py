@@ -546,3 +546,15 @@ def load_hall_of_fame(*, state_dir: Path) -> dict[str, Any] | None:
     """The validated content of ``hall_of_fame.json``, or ``None`` if absent."""
     loaded = _load_validated(state_dir / HALL_OF_FAME_FILE, validate_hall_of_fame)
     return None if loaded is None else loaded[0]
+
+
+def write_hall_of_fame(hof: Mapping[str, Any], *, state_dir: Path) -> dict[str, Any]:
+    """Write a whole hall-of-fame document (e.g. a merge of several runs') atomically.
+
+    ``hof`` is validated first (``ValueError`` naming the problem; nothing is written); the
+    schema version is added. Returns what was written.
+    """
+    validate_hall_of_fame(hof)
+    doc = {**hof, "schema_version": SCHEMA_VERSION}
+    _write_doc(state_dir / HALL_OF_FAME_FILE, doc)
+    return doc

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from evoarena.errors import StateError
 from evoarena.evolution import persistence
 from evoarena.evolution.fitness import evaluate_fitness
 from evoarena.evolution.generation import GenerationRun, Phase, Request
-from evoarena.evolution.genome import Genome
+from evoarena.evolution.genome import Genome, new_genome_id
 from evoarena.evolution.operators import evolve, rank_indices
 from evoarena.evolution.stats import (
     BotResult,
@@ -62,6 +63,29 @@ def evolve_rng(seed: int, generation: int) -> random.Random:
     return random.Random(f"evoarena:{seed}:evolve:{generation}")
 
 
+def initial_population(
+    seed: int, size: int, seed_genomes: Sequence[Genome] | None = None
+) -> list[Genome]:
+    """Generation 0: ``seed_genomes`` (at most ``size``, unchanged), then random genomes.
+
+    The random ones are drawn from :func:`genesis_rng` exactly as an unseeded start draws them
+    (an id already taken by a seed genome is redrawn from the same RNG), so the result depends
+    only on ``seed``, ``size`` and the seed genomes, and without seeds it is the unseeded start.
+    """
+    seeds = list(seed_genomes or ())
+    if len(seeds) > size:
+        log.warning("seed_genomes_truncated", given=len(seeds), population=size)
+    out = seeds[:size]
+    taken = {g.id for g in out}
+    rng = genesis_rng(seed)
+    while len(out) < size:
+        g = Genome.random(rng, 0)
+        while g.id in taken:
+            g.id = new_genome_id(rng)
+        out.append(g)
+    return out
+
+
 class EvolutionRunner:
     """Generation after generation over one shared book."""
 
@@ -71,7 +95,15 @@ class EvolutionRunner:
         book: MarketBook,
         *,
         max_generations: int | None = None,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
     ) -> None:
+        """``seed_genomes`` start generation 0 (see :func:`initial_population`); with
+        ``evolve=False`` nothing is bred: the same genomes (``seed_genomes`` exactly, no
+        padding) trade every generation, unchanged — the fixed population ``evaluate`` uses."""
+        if not evolve and not seed_genomes:
+            msg = "a fixed population (evolve=False) needs seed_genomes"
+            raise ValueError(msg)
         self.settings = settings
         self.book = book
         self.state_dir = Path(settings.state.dir)
@@ -83,6 +115,8 @@ class EvolutionRunner:
         self.resumed_checkpoint = False
         self.carried_elites: CarriedElites | None = None
         """The previous generation's elites (by gene hash), which trade this window unchanged."""
+        self.seed_genomes = list(seed_genomes) if seed_genomes else None
+        self.evolve = evolve
 
     @property
     def done(self) -> bool:
@@ -96,12 +130,26 @@ class EvolutionRunner:
         persistence.ensure_state_dir(self.state_dir)
         seed = self.settings.evolution.seed
         latest = persistence.load_latest_state(state_dir=self.state_dir)
+        if latest is not None and self.seed_genomes is not None and self.evolve:
+            msg = (
+                f"{self.state_dir}: already holds generations (latest {latest[0]}); seed "
+                "genomes only start a fresh run: use an empty state directory"
+            )
+            raise StateError(msg)
         if latest is None:
             size = self.settings.evolution.population_size
-            rng = genesis_rng(seed)
-            genomes = [Genome.random(rng, 0) for _ in range(size)]
+            if not self.evolve and self.seed_genomes is not None:
+                genomes = list(self.seed_genomes)
+            else:
+                genomes = initial_population(seed, size, self.seed_genomes)
             self.generation = 0
-            log.info("starting_fresh", population=size, seed=seed)
+            log.info(
+                "starting_fresh",
+                population=len(genomes),
+                seed=seed,
+                seeded=len(self.seed_genomes or ()),
+                evolve=self.evolve,
+            )
         else:
             gen, saved = latest
             genomes = self._breed_from_saved(gen, saved)
@@ -120,6 +168,8 @@ class EvolutionRunner:
         )
 
     def _breed_from_saved(self, gen: int, genomes: list[Genome]) -> list[Genome]:
+        if not self.evolve:
+            return genomes
         state = persistence.load_generation(gen, state_dir=self.state_dir)
         if state is None:
             msg = f"{self.state_dir}/gen_{gen:04d}.json: missing, but latest.json points at it"
@@ -279,8 +329,12 @@ class EvolutionRunner:
         self.completed.append(
             GenerationSummary(run.generation, run.start_ms, now_ms, run.tick_count, stats)
         )
-        next_genomes = evolve(
-            genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+        next_genomes = (
+            evolve(
+                genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+            )
+            if self.evolve
+            else genomes
         )
         self.carried_elites = CarriedElites(
             run.generation, elite_hashes(genomes, fitness_scores, ev.elite_count)
