@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="stop after N completed generations (default: until the recording ends)",
+        help="stop once the state directory holds N completed generations, counting those "
+        "saved before (default: until the recording ends). A rerun of the same command into "
+        "the same state directory resumes exactly where the last run stopped or was killed",
     )
     p.add_argument(
         "--skip-bad",

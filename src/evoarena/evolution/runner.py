@@ -15,6 +15,7 @@ checkpoint is resumed (accounts, positions, bot RNGs) when the caller allows it 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,20 @@ class EvolutionRunner:
         book: MarketBook,
         *,
         max_generations: int | None = None,
+        count_saved_generations: bool = False,
+        position: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.book = book
         self.state_dir = Path(settings.state.dir)
         self.max_generations = max_generations
+        self.count_saved_generations = count_saved_generations
+        self.position = position
+        """Where the shell is in its input (replay: the recording position); recorded in every
+        generation file and checkpoint as ``recording_position``."""
+        self.first_tick = 0
+        """The current generation's first tick run by this state directory's history (non-zero
+        only when a live restart skipped missed ticks)."""
         self.generation = 0
         self.run: GenerationRun | None = None
         self.completed: list[GenerationSummary] = []
@@ -78,31 +88,64 @@ class EvolutionRunner:
 
     @property
     def done(self) -> bool:
-        """True once ``max_generations`` generations have completed in this process."""
-        return self.max_generations is not None and len(self.completed) >= self.max_generations
+        """True once ``max_generations`` generations have completed: in this process, or with
+        ``count_saved_generations`` (replay) in the state directory as a whole."""
+        if self.max_generations is None:
+            return False
+        if self.count_saved_generations:
+            return self.generation >= self.max_generations
+        return len(self.completed) >= self.max_generations
 
     # -- start --------------------------------------------------------------------------------
 
     def start(self, now_ms: int, *, resume_checkpoint: bool = False) -> None:
         """Resume from the state directory, or start fresh, with a generation beginning now."""
+        genomes = self._open_state()
+        if self.done:
+            return
+        if resume_checkpoint and self._resume_checkpoint(now_ms):
+            return
+        self._begin(genomes, now_ms)
+
+    def housekeeping(self) -> tuple[int, list[Genome]] | None:
+        """Repair what a kill may have left; returns the latest saved generation (or ``None``).
+
+        Removes stray temp files and the checkpoints of generations before the latest saved one
+        (the latest's go when the next generation begins), and makes the hall of fame agree with
+        the generation files (see :mod:`~evoarena.evolution.persistence`).
+        """
         persistence.ensure_state_dir(self.state_dir)
-        seed = self.settings.evolution.seed
         latest = persistence.load_latest_state(state_dir=self.state_dir)
+        persistence.clean_state_dir(
+            self.state_dir, completed_through=None if latest is None else latest[0] - 1
+        )
+        persistence.reconcile_hall_of_fame(
+            self.state_dir,
+            latest_generation=None if latest is None else latest[0],
+            max_entries=self.settings.evolution.hall_of_fame_size,
+        )
+        return latest
+
+    def _open_state(self) -> list[Genome]:
+        """:meth:`housekeeping`, then the genomes of the generation to run next."""
+        seed = self.settings.evolution.seed
+        latest = self.housekeeping()
         if latest is None:
             size = self.settings.evolution.population_size
             rng = genesis_rng(seed)
-            genomes = [Genome.random(rng, 0) for _ in range(size)]
             self.generation = 0
             log.info("starting_fresh", population=size, seed=seed)
-        else:
-            gen, saved = latest
-            genomes = self._breed_from_saved(gen, saved)
-            self.generation = gen + 1
-            self.resumed_from = gen
-            log.info("resumed", from_generation=gen, generation=self.generation)
-        if resume_checkpoint and self._resume_checkpoint(now_ms):
-            return
+            return [Genome.random(rng, 0) for _ in range(size)]
+        gen, saved = latest
+        self.generation = gen + 1
+        self.resumed_from = gen
+        log.info("resumed", from_generation=gen, generation=self.generation)
+        return self._breed_from_saved(gen, saved)
+
+    def _begin(self, genomes: list[Genome], now_ms: int) -> None:
+        self._prune_finished()
         self.run = GenerationRun(self.settings, self.book, genomes, self.generation, now_ms)
+        self.first_tick = 0
         log.info(
             "generation_started",
             generation=self.generation,
@@ -110,6 +153,39 @@ class EvolutionRunner:
             markets=len(self.book.markets),
             categories=self.run.categories,
         )
+
+    def resume_exact(self, checkpoint: dict[str, Any] | None, start_ms: int) -> None:
+        """Replay's resume: continue exactly where the saved state was taken.
+
+        With ``checkpoint`` (of the generation after the latest saved one) that generation
+        continues from it, tick for tick (no ticks are skipped: the shell has fast-forwarded to
+        the checkpoint's recording position). Without, the generation starts at ``start_ms`` (the
+        time the previous one finished). A checkpoint that does not describe a generation is set
+        aside and the generation restarts from its beginning.
+        """
+        genomes = self._open_state()
+        if self.done:
+            return
+        if checkpoint is not None:
+            try:
+                run = GenerationRun.from_checkpoint(
+                    self.settings,
+                    self.book,
+                    self.generation,
+                    int(checkpoint["tick_count"]),
+                    checkpoint,
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                log.warning("checkpoint_unusable", generation=self.generation, error=str(e))
+            else:
+                self._prune_finished()
+                self.run = run
+                pos = checkpoint.get("recording_position") or {}
+                self.first_tick = int(pos.get("first_tick", 0))
+                self.resumed_checkpoint = True
+                log.info("resumed_mid_generation", generation=self.generation, tick=run.tick_count)
+                return
+        self._begin(genomes, start_ms)
 
     def _breed_from_saved(self, gen: int, genomes: list[Genome]) -> list[Genome]:
         state = persistence.load_generation(gen, state_dir=self.state_dir)
@@ -146,11 +222,15 @@ class EvolutionRunner:
                 note="the generation's trading and settlement time is over; restarting it",
             )
             return False
+        missed = 0
         if run.phase is Phase.TRADING:
             # Ticks missed while the service was down are skipped, not replayed in a burst.
             missed = max(0, (now_ms - run.start_ms) // run.tick_ms - run.tick_count)
             run.tick_count = min(run.total_ticks, run.tick_count + missed)
+        self._prune_finished()
         self.run = run
+        pos = cp.get("recording_position") or {}
+        self.first_tick = run.tick_count if missed else int(pos.get("first_tick", 0))
         self.resumed_checkpoint = True
         log.info(
             "resumed_mid_generation",
@@ -235,14 +315,14 @@ class EvolutionRunner:
                     "params": bot.params.to_dict(),
                 }
             )
-        # The hall of fame first: once gen_N/latest.json exist a restart moves on to N+1.
-        persistence.save_hall_of_fame(
-            run.generation,
-            top_entries,
-            state_dir=self.state_dir,
-            now_ms=now_ms,
-            max_entries=ev.hall_of_fame_size,
-        )
+        # Write order: the generation file (which records its hall-of-fame entries) and
+        # latest.json, then the hall of fame, then the pruning of the generation's checkpoints.
+        # A kill between any two leaves a state the next start completes (the hall of fame is
+        # caught up from the generation files; stale checkpoints are pruned).
+        extra: dict[str, Any] = {persistence.HALL_OF_FAME_ENTRIES_FIELD: top_entries}
+        position = self._position(now_ms)
+        if position is not None:
+            extra["recording_position"] = position
         persistence.save_generation_state(
             run.generation,
             genomes,
@@ -250,6 +330,14 @@ class EvolutionRunner:
             stats,
             state_dir=self.state_dir,
             now_ms=now_ms,
+            extra=extra,
+        )
+        persistence.save_hall_of_fame(
+            run.generation,
+            top_entries,
+            state_dir=self.state_dir,
+            now_ms=now_ms,
+            max_entries=ev.hall_of_fame_size,
         )
         rows = leaderboard_rows(results, 5)
         log.info("generation_complete", generation=run.generation, stats=stats, leaderboard=rows)
@@ -263,7 +351,9 @@ class EvolutionRunner:
         if self.done:
             self.run = None
             return
+        self._prune_finished()
         self.run = GenerationRun(self.settings, self.book, next_genomes, self.generation, now_ms)
+        self.first_tick = 0
         log.info(
             "generation_started",
             generation=self.generation,
@@ -277,13 +367,35 @@ class EvolutionRunner:
         """Write the running generation's checkpoint (no-op between runs)."""
         if self.run is None or self.run.phase is Phase.DONE:
             return
+        data = self.run.checkpoint()
+        position = self._position(now_ms)
+        if position is not None:
+            position["pending_results"] = self.book.pending_determined()
+            data["recording_position"] = position
         persistence.save_checkpoint(
             self.run.generation,
-            self.run.checkpoint(),
+            data,
             self.run.tick_count,
             state_dir=self.state_dir,
             now_ms=now_ms,
         )
+
+    def _prune_finished(self) -> None:
+        """A generation begins: the checkpoints of the ones before it are history."""
+        if self.generation > 0:
+            persistence.clean_state_dir(self.state_dir, completed_through=self.generation - 1)
+
+    def _position(self, now_ms: int) -> dict[str, Any] | None:
+        """The shell's input position plus the running generation's timing, or ``None``."""
+        if self.position is None or self.run is None:
+            return None
+        return {
+            **self.position(),
+            "t_ms": now_ms,
+            "generation_start_ms": self.run.start_ms,
+            "first_tick": self.first_tick,
+            "ticks": self.run.tick_count,
+        }
 
     def stop(self, now_ms: int) -> None:
         """Graceful stop: checkpoint the generation in progress."""
