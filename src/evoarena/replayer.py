@@ -40,12 +40,13 @@ import structlog
 from evoarena.engine.book import MarketBook
 from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
-from evoarena.evolution.generation import GenerationRun, Phase
-from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
+from evoarena.evolution.generation import Phase
+from evoarena.evolution.runner import EvolutionRunner, GenerationSummary, load_usable_checkpoint
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.replay import ReplaySource
 from evoarena.settings import Settings, decision_settings
+from evoarena.statedir import state_dir_lock
 from evoarena.supervisor import MARK_FIRE, MARK_START
 
 log = structlog.get_logger(__name__)
@@ -103,6 +104,29 @@ def run_replay(
         raise ValueError(msg)
     state_dir = Path(settings.state.dir)
     recording_id = recording_fingerprint(files[0])
+    with state_dir_lock(state_dir):
+        return _run_locked(
+            files,
+            settings,
+            recording_id,
+            skip_bad=skip_bad,
+            max_generations=max_generations,
+            on_progress=on_progress,
+            progress_every_items=progress_every_items,
+        )
+
+
+def _run_locked(
+    files: list[Path],
+    settings: Settings,
+    recording_id: str,
+    *,
+    skip_bad: bool,
+    max_generations: int | None,
+    on_progress: Callable[[ReplayProgress], None] | None,
+    progress_every_items: int,
+) -> ReplayReport:
+    state_dir = Path(settings.state.dir)
     plan = plan_resume(state_dir, recording_id, settings)
     if plan is None and persistence.list_generations(state_dir):
         log.warning(
@@ -174,38 +198,6 @@ def _window(pos: dict[str, Any]) -> tuple[int, int, int]:
     return (int(pos["generation_start_ms"]), int(pos["first_tick"]), int(pos["ticks"]))
 
 
-def _load_checkpoint_or_aside(
-    generation: int, state_dir: Path, settings: Settings
-) -> dict[str, Any] | None:
-    """The newest usable checkpoint of ``generation`` (current, else previous); a damaged one is
-    set aside with a warning."""
-    for previous in (False, True):
-        try:
-            cp = persistence.load_checkpoint(generation, state_dir=state_dir, previous=previous)
-            if cp is not None:
-                try:  # everything a resume reads, against a scratch book
-                    GenerationRun.from_checkpoint(
-                        settings,
-                        MarketBook(settings.trading.price_history_ticks),
-                        generation,
-                        int(cp["tick_count"]),
-                        cp,
-                    )
-                except (KeyError, TypeError, ValueError) as e:
-                    name = persistence.checkpoint_file_name(generation)
-                    msg = f"{state_dir / name}: does not describe a generation: {e}"
-                    raise StateError(msg) from e
-        except StateError as e:
-            log.warning("checkpoint_damaged", error=str(e), action="set aside")
-            name = persistence.checkpoint_file_name(generation)
-            path = state_dir / name
-            persistence.set_aside(persistence.previous_checkpoint_path(path) if previous else path)
-            continue
-        if cp is not None:
-            return cp
-    return None
-
-
 def plan_resume(state_dir: Path, recording_id: str, settings: Settings) -> ResumePlan | None:
     """The newest saved point of this recording in ``state_dir``, or ``None`` (start as usual)."""
     latest = persistence.load_latest_state(state_dir=state_dir)
@@ -226,7 +218,7 @@ def plan_resume(state_dir: Path, recording_id: str, settings: Settings) -> Resum
                 windows.append(_window(pos))
                 if n == latest[0]:
                     gen_pos = pos
-    cp = _load_checkpoint_or_aside(generation, state_dir, settings)
+    cp = load_usable_checkpoint(generation, state_dir, settings)
     cp_pos = _position_of(cp, recording_id)
     if cp_pos is not None and (gen_pos is None or cp_pos["items"] >= gen_pos["items"]):
         start_ms = int(gen_pos["t_ms"]) if gen_pos is not None else 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -16,6 +17,9 @@ from evoarena.errors import UserError
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
+from evoarena.statedir import StopRequested, stop_on_signals
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,12 +82,25 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"{path}: no such recording file")
     console = Console()
     show_progress = console.is_terminal and not args.no_progress
-    if show_progress:
-        report = _with_progress(args, settings, console)
-    else:
-        report = run_replay(
-            args.recordings, settings, skip_bad=args.skip_bad, max_generations=args.generations
+    try:
+        with stop_on_signals("replay"):
+            if show_progress:
+                report = _with_progress(args, settings, console)
+            else:
+                report = run_replay(
+                    args.recordings,
+                    settings,
+                    skip_bad=args.skip_bad,
+                    max_generations=args.generations,
+                )
+    except StopRequested as stop:
+        log.info("stop_requested", signal=stop.signal, context="replay")
+        print(
+            f"evoarena: replay {stop}; every state file written is complete — run the same "
+            "command again to resume exactly where the last checkpoint was taken",
+            file=sys.stderr,
         )
+        return 0
     print_report(report, settings, console)
     return 0
 

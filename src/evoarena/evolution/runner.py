@@ -57,6 +57,42 @@ def evolve_rng(seed: int, generation: int) -> random.Random:
     return random.Random(f"evoarena:{seed}:evolve:{generation}")
 
 
+def load_usable_checkpoint(
+    generation: int, state_dir: Path, settings: Settings
+) -> dict[str, Any] | None:
+    """The newest usable checkpoint of ``generation`` (current, else previous); a damaged one is
+    set aside with a warning."""
+    main = state_dir / persistence.checkpoint_file_name(generation)
+    for previous in (False, True):
+        path = persistence.previous_checkpoint_path(main) if previous else main
+        try:
+            cp = persistence.load_checkpoint(generation, state_dir=state_dir, previous=previous)
+            if cp is not None:
+                try:  # everything a resume reads, against a scratch book
+                    GenerationRun.from_checkpoint(
+                        settings,
+                        MarketBook(settings.trading.price_history_ticks),
+                        generation,
+                        int(cp["tick_count"]),
+                        cp,
+                    )
+                except Exception as e:  # any failure means: not resumable
+                    msg = f"{path}: does not describe a generation: {type(e).__name__}: {e}"
+                    raise StateError(msg) from e
+        except StateError as e:
+            log.warning(
+                "checkpoint_damaged",
+                error=str(e),
+                action="set aside; the generation continues from the previous checkpoint "
+                "or restarts from its beginning",
+            )
+            persistence.set_aside(path)
+            continue
+        if cp is not None:
+            return cp
+    return None
+
+
 class EvolutionRunner:
     """Generation after generation over one shared book."""
 
@@ -204,7 +240,7 @@ class EvolutionRunner:
     def _resume_checkpoint(self, now_ms: int) -> bool:
         if self.generation in persistence.list_generations(self.state_dir):
             return False  # that generation completed (its checkpoint is history, not a resume)
-        cp = persistence.load_checkpoint(self.generation, state_dir=self.state_dir)
+        cp = load_usable_checkpoint(self.generation, self.state_dir, self.settings)
         if cp is None:
             return False
         data = cp.get("checkpoint", cp)
