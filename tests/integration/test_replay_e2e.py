@@ -103,9 +103,7 @@ def _taker_fee(contracts: int, price: Fraction) -> int:
     return -(-raw_fee_cents.numerator // raw_fee_cents.denominator) * 10_000  # ceil to a cent
 
 
-def test_hand_checked_trades_of_the_best_bot(
-    day: Path, golden_state: Path, tmp_path: Path
-) -> None:
+def test_hand_checked_trades_of_the_best_bot(day: Path, golden_state: Path, tmp_path: Path) -> None:
     """The best bot's four fills: prices, Kalshi fees and P&L recomputed here from scratch."""
     state = golden_state
     # A finished generation's checkpoints are pruned once the next one begins; generation 0
