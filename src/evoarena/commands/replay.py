@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -21,6 +22,9 @@ from evoarena.errors import UserError
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
+from evoarena.statedir import StopRequested, stop_on_signals
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="stop after N completed generations (default: until the recording ends)",
+        help="stop once the state directory holds N completed generations, counting those "
+        "saved before (default: until the recording ends). A rerun of the same command into "
+        "the same state directory resumes exactly where the last run stopped or was killed",
     )
     p.add_argument(
         "--skip-bad",
@@ -83,16 +89,26 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     args.seeds = seed_genomes(args, settings)
     console = Console()
     show_progress = console.is_terminal and not args.no_progress
-    if show_progress:
-        report = _with_progress(args, settings, console)
-    else:
-        report = run_replay(
-            args.recordings,
-            settings,
-            skip_bad=args.skip_bad,
-            max_generations=args.generations,
-            seed_genomes=args.seeds,
+    try:
+        with stop_on_signals("replay"):
+            if show_progress:
+                report = _with_progress(args, settings, console)
+            else:
+                report = run_replay(
+                    args.recordings,
+                    settings,
+                    skip_bad=args.skip_bad,
+                    max_generations=args.generations,
+                    seed_genomes=args.seeds,
+                )
+    except StopRequested as stop:
+        log.info("stop_requested", signal=stop.signal, context="replay")
+        print(
+            f"evoarena: replay {stop}; every state file written is complete — run the same "
+            "command again to resume exactly where the last checkpoint was taken",
+            file=sys.stderr,
         )
+        return 0
     print_report(report, settings, console)
     return 0
 

@@ -24,6 +24,7 @@ from evoarena.feeds.kalshi.auth import Signer, load_signer
 from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
 from evoarena.settings import Settings, decision_settings
+from evoarena.statedir import state_dir_lock
 from evoarena.supervisor import Outcome, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -128,8 +129,9 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         signer = load_signer()
     except AuthError as e:  # missing or unreadable credentials: the user's to fix, exit 2
         raise UserError(str(e)) from e
-    recorder = _recorder(settings, args.record, clock)
-    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, seeds)
+    with state_dir_lock(Path(settings.state.dir)):
+        recorder = _recorder(settings, args.record, clock)
+        outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, seeds)
     if outcome.exit_code != 0:
         print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
