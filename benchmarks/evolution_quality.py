@@ -398,6 +398,10 @@ def experiment(
             "share_of_rule_roi": _share(
                 best["oos_roi_bankroll_pct_per_window"] if best else None, rule_roi
             ),
+            "share_of_rule_roi_on_stake": _share(
+                best["oos_roi_stake_pct"] if best else None, rule_fig["oos_roi_stake_pct"]
+            ),
+            "params": entries[0]["params"] if entries else None,
         },
         "hof_top5_mean_oos_roi_bankroll_pct": top5_mean,
         "hof_top5_share_of_rule_roi": _share(top5_mean, rule_roi),
@@ -487,7 +491,7 @@ def main() -> int:
             }
         else:
             ci = best.get("ci95")
-            goals[key] = {"no_edge_hof_best_ci_reaches_0": ci is None or ci[0] <= 0.0}
+            goals[key] = {"no_positive_edge_hof_best_ci_low_at_most_0": ci is None or ci[0] <= 0.0}
     out = {
         "benchmark": "evolution_quality",
         "plan": plan.__dict__,
