@@ -14,14 +14,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoarena import __version__
-from evoarena.commands import demo, history, hof, inspect, replay, report_page, run, synth
+from evoarena.commands import (
+    demo,
+    history,
+    hof,
+    inspect,
+    replay,
+    report_page,
+    run,
+    status,
+    synth,
+)
 from evoarena.errors import EvoarenaError, UserError
 from evoarena.logs import configure_logging
 from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, synth, inspect, hof, history, report_page, demo)
+_COMMANDS = (run, replay, synth, inspect, hof, history, report_page, status, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

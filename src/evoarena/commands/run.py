@@ -17,6 +17,7 @@ from evoarena.errors import AuthError, UserError
 from evoarena.feeds.kalshi.auth import Signer, load_signer
 from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
+from evoarena.observe.live import LiveMonitor, bind_metrics
 from evoarena.settings import Settings, decision_settings
 from evoarena.supervisor import Outcome, Supervisor
 
@@ -146,7 +147,8 @@ async def _serve(
             recording=str(recorder.path) if recorder is not None else None,
             paper_trading_only=True,
         )
+        monitor = LiveMonitor(settings, clock, listener=await bind_metrics(settings))
         supervisor = Supervisor(
-            settings, feed, clock, recorder=recorder, max_generations=generations
+            settings, feed, clock, recorder=recorder, max_generations=generations, monitor=monitor
         )
         return await supervisor.run()
