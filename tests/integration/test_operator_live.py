@@ -1,12 +1,15 @@
 """The operator's view of a live run against the fake Kalshi, in a real subprocess.
 
-`/healthz` is 200 while frames flow and ticks are on time; when the exchange goes silent it turns
-503 and `evoarena status` says the feed is stale; it recovers when frames flow again. `/metrics`
-serves the service's figures. Each finished generation reaches the webhook (after a 500: retried).
+The run is a shadow run (`--genomes FILE --no-evolve`): chosen genomes paper-trade every
+generation unbred, with the usual state files, status and report. `/healthz` is 200 while frames
+flow and ticks are on time; when the exchange goes silent it turns 503 and `evoarena status` says
+the feed is stale; it recovers when frames flow again. `/metrics` serves the service's figures.
+Each finished generation reaches the webhook (after a 500: retried).
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +26,7 @@ from webhook_server import webhook_server
 
 from evoarena.cli import main
 from evoarena.clock import ScaledClock
+from evoarena.evolution.genome import Genome
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -120,8 +124,12 @@ async def test_health_metrics_status_and_webhook_of_a_live_run(
             "KALSHI_API_KEY_ID": KEY_ID,
             "KALSHI_PRIVATE_KEY": private_key_pem(),
         }
+        rng = random.Random(3)
+        chosen = [Genome.random(rng, 0) for _ in range(6)]
+        source = tmp_path / "chosen.json"
+        source.write_bytes(orjson.dumps([g.to_dict() for g in chosen]))
         cmd = [sys.executable, "-m", "evoarena", "run", "--config", str(cfg)]
-        cmd += ["--time-scale", str(SPEED)]
+        cmd += ["--genomes", str(source), "--top", "4", "--no-evolve", "--time-scale", str(SPEED)]
         async with await anyio.open_process(cmd, env=env, cwd=tmp_path) as proc:
             with anyio.fail_after(45):
                 seen = anyio.Event()
@@ -151,6 +159,7 @@ async def test_health_metrics_status_and_webhook_of_a_live_run(
                 assert code == 1
                 assert "feed stale" in out["summary"]
                 assert out["status"]["state"] == "running"
+                assert out["status"]["mode"] == "shadow"
                 assert out["status"]["feed"]["last_frame_age_secs"] > 400
 
                 exchange.paused = False
@@ -158,8 +167,8 @@ async def test_health_metrics_status_and_webhook_of_a_live_run(
 
                 done = await hook.wait_for("generation_complete")
                 assert done["generation"] == 0
-                assert done["mode"] == "evolve"
-                assert done["stats"]["population"] == 20
+                assert done["mode"] == "shadow"
+                assert done["stats"]["population"] == 4
                 assert "generation 0 complete" in done["text"]
                 proc.send_signal(signal.SIGTERM)
                 code = await proc.wait()
@@ -170,3 +179,10 @@ async def test_health_metrics_status_and_webhook_of_a_live_run(
     assert code == 1
     assert out["verdict"] == "stopped", out
     assert out["status"]["exit"]["code"] == 0
+    gens = sorted(state.glob("gen_*.json"))
+    assert gens, "at least one generation finished"
+    for path in gens:  # the same four genomes every generation: nothing was bred
+        ids = [g["id"] for g in orjson.loads(path.read_bytes())["genomes"]]
+        assert ids == [g.id for g in chosen[:4]]
+    assert main(["report", "--state-dir", str(state), "--out", str(tmp_path / "r.html")]) == 0
+    assert "Fitness per generation" in (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -14,6 +14,8 @@ import structlog
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import AuthError, UserError
+from evoarena.evolution.genome import Genome
+from evoarena.evolution.genome_source import load_genomes
 from evoarena.feeds.kalshi.auth import Signer, load_signer
 from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
@@ -54,6 +56,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="N",
         help="stop after N generations (default: run until stopped)",
+    )
+    p.add_argument(
+        "--genomes",
+        type=Path,
+        default=None,
+        metavar="SOURCE",
+        help="shadow trading (with --no-evolve): paper-trade these genomes every generation "
+        "instead of evolving; SOURCE is a state directory (its hall of fame), a gen_NNNN.json, "
+        "or a JSON file of genomes such as `evoarena hof --json` prints (default: none)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --genomes: only the best N of SOURCE (default: all)",
+    )
+    p.add_argument(
+        "--no-evolve",
+        action="store_true",
+        help="breed nothing: the --genomes population trades unchanged, generation after "
+        "generation, with the usual state files, status and report (default: evolve)",
     )
     p.add_argument(
         "--time-scale", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
@@ -113,16 +137,33 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
     return sibling_path(path, "-" + ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ"))
 
 
+def shadow_genomes(args: argparse.Namespace) -> list[Genome] | None:
+    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run)."""
+    if args.genomes is None and not args.no_evolve:
+        if args.top is not None:
+            raise UserError("--top only applies with --genomes SOURCE")
+        return None
+    if args.genomes is None:
+        raise UserError("--no-evolve needs --genomes SOURCE: the genomes to paper-trade")
+    if not args.no_evolve:
+        raise UserError(
+            "--genomes SOURCE trades those genomes without breeding: add --no-evolve "
+            "(shadow trading)"
+        )
+    return load_genomes(args.genomes, args.top)
+
+
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
+    genomes = shadow_genomes(args)
     clock = _clock(settings, args.time_scale)
     try:
         signer = load_signer()
     except AuthError as e:  # missing or unreadable credentials: the user's to fix, exit 2
         raise UserError(str(e)) from e
     recorder = _recorder(settings, args.record, clock)
-    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations)
+    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, genomes)
     if outcome.exit_code != 0:
         print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
@@ -134,6 +175,7 @@ async def _serve(
     signer: Signer,
     recorder: RecordingWriter | None,
     generations: int | None,
+    genomes: list[Genome] | None = None,
 ) -> Outcome:
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
@@ -146,9 +188,13 @@ async def _serve(
             population=settings.evolution.population_size,
             recording=str(recorder.path) if recorder is not None else None,
             paper_trading_only=True,
+            shadow_genomes=None if genomes is None else [g.id for g in genomes],
         )
-        monitor = LiveMonitor(settings, clock, listener=await bind_metrics(settings))
+        mode = "evolve" if genomes is None else "shadow"
+        listener = await bind_metrics(settings)
+        monitor = LiveMonitor(settings, clock, mode=mode, listener=listener)
         supervisor = Supervisor(
             settings, feed, clock, recorder=recorder, max_generations=generations, monitor=monitor
         )
+        supervisor.runner.fixed_genomes = genomes
         return await supervisor.run()

@@ -65,8 +65,11 @@ class EvolutionRunner:
         book: MarketBook,
         *,
         max_generations: int | None = None,
+        fixed_genomes: list[Genome] | None = None,
     ) -> None:
         self.settings = settings
+        # Shadow trading: these genomes trade every generation, nothing is bred.
+        self.fixed_genomes = list(fixed_genomes) if fixed_genomes else None
         self.book = book
         self.state_dir = Path(settings.state.dir)
         self.max_generations = max_generations
@@ -88,7 +91,11 @@ class EvolutionRunner:
         persistence.ensure_state_dir(self.state_dir)
         seed = self.settings.evolution.seed
         latest = persistence.load_latest_state(state_dir=self.state_dir)
-        if latest is None:
+        if latest is None and self.fixed_genomes is not None:
+            genomes = list(self.fixed_genomes)
+            self.generation = 0
+            log.info("starting_fresh", population=len(genomes), shadow=True)
+        elif latest is None:
             size = self.settings.evolution.population_size
             rng = genesis_rng(seed)
             genomes = [Genome.random(rng, 0) for _ in range(size)]
@@ -96,7 +103,11 @@ class EvolutionRunner:
             log.info("starting_fresh", population=size, seed=seed)
         else:
             gen, saved = latest
-            genomes = self._breed_from_saved(gen, saved)
+            genomes = (
+                self._breed_from_saved(gen, saved)
+                if self.fixed_genomes is None
+                else list(self.fixed_genomes)
+            )
             self.generation = gen + 1
             self.resumed_from = gen
             log.info("resumed", from_generation=gen, generation=self.generation)
@@ -256,8 +267,12 @@ class EvolutionRunner:
         self.completed.append(
             GenerationSummary(run.generation, run.start_ms, now_ms, run.tick_count, stats)
         )
-        next_genomes = evolve(
-            genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+        next_genomes = (
+            evolve(
+                genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+            )
+            if self.fixed_genomes is None
+            else list(self.fixed_genomes)
         )
         self.generation = run.generation + 1
         if self.done:
