@@ -25,6 +25,7 @@ from evoarena.commands import (
     status,
     synth,
 )
+from evoarena.commands._args import HelpFormatter
 from evoarena.errors import EvoarenaError, UserError
 from evoarena.logs import configure_logging
 from evoarena.settings import Settings, load_settings
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMANDS:
         module.register(sub)
+    for sub_parser in sub.choices.values():
+        sub_parser.formatter_class = HelpFormatter
     return parser
 
 

@@ -33,7 +33,7 @@ new Promise(resolve => {
 """
 
 
-def _demo_state(tmp_path: Path) -> Path:
+def _demo_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     cfg = tmp_path / "small.toml"
     cfg.write_text(
         "[evolution]\npopulation_size = 20\nelite_count = 2\nimmigrant_count = 2\n"
@@ -43,13 +43,23 @@ def _demo_state(tmp_path: Path) -> Path:
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--markets", "30", "--generations", "3"]
     assert main([*args, "--generation-hours", "1", "--config", str(cfg)]) == 0
-    return out / "state"
+    state = out / "state"
+    assert main(["hof", "--state-dir", str(state)]) == 0
+    printed = capsys.readouterr().out
+    assert "hall of fame (top 5)" in printed
+    assert "fitness" in printed
+    assert "ROI %" in printed
+    for line in printed.splitlines():  # tables fit 80 columns, no cell cut short
+        assert len(line) <= 80, line
+        assert "…" not in line, line
+    return state
 
 
 async def test_report_of_the_demo_draws_every_chart_without_console_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = _demo_state(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    state = _demo_state(tmp_path, capsys)
     report = tmp_path / "report.html"
     assert main(["report", "--state-dir", str(state), "--out", str(report)]) == 0
     text = report.read_text(encoding="utf-8")

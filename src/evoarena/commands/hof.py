@@ -15,6 +15,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands.report import best_ever_line, roi_on_bankroll
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
@@ -42,10 +43,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_argument(p)
     add_state_dir_argument(p)
     p.add_argument(
-        "--json", action="store_true", help="print the whole hall_of_fame.json (ignores --top)"
+        "--json",
+        action="store_true",
+        help="print the whole hall_of_fame.json, ignoring --top (default: a table)",
     )
     p.add_argument(
-        "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default 20)"
+        "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default: 20)"
     )
     p.set_defaults(handler=_handle)
 
@@ -69,16 +72,17 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         )
         sys.stdout.write("\n")
         return 0
-    _print_table(hof, args.top)
+    _print_table(hof, args.top, settings)
     return 0
 
 
-def _row(rank: str, e: dict[str, Any]) -> list[str]:
+def _row(rank: str, e: dict[str, Any], bankroll: float) -> list[str]:
     return [
         rank,
         entry_genome_id(e),
         str(e["generation"]),
         f"{e['fitness_roi_pct']:+.2f}",
+        f"{roi_on_bankroll(e, bankroll):+.2f}",
         str(e["total_trades"]),
         f"{100 * e['win_rate']:.1f}%",
         f"{e['realized_pnl']:+.2f}",
@@ -86,32 +90,36 @@ def _row(rank: str, e: dict[str, Any]) -> list[str]:
     ]
 
 
-def _print_table(hof: dict[str, Any], top: int) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+def _print_table(hof: dict[str, Any], top: int, settings: Settings) -> None:
+    console = Console(highlight=False)
     entries: list[dict[str, Any]] = hof["entries"]
     console.print(
         f"Hall of fame — {len(entries)} entries, latest generation {hof['latest_generation']}, "
         f"updated {hof['updated_at']}"
     )
-    table = Table(show_edge=False, pad_edge=False)
+    table = Table(box=None, pad_edge=False)  # no box: nine columns fit 80 characters
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("genome", "left"),
         ("gen", "right"),
+        ("fitness", "right"),
         ("ROI %", "right"),
         ("trades", "right"),
-        ("win rate", "right"),
+        ("win", "right"),
         ("P&L $", "right"),
         ("signal", "left"),
     )
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
     for rank, entry in enumerate(entries[:top], start=1):
-        table.add_row(*_row(str(rank), entry))
+        table.add_row(*_row(str(rank), entry, float(settings.evolution.initial_bankroll_usd)))
     console.print(table)
+    console.print(
+        "fitness = ROI % for bots with enough settled trades, the inactive penalty otherwise; "
+        "ROI % = realized P&L / starting bankroll (in-sample)",
+        style="dim",
+        markup=False,
+    )
     best = hof["best_ever"]
     if best is not None:
-        console.print(
-            f"Best ever: {entry_genome_id(best)} {best['fitness_roi_pct']:+.2f}% ROI "
-            f"(generation {best['generation']}, {best['signal_type']})"
-        )
+        console.print(best_ever_line(best, settings))

@@ -40,7 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_config_argument(p)
     add_state_dir_argument(p)
-    p.add_argument("--seed", type=int, default=None, help="override [evolution] seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evolution (first population and breeding) (default: [evolution] seed)",
+    )
     p.add_argument(
         "--record",
         type=Path,
@@ -48,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="record every frame and REST response (and the instants the service "
         "acted) to FILE (.jsonl or .jsonl.gz) for `evoarena replay`; overrides "
-        "[record] path",
+        "[record] path (default: [record] path, empty = no recording)",
     )
     p.add_argument(
         "--generations",

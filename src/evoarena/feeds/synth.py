@@ -206,11 +206,13 @@ def generate_day(
     seed: int,
     start_ms: int = DEFAULT_START_MS,
     longshot_bias: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
 ) -> SynthSummary:
     """Write a synthetic day (``markets`` markets, ``hours`` from ``start_ms``) to ``path``.
 
     See the module docstring for the content and the price model. ``.gz`` → gzip. Same arguments
     ⇒ byte-identical file. Raises :class:`UserError` for invalid arguments or an unwritable path.
+    ``on_progress`` is called with the fraction of the window written, once per simulated hour.
     """
     validate_arguments(markets=markets, hours=hours, seed=seed, longshot_bias=longshot_bias)
     if isinstance(start_ms, bool) or not isinstance(start_ms, int):
@@ -231,7 +233,7 @@ def generate_day(
     }
     try:
         with RecordingWriter(path, "synth", start_ms, **extra) as writer:
-            day.run(writer)
+            day.run(writer, on_progress)
         size = path.stat().st_size
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from e
@@ -1015,8 +1017,10 @@ class _Day:
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, writer: RecordingWriter) -> None:
-        """Simulate the window and write every item."""
+    def run(
+        self, writer: RecordingWriter, on_progress: Callable[[float], None] | None = None
+    ) -> None:
+        """Simulate the window and write every item (progress reported at each discovery)."""
         self.out = _Out(writer)
         heap = self.heap
         for d in self.discoveries:
@@ -1039,6 +1043,14 @@ class _Day:
             _RECONCILE: self._on_reconcile,
         }
         items, t1 = heap.items, self.t1
+        if on_progress is not None:
+            discover, t0 = handlers[_DISCOVERY], self.t0
+
+            def discover_and_report(t: int, obj: Any, epoch: int) -> None:
+                discover(t, obj, epoch)
+                on_progress((t - t0) / max(1, t1 - t0))
+
+            handlers[_DISCOVERY] = discover_and_report
         while items:
             t, _, kind, obj, epoch = heapq.heappop(items)
             if t >= t1:
