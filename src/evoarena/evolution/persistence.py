@@ -326,9 +326,12 @@ def save_generation_state(
     *,
     state_dir: Path,
     now_ms: int,
+    results: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write ``gen_{NNNN}.json``, then point ``latest.json`` at it; returns the generation file.
 
+    ``results`` (per-bot booked results aligned with ``genomes``, see
+    :func:`~evoarena.evolution.stats.bot_result`) is stored as ``"results"`` when given.
     Raises ``ValueError`` for inconsistent arguments (lengths differ, non-finite fitness, no
     genomes, values orjson cannot encode) and :class:`StateError` if the disk refuses.
     """
@@ -352,6 +355,11 @@ def save_generation_state(
         "fitness_scores": [float(f) for f in fitness_scores],
         "stats": dict(stats),
     }
+    if results is not None:
+        if len(results) != len(genomes):
+            msg = f"generation {generation}: {len(genomes)} genomes but {len(results)} results"
+            raise ValueError(msg)
+        doc["results"] = [dict(r) for r in results]
     path = state_dir / name
     _write_doc(path, doc)
     _write_latest(state_dir, generation, timestamp, genome_dicts)

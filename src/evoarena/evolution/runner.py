@@ -29,7 +29,12 @@ from evoarena.evolution.fitness import evaluate_fitness
 from evoarena.evolution.generation import GenerationRun, Phase, Request
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.operators import evolve
-from evoarena.evolution.stats import BotResult, compute_generation_stats, leaderboard_rows
+from evoarena.evolution.stats import (
+    BotResult,
+    bot_result,
+    compute_generation_stats,
+    leaderboard_rows,
+)
 from evoarena.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -208,6 +213,7 @@ class EvolutionRunner:
             return
         ev = self.settings.evolution
         results: list[BotResult] = []
+        per_bot: list[dict[str, Any]] = []
         for bot in run.bots:
             account = run.exchange.accounts[bot.bot_id]
             fitness = evaluate_fitness(
@@ -216,10 +222,12 @@ class EvolutionRunner:
                 inactive_penalty=ev.inactive_penalty_roi_pct,
             )
             results.append(BotResult(bot.genome.id, bot.params.signal_type, fitness, account))
+            per_bot.append(bot_result(account, fitness, bot.genome))
         stats = compute_generation_stats(results)
         stats["ticks"] = run.tick_count
         stats["tick_errors"] = run.stats.tick_errors
-        stats["force_closed"] = run.stats.force_closed
+        # From the accounts, so a generation resumed from a checkpoint counts them too.
+        stats["force_closed"] = sum(r["force_closed"] for r in per_bot)
         stats["markets"] = len(self.book.markets)
         stats["trading_start"] = _iso(run.start_ms)
         stats["trading_end"] = _iso(run.end_ms)
@@ -261,6 +269,7 @@ class EvolutionRunner:
             stats,
             state_dir=self.state_dir,
             now_ms=now_ms,
+            results=per_bot,
         )
         rows = leaderboard_rows(results, 5)
         log.info("generation_complete", generation=run.generation, stats=stats, leaderboard=rows)

@@ -47,18 +47,20 @@ STATS_FIELDS: dict[str, tuple[Path_, ...]] = {
 }
 
 # Per-bot results: where the list is, and the numeric fields read from each item.
-BOT_LIST_FIELDS: tuple[Path_, ...] = (("bots",), ("results",), ("bot_results",), ("stats", "bots"))
-BOT_NUMBER_FIELDS: tuple[str, ...] = (
-    "trades",
-    "settled",
-    "wins",
-    "stake",
-    "fees",
-    "pnl",
-    "roi_bankroll_pct",
-    "roi_stake_pct",
-    "force_closed",
-)
+BOT_LIST_FIELDS: tuple[Path_, ...] = (("results",), ("bots",), ("bot_results",), ("stats", "bots"))
+# Output name → the names it may have in an item (``evolution.stats.bot_result`` first).
+BOT_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {
+    "trades": ("trades",),
+    "settled": ("settled",),
+    "wins": ("wins",),
+    "stake": ("stake_usd", "stake"),
+    "fees": ("fees_usd", "fees"),
+    "pnl": ("pnl_usd", "pnl"),
+    "roi_bankroll_pct": ("roi_bankroll_pct",),
+    "roi_stake_pct": ("roi_stake_pct",),
+    "force_closed": ("force_closed",),
+    "fitness": ("fitness",),
+}
 
 # Hall-of-fame entry: the out-of-sample record and the fields read from it.
 HOF_OOS_FIELDS: tuple[Path_, ...] = (("out_of_sample",), ("oos",), ("oos_record",))
@@ -170,7 +172,13 @@ def _bots(doc: Mapping[str, Any]) -> list[dict[str, float | None]] | None:
     items = lookup(doc, BOT_LIST_FIELDS)
     if not isinstance(items, list) or not items or not all(isinstance(i, Mapping) for i in items):
         return None
-    return [{name: number(item.get(name)) for name in BOT_NUMBER_FIELDS} for item in items]
+    return [
+        {
+            name: number(lookup(item, [(a,) for a in aliases]))
+            for name, aliases in BOT_NUMBER_FIELDS.items()
+        }
+        for item in items
+    ]
 
 
 def record_from_doc(doc: Mapping[str, Any]) -> GenerationRecord:

@@ -46,8 +46,13 @@ def _state(tmp_path: Path, *, optional: bool) -> Path:
         if optional:  # per-bot results at the top level of the generation file
             path = state / f"gen_{gen:04d}.json"
             doc = orjson.loads(path.read_bytes())
-            doc["bots"] = [
-                {"trades": 2, "settled": 2, "roi_bankroll_pct": 1.0 * i, "roi_stake_pct": 10.0 * i}
+            doc["results"] = [
+                {
+                    "trades": 2,
+                    "stake_usd": 3.0,
+                    "roi_bankroll_pct": 1.0 * i,
+                    "roi_stake_pct": 10.0 * i,
+                }
                 for i in range(6)
             ]
             path.write_bytes(orjson.dumps(doc))
@@ -95,6 +100,7 @@ def test_present_optional_fields_are_drawn(tmp_path: Path) -> None:
     assert g2.luck_p_value == pytest.approx(0.5 / 3)
     assert g2.bots is not None
     assert g2.bots[3]["roi_stake_pct"] == 30.0
+    assert g2.bots[3]["stake"] == 3.0
     charts, notes = build_charts(hist.generations)
     fitness = charts[0]
     names = [t["name"] for t in fitness.data]
