@@ -72,7 +72,8 @@ ws_url = "{fk.url}"
 read_burst = 1000
 discovery_refresh_secs = 100000
 heartbeat_log_secs = 100
-ready_timeout_secs = 30
+# Scaled time: 3000 s is 1.5 s of wall time for discovery and the first books on a busy machine.
+ready_timeout_secs = 3000
 
 [metrics]
 enabled = true
@@ -134,10 +135,16 @@ async def test_health_metrics_status_and_webhook_of_a_live_run(
             with anyio.fail_after(45):
                 seen = anyio.Event()
                 tg.start_soon(
-                    _read_logs, proc, logs, lambda e: e.get("event") == "metrics_listening", seen
+                    _read_logs,
+                    proc,
+                    logs,
+                    lambda e: e.get("event") in ("metrics_listening", "service_stopped"),
+                    seen,
                 )
                 await seen.wait()
-                port = next(e for e in logs if e.get("event") == "metrics_listening")["port"]
+                listening = [e for e in logs if e.get("event") == "metrics_listening"]
+                assert listening, logs[-8:]
+                port = listening[0]["port"]
                 base = f"http://127.0.0.1:{port}"
 
                 ok = await _until(http, f"{base}/healthz", 200)
