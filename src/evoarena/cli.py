@@ -16,6 +16,7 @@ from typing import Any
 from evoarena import __version__
 from evoarena.commands import (
     demo,
+    evaluate,
     history,
     hof,
     inspect,
@@ -32,7 +33,7 @@ from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, synth, inspect, hof, history, report_page, status, demo)
+_COMMANDS = (run, replay, evaluate, synth, inspect, hof, history, report_page, status, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 from evoarena.clock import iso_ms
+from evoarena.evolution.genome import Genome
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
@@ -114,25 +115,20 @@ def _bar(console: Console, *fields: TextColumn) -> Progress:
     )
 
 
-def replay_with_progress(
-    recordings: Sequence[Path],
-    settings: Settings,
-    console: Console,
-    *,
-    show: bool,
-    skip_bad: bool = False,
-    max_generations: int | None = None,
-) -> ReplayReport:
-    """:func:`run_replay`, with a progress bar (by bytes read) when ``show``."""
+@contextmanager
+def replay_progress(
+    console: Console, recordings: Sequence[Path], *, show: bool, label: str = "replay"
+) -> Iterator[Callable[[ReplayProgress], None] | None]:
+    """A callback for ``on_progress=`` of replay-driven runs, driving a bar by bytes read
+    (``None`` when not shown)."""
     if not show:
-        return run_replay(
-            list(recordings), settings, skip_bad=skip_bad, max_generations=max_generations
-        )
+        yield None
+        return
     total = sum(p.stat().st_size for p in recordings)
     with _bar(
         console, TextColumn("gen {task.fields[gen]}"), TextColumn("{task.fields[vtime]}")
     ) as bar:
-        task = bar.add_task("replay", total=total, gen=0, vtime="")
+        task = bar.add_task(label, total=total, gen=0, vtime="")
 
         def update(p: ReplayProgress) -> None:
             bar.update(
@@ -142,12 +138,28 @@ def replay_with_progress(
                 vtime=iso_ms(p.virtual_ms)[:16] + "Z",
             )
 
+        yield update
+
+
+def replay_with_progress(
+    recordings: Sequence[Path],
+    settings: Settings,
+    console: Console,
+    *,
+    show: bool,
+    skip_bad: bool = False,
+    max_generations: int | None = None,
+    seed_genomes: list[Genome] | None = None,
+) -> ReplayReport:
+    """:func:`run_replay`, with a progress bar (by bytes read) when ``show``."""
+    with replay_progress(console, recordings, show=show) as update:
         return run_replay(
             list(recordings),
             settings,
             skip_bad=skip_bad,
             max_generations=max_generations,
             on_progress=update,
+            seed_genomes=seed_genomes,
         )
 
 

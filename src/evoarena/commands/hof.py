@@ -14,8 +14,8 @@ import orjson
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from evoarena.commands import hof_merge
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
-from evoarena.commands.report import best_ever_line, roi_on_bankroll
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default: 20)"
     )
     p.set_defaults(handler=_handle)
+    hof_merge.register(p)
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,54 +73,76 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         )
         sys.stdout.write("\n")
         return 0
-    _print_table(hof, args.top, settings)
+    _print_table(hof, args.top)
     return 0
 
 
-def _row(rank: str, e: dict[str, Any], bankroll: float) -> list[str]:
+def _num(value: object, fmt: str) -> str:
+    return "-" if not isinstance(value, int | float) else format(value, fmt)
+
+
+def _row(rank: str, e: dict[str, Any]) -> list[str]:
+    oos = e.get("out_of_sample") or {}
+    n = int(oos.get("n_windows", 0) or 0)
     return [
         rank,
         entry_genome_id(e),
         str(e["generation"]),
         f"{e['fitness_roi_pct']:+.2f}",
-        f"{roi_on_bankroll(e, bankroll):+.2f}",
+        _num(e.get("roi_bankroll_pct"), "+.2f"),
+        _num(e.get("roi_stake_pct"), "+.2f"),
         str(e["total_trades"]),
         f"{100 * e['win_rate']:.1f}%",
         f"{e['realized_pnl']:+.2f}",
+        str(n),
+        _num(oos.get("mean_fitness"), "+.2f") if n else "-",
+        _num(oos.get("mean_roi_bankroll_pct"), "+.2f") if n else "-",
+        _num(oos.get("mean_roi_stake_pct"), "+.2f") if n else "-",
         str(e["signal_type"]),
     ]
 
 
-def _print_table(hof: dict[str, Any], top: int, settings: Settings) -> None:
-    console = Console(highlight=False)
+TABLE_WIDTH = 140
+"""The table's width: its columns are never squeezed into ellipses (a narrow terminal wraps)."""
+
+
+def _print_table(hof: dict[str, Any], top: int) -> None:
+    console = Console(highlight=False, soft_wrap=True, width=TABLE_WIDTH)
     entries: list[dict[str, Any]] = hof["entries"]
     console.print(
         f"Hall of fame — {len(entries)} entries, latest generation {hof['latest_generation']}, "
         f"updated {hof['updated_at']}"
     )
-    table = Table(box=None, pad_edge=False)  # no box: nine columns fit 80 characters
+    console.print(
+        "IS = in-sample: the window (gen) that chose the genome, which flatters it.\n"
+        "OOS = out-of-sample: the n later windows it traded unchanged; means over them.\n"
+        "ROI on bankroll = P&L / starting bankroll; ROI on stake = P&L / money staked."
+    )
+    table = Table(show_edge=False, pad_edge=False)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("genome", "left"),
         ("gen", "right"),
-        ("fitness", "right"),
-        ("ROI %", "right"),
-        ("trades", "right"),
-        ("win", "right"),
-        ("P&L $", "right"),
+        ("IS\nfitness", "right"),
+        ("IS ROI %\nbankroll", "right"),
+        ("IS ROI %\nstake", "right"),
+        ("IS\ntrades", "right"),
+        ("IS win\nrate", "right"),
+        ("IS\nP&L $", "right"),
+        ("OOS\nn", "right"),
+        ("OOS\nfitness", "right"),
+        ("OOS ROI %\nbankroll", "right"),
+        ("OOS ROI %\nstake", "right"),
         ("signal", "left"),
     )
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
     for rank, entry in enumerate(entries[:top], start=1):
-        table.add_row(*_row(str(rank), entry, float(settings.evolution.initial_bankroll_usd)))
+        table.add_row(*_row(str(rank), entry))
     console.print(table)
-    console.print(
-        "fitness = ROI % for bots with enough settled trades, the inactive penalty otherwise; "
-        "ROI % = realized P&L / starting bankroll (in-sample)",
-        style="dim",
-        markup=False,
-    )
     best = hof["best_ever"]
     if best is not None:
-        console.print(best_ever_line(best, settings))
+        console.print(
+            f"Best ever: {entry_genome_id(best)} in-sample fitness {best['fitness_roi_pct']:+.2f} "
+            f"(generation {best['generation']}, {best['signal_type']})"
+        )

@@ -6,14 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.commands._offline import print_warnings, quiet_logs, replay_with_progress
 from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
 from evoarena.replayer import ReplayReport
 from evoarena.settings import Settings
+from evoarena.statedir import StopRequested, stop_on_signals
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="count and skip bad recording lines (default: stop at the first, exit 2)",
     )
+    add_seed_genomes_argument(p)
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)"
     )
@@ -82,16 +92,29 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
+    seeds = seed_genomes(args, settings)
     settings = with_generation_hours(settings, args.generation_hours)
     console = Console()
-    report = replay_with_progress(
-        args.recordings,
-        settings,
-        console,
-        show=console.is_terminal and not args.no_progress,
-        skip_bad=args.skip_bad,
-        max_generations=args.generations,
-    )
+    try:
+        with stop_on_signals("replay"):
+            report = replay_with_progress(
+                args.recordings,
+                settings,
+                console,
+                show=console.is_terminal and not args.no_progress,
+                skip_bad=args.skip_bad,
+                max_generations=args.generations,
+                seed_genomes=seeds,
+            )
+    except StopRequested as stop:
+        log.info("stop_requested", signal=stop.signal, context="replay")
+        print(
+            f"evoarena: replay {stop}; every state file written is complete — run the same "
+            "command again to resume exactly where the last checkpoint was taken",
+            file=sys.stderr,
+        )
+        print_warnings(collector, console)
+        return 0
     code = print_report(report, settings, console)
     print_warnings(collector, console)
     return code

@@ -12,8 +12,14 @@ import httpx
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.errors import AuthError, UserError
+from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import load_genomes
 from evoarena.feeds.kalshi.auth import Signer, load_signer
@@ -21,6 +27,7 @@ from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
 from evoarena.observe.live import LiveMonitor, bind_metrics
 from evoarena.settings import Settings, decision_settings
+from evoarena.statedir import state_dir_lock
 from evoarena.supervisor import Outcome, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -62,6 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="stop after N generations (default: run until stopped)",
     )
+    add_seed_genomes_argument(p)
     p.add_argument(
         "--genomes",
         type=Path,
@@ -142,8 +150,12 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
     return sibling_path(path, "-" + ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ"))
 
 
-def shadow_genomes(args: argparse.Namespace) -> list[Genome] | None:
-    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run)."""
+def shadow_genomes(args: argparse.Namespace, settings: Settings) -> list[Genome] | None:
+    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run).
+
+    A state directory that already holds generations must hold these same genomes (a shadow
+    run being resumed): otherwise its saved population, not the chosen one, would trade.
+    """
     if args.genomes is None and not args.no_evolve:
         if args.top is not None:
             raise UserError("--top only applies with --genomes SOURCE")
@@ -155,20 +167,37 @@ def shadow_genomes(args: argparse.Namespace) -> list[Genome] | None:
             "--genomes SOURCE trades those genomes without breeding: add --no-evolve "
             "(shadow trading)"
         )
-    return load_genomes(args.genomes, args.top)
+    genomes = load_genomes(args.genomes, args.top)
+    state_dir = Path(settings.state.dir)
+    latest = persistence.load_latest_state(state_dir=state_dir)
+    if latest is not None:
+        saved = sorted(g.gene_hash for g in latest[1])
+        if saved != sorted(g.gene_hash for g in genomes):
+            raise UserError(
+                f"{state_dir} already holds generations of another population (latest "
+                f"gen_{latest[0]:04d}.json); shadow-trade into an empty --state-dir, or resume "
+                "with the same --genomes and --top"
+            )
+    return genomes
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
-    genomes = shadow_genomes(args)
+    genomes = shadow_genomes(args, settings)
+    if genomes is not None and args.seed_genomes is not None:
+        raise UserError("--seed-genomes seeds an evolving run; shadow trading uses --genomes only")
     clock = _clock(settings, args.time_scale)
+    seeds = seed_genomes(args, settings)
     try:
         signer = load_signer()
     except AuthError as e:  # missing or unreadable credentials: the user's to fix, exit 2
         raise UserError(str(e)) from e
-    recorder = _recorder(settings, args.record, clock)
-    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, genomes)
+    with state_dir_lock(Path(settings.state.dir)):
+        recorder = _recorder(settings, args.record, clock)
+        outcome = anyio.run(
+            _serve, settings, clock, signer, recorder, args.generations, seeds, genomes
+        )
     if outcome.exit_code != 0:
         print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
@@ -180,6 +209,7 @@ async def _serve(
     signer: Signer,
     recorder: RecordingWriter | None,
     generations: int | None,
+    seeds: list[Genome] | None = None,
     genomes: list[Genome] | None = None,
 ) -> Outcome:
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
@@ -199,7 +229,13 @@ async def _serve(
         listener = await bind_metrics(settings)
         monitor = LiveMonitor(settings, clock, mode=mode, listener=listener)
         supervisor = Supervisor(
-            settings, feed, clock, recorder=recorder, max_generations=generations, monitor=monitor
+            settings,
+            feed,
+            clock,
+            recorder=recorder,
+            max_generations=generations,
+            seed_genomes=seeds if genomes is None else genomes,
+            evolve=genomes is None,
+            monitor=monitor,
         )
-        supervisor.runner.fixed_genomes = genomes
         return await supervisor.run()

@@ -1,23 +1,22 @@
-"""Choosing genomes for shadow trading: every SOURCE kind, and the runner that never breeds."""
+"""Genome sources: a state directory, a generation file, a JSON list; de-dup, top, errors."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from evoarena.cli import main
-from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
-from evoarena.evolution.genome_source import load_genomes
-from evoarena.evolution.runner import EvolutionRunner
-from evoarena.settings import load_settings
+from evoarena.evolution.genome_source import load_genome_source, load_genomes
 
-T0 = 1_767_225_600_000
+pytestmark = pytest.mark.timeout(30)
+
+NOW = 1_767_225_600_000
 
 
 def _genomes(n: int, seed: int = 1) -> list[Genome]:
@@ -25,90 +24,108 @@ def _genomes(n: int, seed: int = 1) -> list[Genome]:
     return [Genome.random(rng, 0) for _ in range(n)]
 
 
-def _entry(g: Genome, fitness: float) -> dict[str, object]:
+def _entry(g: Genome, fitness: float, generation: int = 0) -> dict[str, Any]:
     return {
         "genome": g.to_dict(),
         "fitness_roi_pct": fitness,
-        "total_trades": 1,
-        "settled_trades": 1,
-        "win_rate": 1.0,
+        "total_trades": 3,
+        "settled_trades": 3,
+        "win_rate": 0.5,
         "realized_pnl": 1.0,
-        "generation": 0,
-        "signal_type": "value",
-        "params": {},
+        "generation": generation,
+        "signal_type": g.decode().signal_type,
+        "params": g.decode().to_dict(),
     }
 
 
-def test_every_source_kind(tmp_path: Path) -> None:
+def test_state_dir_gives_hall_of_fame_order_and_top(tmp_path: Path) -> None:
+    """A state directory yields its hall of fame, best first; ``top`` keeps the first N."""
     gs = _genomes(4)
-    state = tmp_path / "state"
-    persistence.save_generation_state(0, gs, [1.0, 9.0, -5.0, 3.0], {}, state_dir=state, now_ms=T0)
-    # a generation file: best fitness first
-    ids = [g.id for g in load_genomes(state / "gen_0000.json", None)]
-    assert ids == [gs[1].id, gs[3].id, gs[0].id, gs[2].id]
-    assert [g.id for g in load_genomes(state / "latest.json", 2)] == [gs[0].id, gs[1].id]
-    with pytest.raises(UserError, match=r"no hall_of_fame\.json in this state directory"):
-        load_genomes(state, None)
-    persistence.save_hall_of_fame(
-        0, [_entry(gs[2], 7.0), _entry(gs[0], 8.0)], state_dir=state, now_ms=T0
+    entries = [_entry(g, f) for g, f in zip(gs, [1.0, 9.0, 5.0, -3.0], strict=True)]
+    persistence.save_hall_of_fame(0, entries, state_dir=tmp_path, now_ms=NOW)
+    persistence.save_generation_state(
+        0, gs, [1.0, 9.0, 5.0, -3.0], {"trading_start": "a", "trading_end": "b"},
+        state_dir=tmp_path, now_ms=NOW,
+    )  # fmt: skip
+    src = load_genome_source(tmp_path)
+    assert [g.id for g in src.genomes] == [gs[1].id, gs[2].id, gs[0].id, gs[3].id]
+    assert src.in_sample_fitness == [9.0, 5.0, 1.0, -3.0]
+    assert src.training_windows == [("a", "b")]
+    assert [g.id for g in load_genomes(tmp_path, top=2)] == [gs[1].id, gs[2].id]
+
+
+def test_generation_file_is_ranked_by_fitness_and_deduplicated_by_genes(tmp_path: Path) -> None:
+    """A gen file ranks by fitness; a clone (same genes, new id) is kept once, at its best rank."""
+    gs = _genomes(3)
+    clone = gs[0].clone(random.Random(9), 1)
+    pop = [*gs, clone]
+    path = persistence.save_generation_state(
+        3, pop, [2.0, 7.0, 7.0, 8.0], {}, state_dir=tmp_path, now_ms=NOW
     )
-    # a state directory and `hof --json` output: hall-of-fame order
-    assert [g.id for g in load_genomes(state, None)] == [gs[0].id, gs[2].id]
-    hof_json = tmp_path / "hof.json"
-    hof_json.write_bytes(orjson.dumps(persistence.load_hall_of_fame(state_dir=state)))
-    assert [g.id for g in load_genomes(hof_json, 1)] == [gs[0].id]
-    # a plain list, with a duplicate by genes kept once
-    twin = Genome(id="abcdef01", generation=3, parent_ids=[], genes=dict(gs[3].genes))
-    plain = tmp_path / "genomes.json"
-    plain.write_bytes(orjson.dumps([gs[3].to_dict(), twin.to_dict(), gs[1].to_dict()]))
-    assert [g.id for g in load_genomes(plain, None)] == [gs[3].id, gs[1].id]
+    got = load_genome_source(path)
+    assert got.kind == "generation"
+    # clone (8.0) first; gs[1] and gs[2] tie at 7.0 and keep file order; gs[0] dropped as dup
+    assert [g.id for g in got.genomes] == [clone.id, gs[1].id, gs[2].id]
+    assert got.in_sample_fitness == [8.0, 7.0, 7.0]
 
 
-def test_bad_sources_name_the_file(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text("[{", encoding="utf-8")
-    with pytest.raises(UserError, match=r"bad\.json: not valid JSON"):
-        load_genomes(bad, None)
-    bad.write_bytes(orjson.dumps([{"id": "xyz"}]))
-    with pytest.raises(UserError, match=r"bad\.json: genome #1: .* field .generation."):
-        load_genomes(bad, None)
-    with pytest.raises(UserError, match="no such file"):
-        load_genomes(tmp_path / "missing.json", None)
-
-
-def test_run_flags_are_checked_before_anything_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    src = tmp_path / "g.json"
-    src.write_bytes(orjson.dumps([g.to_dict() for g in _genomes(2)]))
-    assert main(["run", "--genomes", str(src)]) == 2
-    assert "add --no-evolve" in capsys.readouterr().err
-    assert main(["run", "--no-evolve"]) == 2
-    assert "--no-evolve needs --genomes SOURCE" in capsys.readouterr().err
-    assert main(["run", "--no-evolve", "--genomes", str(tmp_path / "nope.json")]) == 2
-    assert "nope.json: no such file" in capsys.readouterr().err
-
-
-def test_fixed_genomes_trade_every_generation_unbred(tmp_path: Path) -> None:
-    chosen = _genomes(3, seed=9)
-    settings = load_settings(
-        None,
-        {
-            "trading": {"generation_duration_secs": 300, "settlement_wait_secs": 60},
-            "state": {"dir": str(tmp_path / "state")},
-        },
+def test_hof_json_output_and_plain_lists_load(tmp_path: Path) -> None:
+    """The ``hof --json`` document, ``{"genomes": [...]}`` and a list of entries all load."""
+    gs = _genomes(3)
+    hof = persistence.save_hall_of_fame(
+        0, [_entry(g, float(i)) for i, g in enumerate(gs)], state_dir=tmp_path, now_ms=NOW
     )
-    runner = EvolutionRunner(settings, MarketBook(10), max_generations=2, fixed_genomes=chosen)
-    runner.start(T0)
-    runner.fire_due(T0 + 3_600_000)
-    assert [g.generation for g in runner.completed] == [0, 1]
-    for gen in (0, 1):
-        doc = persistence.load_generation(gen, state_dir=tmp_path / "state")
-        assert doc is not None
-        assert [g["id"] for g in doc["genomes"]] == [g.id for g in chosen]
-    # a restart keeps trading the same genomes on top of the saved generations
-    again = EvolutionRunner(settings, MarketBook(10), max_generations=1, fixed_genomes=chosen)
-    again.start(T0 + 3_600_000)
-    assert again.generation == 2
-    assert again.run is not None
-    assert [b.genome.id for b in again.run.bots] == [g.id for g in chosen]
+    a = tmp_path / "hof.json"
+    a.write_bytes(orjson.dumps(hof))
+    assert [g.id for g in load_genomes(a)] == [gs[2].id, gs[1].id, gs[0].id]
+    b = tmp_path / "genomes.json"
+    b.write_bytes(orjson.dumps({"genomes": [g.to_dict() for g in gs]}))
+    assert load_genomes(b) == gs
+    c = tmp_path / "entries.json"
+    c.write_bytes(orjson.dumps([_entry(gs[1], 4.0), gs[0].to_dict()]))
+    src = load_genome_source(c)
+    assert src.genomes == [gs[1], gs[0]]
+    assert src.in_sample_fitness == [4.0, None]
+
+
+def test_two_genomes_with_one_id_get_distinct_ids(tmp_path: Path) -> None:
+    """Different genes under one id (merged same-seed runs): the later one is renamed."""
+    a, b = _genomes(2)
+    b.id = a.id
+    path = tmp_path / "g.json"
+    path.write_bytes(orjson.dumps([a.to_dict(), b.to_dict()]))
+    got = load_genomes(path)
+    assert got[0].id == a.id
+    assert got[1].id == b.gene_hash[:8] != a.id
+    assert got[1].parent_ids == [a.id]
+    assert got[1].genes == b.genes
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"x": 1}', "not a genome source"),
+        (b"[]", "list of genomes is empty"),
+        (b'[{"id": "abc"}]', "[0]: genome"),
+        (b'{"genomes": [], "fitness_scores": []}', "non-empty"),
+        (b'{"entries": [], "updated_at": 1}', "not a valid hall of fame"),
+    ],
+)
+def test_bad_files_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    """Every malformed source is a UserError naming the file and the problem."""
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=r"bad\.json") as err:
+        load_genomes(path)
+    assert message in str(err.value)
+
+
+def test_missing_source_and_empty_state_dir(tmp_path: Path) -> None:
+    """A path that does not exist, and a state directory without a hall of fame, are errors."""
+    with pytest.raises(UserError, match="no such state directory or genome file"):
+        load_genomes(tmp_path / "nope")
+    with pytest.raises(UserError, match=r"no hall_of_fame\.json"):
+        load_genomes(tmp_path)
+    with pytest.raises(UserError, match="--top"):
+        load_genomes(tmp_path, top=0)

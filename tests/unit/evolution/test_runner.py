@@ -235,6 +235,10 @@ def test_resume_from_latest_breeds_the_saved_generation(tmp_path: Path) -> None:
     assert [b.genome.to_dict() for b in second.run.bots] == [g.to_dict() for g in expected]
     # an uninterrupted run would have bred exactly the same generation 1
     assert first.generation == 1
+    # and it knows last generation's elites, as the uninterrupted run does
+    assert second.carried_elites == first.carried_elites
+    assert second.carried_elites is not None
+    assert len(second.carried_elites.gene_hashes) >= 1
 
 
 def test_resume_mid_generation_checkpoint(tmp_path: Path) -> None:
@@ -329,3 +333,43 @@ def test_generation_file_has_per_bot_results(tmp_path: Path) -> None:
         assert r["wins"] == r["settled"]  # a YES bought below 0.5 and settled at 1 wins
         assert r["roi_bankroll_pct"] == pytest.approx(r["pnl_usd"])  # $100 bankroll
         assert r["roi_stake_pct"] == pytest.approx(100 * r["pnl_usd"] / r["stake_usd"], abs=1e-5)
+
+
+def test_carried_elites_are_measured_out_of_sample(tmp_path: Path) -> None:
+    """Generation 1's stats and the hall of fame record how gen 0's elites did in window 1."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    _market(book, "M2", T0 + 19 * MIN, mid_cents=30)
+    runner = EvolutionRunner(s, book, max_generations=2)
+    runner.start(T0)
+    runner.fire_due(T0 + 10 * 3_600_000)
+    state = Path(s.state.dir)
+    g0 = persistence.load_generation(0, state_dir=state)
+    g1 = persistence.load_generation(1, state_dir=state)
+    assert g0 is not None
+    assert g1 is not None
+    ranked = sorted(range(len(g0["genomes"])), key=lambda i: (-g0["fitness_scores"][i], i))
+    elite_hashes = [g0["results"][i]["gene_hash"] for i in ranked[: s.evolution.elite_count]]
+    # the elites trade window 1 unchanged: their genes are in generation 1
+    by_hash = {}
+    for r in g1["results"]:
+        by_hash.setdefault(r["gene_hash"], r)
+    assert all(h in by_hash for h in elite_hashes)
+    oos = g1["stats"]["carried_elites_oos"]
+    expected = [by_hash[h]["fitness"] for h in dict.fromkeys(elite_hashes)]
+    assert oos["chosen_in"] == 0
+    assert oos["n"] == len(expected)
+    assert oos["mean_fitness"] == pytest.approx(sum(expected) / len(expected))
+    assert g0["stats"]["carried_elites_oos"]["n"] == 0  # nothing was chosen before gen 0
+    hof = persistence.load_hall_of_fame(state_dir=state)
+    assert hof is not None
+    hashes = [e["gene_hash"] for e in hof["entries"]]
+    assert len(hashes) == len(set(hashes))  # one slot per genome
+    for e in hof["entries"]:
+        windows = e["out_of_sample"]["windows"]
+        if e["in_sample"]["generation"] == 0 and e["gene_hash"] in by_hash:
+            assert [w["generation"] for w in windows] == [1]
+            assert windows[0]["fitness"] == by_hash[e["gene_hash"]]["fitness"]
+        else:
+            assert windows == []
