@@ -33,7 +33,18 @@ from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, evaluate, synth, inspect, hof, history, report_page, status, demo)
+_COMMANDS = (
+    run,
+    replay,
+    evaluate,
+    synth,
+    inspect,
+    hof,
+    history,
+    report_page,
+    status,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,6 @@ from rich.progress import (
 )
 
 from evoarena.clock import iso_ms
-from evoarena.evolution.genome import Genome
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
@@ -119,8 +118,8 @@ def _bar(console: Console, *fields: TextColumn) -> Progress:
 def replay_progress(
     console: Console, recordings: Sequence[Path], *, show: bool, label: str = "replay"
 ) -> Iterator[Callable[[ReplayProgress], None] | None]:
-    """A callback for ``on_progress=`` of replay-driven runs, driving a bar by bytes read
-    (``None`` when not shown)."""
+    """An ``on_progress`` callback for replay-driven runs (replay, demo, evaluate) driving a
+    bar by bytes read; ``None`` when not shown."""
     if not show:
         yield None
         return
@@ -149,9 +148,10 @@ def replay_with_progress(
     show: bool,
     skip_bad: bool = False,
     max_generations: int | None = None,
-    seed_genomes: list[Genome] | None = None,
+    **options: Any,
 ) -> ReplayReport:
-    """:func:`run_replay`, with a progress bar (by bytes read) when ``show``."""
+    """:func:`run_replay`, with a progress bar (by bytes read) when ``show``; ``options`` are
+    :func:`run_replay`'s other keyword arguments."""
     with replay_progress(console, recordings, show=show) as update:
         return run_replay(
             list(recordings),
@@ -159,7 +159,7 @@ def replay_with_progress(
             skip_bad=skip_bad,
             max_generations=max_generations,
             on_progress=update,
-            seed_genomes=seed_genomes,
+            **options,
         )
 
 

@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-v",
         "--verbose",
         action="store_true",
-        help="show the runner's info logs as they happen (default: warnings only, after the table)",
+        help="show the runner's info logs (default: warnings only, after the table)",
     )
     p.set_defaults(handler=_handle)
 
@@ -102,9 +102,9 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
     source = load_genome_source(args.genomes, args.top)
-    console = Console(stderr=True)
-    show = console.is_terminal and not args.json
-    with replay_progress(console, args.recordings, show=show, label="evaluate") as update:
+    bar_console = Console(stderr=True)
+    show = bar_console.is_terminal and not args.json
+    with replay_progress(bar_console, args.recordings, show=show, label="evaluate") as update:
         result = evaluate_genomes(
             args.recordings, settings, source, skip_bad=args.skip_bad, on_progress=update
         )
@@ -113,7 +113,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         print_table(result)
-    print_warnings(collector, console)
+        print_warnings(collector, Console())
     return 0
 
 

@@ -64,17 +64,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="stop after N completed generations (default: until the recording ends)",
+        help="stop once the state directory holds N completed generations, counting those "
+        "saved before (default: until the recording ends). A rerun of the same command into "
+        "the same state directory resumes exactly where the last run stopped or was killed",
     )
     p.add_argument(
         "--skip-bad",
         action="store_true",
         help="count and skip bad recording lines (default: stop at the first, exit 2)",
     )
-    add_seed_genomes_argument(p)
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)"
     )
+    add_seed_genomes_argument(p)
     p.add_argument(
         "-v",
         "--verbose",
@@ -92,8 +94,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
-    seeds = seed_genomes(args, settings)
     settings = with_generation_hours(settings, args.generation_hours)
+    seeds = seed_genomes(args, settings)
     console = Console()
     try:
         with stop_on_signals("replay"):
@@ -113,7 +115,6 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             "command again to resume exactly where the last checkpoint was taken",
             file=sys.stderr,
         )
-        print_warnings(collector, console)
         return 0
     code = print_report(report, settings, console)
     print_warnings(collector, console)

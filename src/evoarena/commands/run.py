@@ -19,7 +19,6 @@ from evoarena.commands._args import (
     seed_genomes,
 )
 from evoarena.errors import AuthError, UserError
-from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import load_genomes
 from evoarena.feeds.kalshi.auth import Signer, load_signer
@@ -150,12 +149,8 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
     return sibling_path(path, "-" + ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ"))
 
 
-def shadow_genomes(args: argparse.Namespace, settings: Settings) -> list[Genome] | None:
-    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run).
-
-    A state directory that already holds generations must hold these same genomes (a shadow
-    run being resumed): otherwise its saved population, not the chosen one, would trade.
-    """
+def shadow_genomes(args: argparse.Namespace) -> list[Genome] | None:
+    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run)."""
     if args.genomes is None and not args.no_evolve:
         if args.top is not None:
             raise UserError("--top only applies with --genomes SOURCE")
@@ -167,26 +162,18 @@ def shadow_genomes(args: argparse.Namespace, settings: Settings) -> list[Genome]
             "--genomes SOURCE trades those genomes without breeding: add --no-evolve "
             "(shadow trading)"
         )
-    genomes = load_genomes(args.genomes, args.top)
-    state_dir = Path(settings.state.dir)
-    latest = persistence.load_latest_state(state_dir=state_dir)
-    if latest is not None:
-        saved = sorted(g.gene_hash for g in latest[1])
-        if saved != sorted(g.gene_hash for g in genomes):
-            raise UserError(
-                f"{state_dir} already holds generations of another population (latest "
-                f"gen_{latest[0]:04d}.json); shadow-trade into an empty --state-dir, or resume "
-                "with the same --genomes and --top"
-            )
-    return genomes
+    return load_genomes(args.genomes, args.top)
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
-    genomes = shadow_genomes(args, settings)
+    genomes = shadow_genomes(args)
     if genomes is not None and args.seed_genomes is not None:
-        raise UserError("--seed-genomes seeds an evolving run; shadow trading uses --genomes only")
+        raise UserError(
+            "--seed-genomes starts an evolving run; --genomes --no-evolve trades fixed genomes: "
+            "choose one"
+        )
     clock = _clock(settings, args.time_scale)
     seeds = seed_genomes(args, settings)
     try:
