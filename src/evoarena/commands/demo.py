@@ -55,7 +55,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations < 1 or args.generation_hours <= 0:
         raise UserError("--generations must be ≥ 1 and --generation-hours > 0")
     quiet_logs(args, settings)
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # the tables need the room
     wait_secs = 3600
     hours = args.hours
     if hours is None:  # every generation can finish: trading + the whole settlement wait

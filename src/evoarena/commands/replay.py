@@ -74,7 +74,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # the tables need the room
     show_progress = console.is_terminal and not args.no_progress
     if show_progress:
         report = _with_progress(args, settings, console)
