@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoarena import __version__
-from evoarena.commands import demo, hof, inspect, replay, run, synth
+from evoarena.commands import demo, evaluate, hof, inspect, replay, run, synth
 from evoarena.errors import EvoarenaError, UserError
 from evoarena.logs import configure_logging
 from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, synth, inspect, hof, demo)
+_COMMANDS = (run, replay, evaluate, synth, inspect, hof, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

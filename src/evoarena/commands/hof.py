@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from evoarena.commands import hof_merge
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default 20)"
     )
     p.set_defaults(handler=_handle)
+    hof_merge.register(p)
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:

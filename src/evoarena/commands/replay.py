@@ -6,16 +6,25 @@ import argparse
 import sys
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evoarena.clock import iso_ms
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
+from evoarena.statedir import StopRequested, stop_on_signals
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,13 +53,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="stop after N completed generations (default: until the recording ends)",
+        help="stop once the state directory holds N completed generations, counting those "
+        "saved before (default: until the recording ends). A rerun of the same command into "
+        "the same state directory resumes exactly where the last run stopped or was killed",
     )
     p.add_argument(
         "--skip-bad",
         action="store_true",
         help="count and skip bad recording lines instead of stopping",
     )
+    add_seed_genomes_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "-v",
@@ -74,14 +86,29 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
+    args.seeds = seed_genomes(args, settings)
     console = Console(width=max(Console().width, 132))  # the tables need the room
     show_progress = console.is_terminal and not args.no_progress
-    if show_progress:
-        report = _with_progress(args, settings, console)
-    else:
-        report = run_replay(
-            args.recordings, settings, skip_bad=args.skip_bad, max_generations=args.generations
+    try:
+        with stop_on_signals("replay"):
+            if show_progress:
+                report = _with_progress(args, settings, console)
+            else:
+                report = run_replay(
+                    args.recordings,
+                    settings,
+                    skip_bad=args.skip_bad,
+                    max_generations=args.generations,
+                    seed_genomes=args.seeds,
+                )
+    except StopRequested as stop:
+        log.info("stop_requested", signal=stop.signal, context="replay")
+        print(
+            f"evoarena: replay {stop}; every state file written is complete — run the same "
+            "command again to resume exactly where the last checkpoint was taken",
+            file=sys.stderr,
         )
+        return 0
     print_report(report, settings, console)
     return 0
 
@@ -115,6 +142,7 @@ def _with_progress(args: argparse.Namespace, settings: Settings, console: Consol
             skip_bad=args.skip_bad,
             max_generations=args.generations,
             on_progress=update,
+            seed_genomes=args.seeds,
         )
 
 

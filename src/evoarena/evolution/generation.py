@@ -308,6 +308,7 @@ class GenerationRun:
             run.next_poll_ms = int(data["next_poll_ms"])
             run.stats.ticks = int(data["stats"]["ticks"])
             run.stats.trades = int(data["stats"]["trades"])
+            run.stats.tick_errors = int(data["stats"].get("tick_errors", 0))
         except (KeyError, TypeError, ValueError) as e:
             msg = f"checkpoint does not describe a generation: {e!r}"
             raise ValueError(msg) from e
