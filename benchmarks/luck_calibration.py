@@ -9,7 +9,7 @@ quantiles and the per-generation p-values, and per day the walk-forward (out-of-
 at the end of the run. Run::
 
     .venv/bin/python benchmarks/luck_calibration.py [--days 6] [--markets 300] [--hours 50]
-        [--generation-hours 4] [--wait-hours 1] [--bias 0.2] [--fitness roi]
+        [--generation-hours 4] [--wait-hours 1] [--bias 0.2] [--fitness roi] [--seed-rule]
 """
 
 from __future__ import annotations
@@ -26,13 +26,60 @@ import orjson
 import structlog
 
 from evoarena.evolution import persistence
+from evoarena.evolution.genome import GENE_NAMES, GENE_RANGES, Genome
 from evoarena.evolution.luck import EDGE
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
 
 
-def _condition(args: argparse.Namespace, bias: float, work: Path) -> dict[str, Any]:
+def _planted_rule(bias: float) -> tuple[list[Genome], dict[str, Any]]:
+    """The favourite band that exploits a planted bias, as a price_level genome.
+
+    The band comes from benchmarks/evolution_quality.py's ``rule_band`` (derived from synth's
+    documented model); the genes are set through the inverse of their linear decode.
+    """
+    sys.path.insert(0, str(Path(__file__).parent))
+    from evolution_quality import rule_band  # a sibling script
+
+    low, high, info = rule_band(bias)
+
+    def gene(name: str, value: float) -> float:
+        r = GENE_RANGES[name]
+        return (value - r.lo) / (r.hi - r.lo)
+
+    genes = dict.fromkeys(GENE_NAMES, 0.5)
+    genes.update(
+        min_volume_24h=0.0,
+        min_open_interest=0.0,
+        min_time_to_expiry_hrs=0.0,
+        max_time_to_expiry_hrs=1.0,
+        category_mask=0.0,
+        signal_type=0.0,  # price_level
+        side_bias=0.5,  # follow the signal
+        side_flip_prob=0.0,
+        bankroll_fraction=1.0,
+        max_concurrent_positions=1.0,
+        max_single_market_pct=1.0,
+        daily_loss_limit_pct=1.0,
+        max_trades_per_day=1.0,
+        price_threshold_low=gene("price_threshold_low", low),
+        price_threshold_high=gene("price_threshold_high", high),
+        min_price=gene("min_price", low),
+        max_price=gene("max_price", high),
+    )
+    genome = Genome("0000a1e5", 0, [], genes)
+    p = genome.decode()
+    return [genome], {
+        "band": [round(p.price_threshold_low, 4), round(p.price_threshold_high, 4)],
+        "price_bounds": [round(p.min_price, 4), round(p.max_price, 4)],
+        **info,
+    }
+
+
+def _condition(
+    args: argparse.Namespace, bias: float, work: Path, seeds: list[Genome] | None
+) -> dict[str, Any]:
     p_values: list[float] = []
     best: list[float] = []
     oos_final: list[dict[str, Any]] = []
@@ -62,7 +109,7 @@ def _condition(args: argparse.Namespace, bias: float, work: Path) -> dict[str, A
                 "state": {"dir": str(state)},
             },
         )
-        run_replay(rec, settings)
+        run_replay(rec, settings, seed_genomes=seeds)
         for gen in persistence.list_generations(state):
             doc = persistence.load_generation(gen, state_dir=state)
             if doc is None:
@@ -117,12 +164,19 @@ def main() -> int:
     p.add_argument("--fitness", choices=("roi", "stake_lcb"), default="roi")
     p.add_argument("--first-seed", type=int, default=101)
     p.add_argument("--alpha", type=float, default=0.05, help="must match evolution.luck_alpha")
+    p.add_argument(
+        "--seed-rule",
+        action="store_true",
+        help="start each population from the planted-bias rule (benchmarks/evolution_quality.py)"
+        " plus random genomes: does the test find an edge that is there to find?",
+    )
     args = p.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    seeds, rule = _planted_rule(args.bias) if args.seed_rule else (None, None)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        calibrated = _condition(args, 0.0, work)
-        biased = _condition(args, args.bias, work)
+        calibrated = _condition(args, 0.0, work, seeds)
+        biased = _condition(args, args.bias, work, seeds)
     out = {
         "benchmark": "luck_calibration",
         "settings": {
@@ -134,6 +188,7 @@ def main() -> int:
             "fitness": args.fitness,
             "alpha": args.alpha,
             "first_seed": args.first_seed,
+            "seeded_with_planted_rule": rule,
             "verdict_edge": EDGE,
         },
         "calibrated": calibrated,

@@ -200,17 +200,20 @@ def luck_test(
     win_pnl = book.payout - book.cost
     lose_pnl = -book.cost
     maxima: list[npt.NDArray[np.float64]] = []
+    # positions are collected bot by bot: each bot's are one contiguous run
+    owners, starts = np.unique(book.bot, return_index=True)
     done = 0
     while done < simulations:
         k = min(_CHUNK, simulations - done)
         draw = rng.random((k, max(1, book.n_groups)))[:, book.group]
         wins = np.where(book.yes, draw < threshold, draw >= threshold)
         pnl = np.where(book.redraw, np.where(wins, win_pnl, lose_pnl), book.fixed_pnl)
-        per_bot = np.zeros((n_bots, k), dtype=np.float64)
-        np.add.at(per_bot, book.bot, pnl.T)
-        maxima.append(_z_scores(per_bot.T, scale, active).max(axis=1))
+        per_bot = np.zeros((k, n_bots), dtype=np.float64)
+        if owners.size:
+            per_bot[:, owners] = np.add.reduceat(pnl, starts, axis=1)
+        maxima.append(_z_scores(per_bot, scale, active).max(axis=1))
         if elite_z is not None:
-            elite_null.append(per_bot[elite_idx].sum(axis=0) / elite_scale)
+            elite_null.append(per_bot[:, elite_idx].sum(axis=1) / elite_scale)
         done += k
     positions = int(book.redraw.sum())
     oos_p = None
