@@ -45,6 +45,9 @@ class EvolutionSettings(BaseModel):
     inactive_penalty_roi_pct: float
     hall_of_fame_size: int = Field(ge=1)
     hall_of_fame_top_per_generation: int = Field(ge=1)
+    fitness: Literal["roi", "stake_lcb"]
+    luck_simulations: int = Field(ge=0)
+    luck_alpha: float = Field(gt=0, lt=1)
     seed: int
 
     @model_validator(mode="after")
