@@ -29,7 +29,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from evoarena.errors import RecordingError
-from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, MAX_LINE_BYTES, check_time
+from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, MAX_LINE_BYTES, check_time, safe_repr
 
 FORMAT_VERSION = 1
 MAX_REPORTED_BAD_LINES = 20
@@ -209,6 +209,7 @@ class RecordingReader:
         self.skip_bad = skip_bad
         self.max_time_jump_ms = max_time_jump_ms
         self._last_t_ms: int | None = None
+        """The latest accepted time (from the header's ``created_ms`` on): jumps count from it."""
         self.bad_count = 0
         self.bad_lines: list[str] = []
         self.lines_read = 0
@@ -226,6 +227,9 @@ class RecordingReader:
         except BaseException:
             self.close()
             raise
+        created = self.header.get("created_ms")
+        if type(created) is int and check_time(created, None, max_time_jump_ms) is None:
+            self._last_t_ms = created
 
     def _read_header(self) -> dict[str, Any]:
         try:
@@ -248,7 +252,7 @@ class RecordingReader:
             raise RecordingError(
                 str(self.path),
                 1,
-                f"unsupported recording version {version!r} "
+                f"unsupported recording version {safe_repr(version)} "
                 f"(this evoarena reads version {FORMAT_VERSION})",
             )
         return header
@@ -320,7 +324,8 @@ class RecordingReader:
         if kind == "mark" and not isinstance(payload.get("kind"), str):
             self._bad(line_no, "'mark' needs a string 'kind'")
             return None
-        self._last_t_ms = t_ms
+        if self._last_t_ms is None or t_ms > self._last_t_ms:
+            self._last_t_ms = t_ms  # the high-water mark: an odd early time cannot lower it
         return RecordItem(line_no, t_ms, kind, payload)
 
     def bytes_read(self) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evoarena.feeds.events import MarketEvent
-from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS
+from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, safe_repr
 from evoarena.feeds.kalshi.decoder import WS_RECONNECT_MARK, KalshiDecoder
 from evoarena.feeds.recording import RecordingReader
 
@@ -79,7 +79,9 @@ class ReplaySource:
         status = rest.get("status")
         params = rest.get("params")
         if type(status) is not int:
-            self.decoder.note_malformed("rest", f"recorded 'status' is not an integer: {status!r}")
+            self.decoder.note_malformed(
+                "rest", f"recorded 'status' is not an integer: {safe_repr(status)}"
+            )
             return []
         return self.decoder.decode_rest(
             rest["path"], params if isinstance(params, dict) else {}, status, rest.get("body"), t_ms

@@ -130,7 +130,7 @@ class KalshiDecoder:
             self._malformed("?", "not an object with a 'type'")
             return []
         if type(mtype) is not str:
-            self._malformed("?", f"'type' is not a string: {mtype!r}")
+            self._malformed("?", f"'type' is not a string: {safe_repr(mtype)}")
             return []
         by_type = c.frames_by_type
         by_type[mtype] = by_type.get(mtype, 0) + 1
