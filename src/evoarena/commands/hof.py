@@ -100,7 +100,6 @@ def _row(rank: str, e: dict[str, Any], bankroll: float) -> list[str]:
     ]
 
 
-
 def _print_table(hof: dict[str, Any], top: int, settings: Settings) -> None:
     console = Console(highlight=False)
     entries: list[dict[str, Any]] = hof["entries"]

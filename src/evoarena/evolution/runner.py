@@ -205,6 +205,9 @@ class EvolutionRunner:
         """
         persistence.ensure_state_dir(self.state_dir)
         latest = persistence.load_latest_state(state_dir=self.state_dir)
+        for n in persistence.list_generations(self.state_dir):
+            if latest is None or n > latest[0]:  # damaged (skipped above): it will be redone
+                persistence.set_aside(self.state_dir / persistence.generation_file_name(n))
         persistence.clean_state_dir(
             self.state_dir, completed_through=None if latest is None else latest[0] - 1
         )
