@@ -155,6 +155,8 @@ def _run_locked(
     )
     replay.recording_id = recording_id
     replay.plan = plan
+    saved = persistence.list_generations(state_dir)
+    replay.runner.check_seeded(saved[-1] if saved else None)
     bad_lines = 0
     bad_examples: list[str] = []
     if not replay.already_done():

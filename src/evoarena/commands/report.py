@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from evoarena.clock import iso_ms
 from evoarena.evolution import persistence
 from evoarena.replayer import ReplayReport
-
-
-def _fmt_pct(x: Any) -> str:
-    return f"{float(x):+.2f}%"
-
-
-def _fmt_oos_fitness(e: dict[str, Any]) -> str:
-    value = (e.get("out_of_sample") or {}).get("mean_fitness")
-    return "-" if value is None else f"{float(value):+.2f}"
+from evoarena.settings import Settings, load_settings
 
 
 def print_replay_summary(report: ReplayReport, console: Console) -> None:
@@ -39,53 +31,61 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         console.print(f"  virtual time {span}")
     if report.resumed_from is not None:
         console.print(f"  resumed after generation {report.resumed_from}")
-    table = Table(title="generations")
+    # No box and two-line headers so the table fits 80 columns.
+    table = Table(title="generations", box=None, pad_edge=False)
     for col in (
         "gen",
-        "best fit",
-        "best ROI",
-        "median ROI",
+        "best\nfitness",
+        "best\nROI %",
+        "median\nROI %",
         "trades",
         "settled",
         "fees $",
-        "active bots",
+        "active\nbots",
         "ticks",
-        "luck p",
-        "elites OOS ROI% stake",
+        "luck\np",
     ):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True, header_style="bold")
     for g in report.generations:
         s = g.stats
         table.add_row(
             str(g.generation),
-            _fmt_pct(s["best_fitness"]),
-            _fmt_pct(s["best_roi"]),
-            _fmt_pct(s["median_roi"]),
+            f"{float(s['best_fitness']):+.2f}",
+            f"{float(s['best_roi']):+.2f}",
+            f"{float(s['median_roi']):+.2f}",
             str(s["total_trades"]),
             str(s["settled_trades"]),
             f"{float(s['fees_paid']):.2f}",
             f"{s['active_bots']}/{s.get('population', '')}",
             str(g.ticks),
             _fmt_luck(s),
-            _fmt_elites(s),
         )
     console.print(table)
     if report.generations:
-        kind = report.generations[-1].stats.get("fitness", "roi")
-        what = "ROI % on bankroll" if kind == "roi" else "95 % lower bound of ROI % on stake"
-        console.print(
-            f"  fitness ({kind}) = {what} of bots with enough settled trades "
-            "(evolution.min_settled_trades); the others score the inactive penalty. "
-            "All figures are in-sample (the window that scored them).\n"
-            "  luck p = chance that no-skill bots reach a best result this good (* = edge); "
-            "elites OOS = last generation's elites in this window, out-of-sample"
-        )
         last = report.generations[-1].stats
+        kind = last.get("fitness", "roi")
+        what = "that ROI" if kind == "roi" else "the 95 % lower bound of ROI on stake"
+        console.print(
+            "  ROI % = realized P&L / starting bankroll (in-sample); fitness = "
+            f"{what} ({kind}) for bots with at least [evolution] min_settled_trades settled "
+            "trades, the inactive penalty for the others. luck p = chance that no-skill bots "
+            "reach a best result this good (* = edge)",
+            markup=False,
+        )
+        oos = [(g.generation, _fmt_elites(g.stats)) for g in report.generations]
+        oos = [(n, v) for n, v in oos if v != "-"]
+        if oos:
+            console.print(
+                "  out-of-sample: last generation's elites' ROI % on stake in the next window: "
+                + ", ".join(f"gen {n} {v}" for n, v in oos),
+                markup=False,
+            )
         if "luck_oos_verdict" in last:
             console.print(
                 f"  walk-forward luck test over {last['luck_oos_windows']} out-of-sample "
                 f"window(s): p = {float(last['luck_oos_combined_p_value']):.3f}, "
-                f"{last['luck_oos_verdict']}"
+                f"{last['luck_oos_verdict']}",
+                markup=False,
             )
     if report.incomplete_generation is not None:
         console.print(
@@ -102,39 +102,63 @@ def _fmt_luck(s: dict[str, Any]) -> str:
 
 
 def _fmt_elites(s: dict[str, Any]) -> str:
-    oos = s.get("carried_elites_oos") or {}
-    value = oos.get("mean_roi_stake_pct")
-    return "-" if value is None else _fmt_pct(value)
+    value = (s.get("carried_elites_oos") or {}).get("mean_roi_stake_pct")
+    return "-" if value is None else f"{float(value):+.1f}"
 
 
-def print_hall_of_fame(state_dir: Path, console: Console, top: int = 5) -> bool:
+def roi_on_bankroll(entry: dict[str, Any], bankroll_usd: float) -> float:
+    """An entry's ROI % on its starting bankroll (recorded, or from its P&L)."""
+    recorded = entry.get("roi_bankroll_pct")
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        return float(recorded)
+    return 100.0 * float(entry.get("realized_pnl", 0.0)) / bankroll_usd
+
+
+def best_ever_line(best: dict[str, Any], settings: Settings) -> str:
+    """The hall of fame's best entry, fitness and ROI named apart (inactive bots said so)."""
+    ev = settings.evolution
+    fitness = float(best["fitness_roi_pct"])
+    roi = roi_on_bankroll(best, float(ev.initial_bankroll_usd))
+    line = (
+        f"best ever: genome {best['genome']['id']} (gen {best['generation']}, "
+        f"{best['signal_type']}): fitness {fitness:+.2f}, ROI on bankroll {roi:+.2f}%, "
+        f"{best.get('settled_trades', 0)} settled trade(s)"
+    )
+    if int(best.get("settled_trades", 0)) < ev.min_settled_trades:
+        line += (
+            f" — no bot reached {ev.min_settled_trades} settled trades, so every fitness is "
+            f"the inactive penalty ({ev.inactive_penalty_roi_pct:+.2f})"
+        )
+    return line
+
+
+def print_hall_of_fame(
+    state_dir: Path, console: Console, top: int = 5, settings: Settings | None = None
+) -> bool:
     """The seed's leaderboard; returns False when there is no hall of fame yet."""
     hof = persistence.load_hall_of_fame(state_dir=state_dir)
     if hof is None:
         return False
-    table = Table(title=f"hall of fame (top {top}) — {state_dir}")
-    cols = ("rank", "genome", "gen", "IS fitness", "trades", "win rate", "P&L $", "OOS n")
-    for col in (*cols, "OOS fitness", "signal"):
-        table.add_column(col, justify="right" if col not in ("genome", "signal") else "left")
+    settings = settings if settings is not None else load_settings()
+    bankroll = float(settings.evolution.initial_bankroll_usd)
+    table = Table(title=f"hall of fame (top {top}) — {state_dir}", box=None, pad_edge=False)
+    for col in ("#", "genome", "gen", "fitness", "ROI %", "trades", "win", "P&L $", "signal"):
+        justify: JustifyMethod = "left" if col in ("genome", "signal") else "right"
+        table.add_column(col, justify=justify, no_wrap=True, header_style="bold")
     for i, e in enumerate(hof.get("entries", [])[:top], start=1):
         table.add_row(
             str(i),
             str(e["genome"]["id"]),
             str(e["generation"]),
             f"{float(e['fitness_roi_pct']):+.2f}",
+            f"{roi_on_bankroll(e, bankroll):+.2f}",
             str(e["total_trades"]),
             f"{float(e['win_rate']) * 100:.0f}%",
             f"{float(e['realized_pnl']):+.2f}",
-            str((e.get("out_of_sample") or {}).get("n_windows", 0)),
-            _fmt_oos_fitness(e),
             str(e["signal_type"]),
         )
     console.print(table)
     best = hof.get("best_ever")
     if best:
-        console.print(
-            f"  best ever: in-sample fitness {float(best['fitness_roi_pct']):+.2f} "
-            f"(gen {best['generation']}, {best['signal_type']}, genome {best['genome']['id']}); "
-            "IS = in the window that chose it, OOS = windows it traded after (mean)"
-        )
+        console.print("  " + best_ever_line(best, settings))
     return True
