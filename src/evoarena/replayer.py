@@ -41,6 +41,7 @@ from evoarena.engine.book import MarketBook
 from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner, GenerationSummary, load_usable_checkpoint
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -93,10 +94,14 @@ def run_replay(
     max_generations: int | None = None,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every_items: int = 50_000,
+    seed_genomes: Sequence[Genome] | None = None,
+    evolve: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
     Returns what happened; the state files are written to ``settings.state.dir``.
+    ``seed_genomes`` and ``evolve`` are passed to the
+    :class:`~evoarena.evolution.runner.EvolutionRunner` (seeded start, fixed population).
     """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
@@ -113,6 +118,8 @@ def run_replay(
             max_generations=max_generations,
             on_progress=on_progress,
             progress_every_items=progress_every_items,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
         )
 
 
@@ -125,6 +132,8 @@ def _run_locked(
     max_generations: int | None,
     on_progress: Callable[[ReplayProgress], None] | None,
     progress_every_items: int,
+    seed_genomes: Sequence[Genome] | None,
+    evolve: bool,
 ) -> ReplayReport:
     state_dir = Path(settings.state.dir)
     plan = plan_resume(state_dir, recording_id, settings)
@@ -136,9 +145,18 @@ def _run_locked(
             "this replay breeds on from them; use an empty --state-dir to start from "
             "generation 0",
         )
-    replay = _Replay(settings, max_generations, on_progress, progress_every_items)
+    replay = _Replay(
+        settings,
+        max_generations,
+        on_progress,
+        progress_every_items,
+        seed_genomes=seed_genomes,
+        evolve=evolve,
+    )
     replay.recording_id = recording_id
     replay.plan = plan
+    saved = persistence.list_generations(state_dir)
+    replay.runner.check_seeded(saved[-1] if saved else None)
     bad_lines = 0
     bad_examples: list[str] = []
     if not replay.already_done():
@@ -260,6 +278,9 @@ class _Replay:
         max_generations: int | None,
         on_progress: Callable[[ReplayProgress], None] | None,
         progress_every_items: int,
+        *,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
     ) -> None:
         self.settings = settings
         self.started_wall = time.perf_counter()
@@ -270,6 +291,8 @@ class _Replay:
             max_generations=max_generations,
             count_saved_generations=True,
             position=self._position,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
         )
         self.recording_id = ""
         self.plan: ResumePlan | None = None

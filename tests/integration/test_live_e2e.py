@@ -63,7 +63,8 @@ ws_url = "{fk.url}"
 read_burst = 1000
 discovery_refresh_secs = 300
 heartbeat_log_secs = 600
-ready_timeout_secs = 30
+# Scaled time: 3000 s is 1.5 s of wall time for discovery and the first books on a busy machine.
+ready_timeout_secs = 3000
 """,
         encoding="utf-8",
     )

@@ -51,6 +51,7 @@ from evoarena.evolution.hall_of_fame import (
     merge_hall_of_fame,
     parse_genome,
     validate_entry,
+    validate_hall_of_fame,
 )
 
 log = structlog.get_logger(__name__)
@@ -323,10 +324,13 @@ def save_generation_state(
     *,
     state_dir: Path,
     now_ms: int,
+    results: Sequence[Mapping[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``gen_{NNNN}.json``, then point ``latest.json`` at it; returns the generation file.
 
+    ``results`` (per-bot booked results aligned with ``genomes``, see
+    :func:`~evoarena.evolution.stats.bot_result`) is stored as ``"results"`` when given.
     ``extra`` adds fields to the generation file (the runner adds ``hall_of_fame_entries``, the
     entries this generation gave the hall of fame, and ``recording_position``); it must not use
     the seed's keys. Raises ``ValueError`` for inconsistent arguments (lengths differ,
@@ -353,6 +357,11 @@ def save_generation_state(
         "fitness_scores": [float(f) for f in fitness_scores],
         "stats": dict(stats),
     }
+    if results is not None:
+        if len(results) != len(genomes):
+            msg = f"generation {generation}: {len(genomes)} genomes but {len(results)} results"
+            raise ValueError(msg)
+        doc["results"] = [dict(r) for r in results]
     if extra:
         clash = sorted(set(doc).intersection(extra))
         if clash:
@@ -597,10 +606,12 @@ def save_hall_of_fame(
     state_dir: Path,
     now_ms: int,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    window_results: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Merge ``top_entries`` into ``hall_of_fame.json`` and return what was written.
 
-    Merge rules: :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
+    Merge rules (and ``window_results``, the generation's results by gene hash for the
+    out-of-sample records): :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
     ``ValueError`` naming an invalid entry (nothing is written). A corrupt existing file is set
     aside (:func:`set_aside`, never overwriting an earlier copy) and the hall of fame is rebuilt
     from the generation files before ``generation`` (:func:`rebuild_hall_of_fame`), so no entry
@@ -630,6 +641,7 @@ def save_hall_of_fame(
         top_entries,
         updated_at=iso_timestamp(now_ms),
         max_entries=max_entries,
+        window_results=window_results,
     )
     doc = {"schema_version": SCHEMA_VERSION, **hof}
     _write_doc(path, doc)
@@ -665,12 +677,29 @@ def _fold_hall_of_fame(
             continue
         try:
             hof = merge_hall_of_fame(
-                hof, n, entries, updated_at=str(doc["timestamp"]), max_entries=max_entries
+                hof,
+                n,
+                entries,
+                updated_at=str(doc["timestamp"]),
+                max_entries=max_entries,
+                window_results=_window_results(doc),
             )
         except ValueError as e:
             log.warning("generation_hall_of_fame_entries_invalid", generation=n, error=str(e))
             missing.append(n)
     return hof, missing
+
+
+def _window_results(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]] | None:
+    """A generation file's per-bot results by gene hash (the out-of-sample records' input)."""
+    results = doc.get("results")
+    if not isinstance(results, list):
+        return None
+    out: dict[str, Mapping[str, Any]] = {}
+    for r in results:  # the first bot with those genes, as the runner chose
+        if isinstance(r, dict) and "gene_hash" in r:
+            out.setdefault(str(r["gene_hash"]), r)
+    return out
 
 
 def rebuild_hall_of_fame(
@@ -748,3 +777,15 @@ def load_hall_of_fame(*, state_dir: Path) -> dict[str, Any] | None:
     """The validated content of ``hall_of_fame.json``, or ``None`` if absent."""
     loaded = _load_validated(state_dir / HALL_OF_FAME_FILE, _validate_hall_of_fame_doc)
     return None if loaded is None else loaded[0]
+
+
+def write_hall_of_fame(hof: Mapping[str, Any], *, state_dir: Path) -> dict[str, Any]:
+    """Write a whole hall-of-fame document (e.g. a merge of several runs') atomically.
+
+    ``hof`` is validated first (``ValueError`` naming the problem; nothing is written); the
+    schema version is added. Returns what was written.
+    """
+    validate_hall_of_fame(hof)
+    doc = {**hof, "schema_version": SCHEMA_VERSION}
+    _write_doc(state_dir / HALL_OF_FAME_FILE, doc)
+    return doc

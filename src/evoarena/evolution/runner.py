@@ -15,7 +15,8 @@ checkpoint is resumed (accounts, positions, bot RNGs) when the caller allows it 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,25 @@ from evoarena.clock import iso_ms
 from evoarena.engine.book import MarketBook
 from evoarena.errors import StateError
 from evoarena.evolution import persistence
-from evoarena.evolution.fitness import evaluate_fitness
+from evoarena.evolution.fitness import compute_fitness
 from evoarena.evolution.generation import GenerationRun, Phase, Request
-from evoarena.evolution.genome import Genome
-from evoarena.evolution.operators import evolve
-from evoarena.evolution.stats import BotResult, compute_generation_stats, leaderboard_rows
+from evoarena.evolution.genome import Genome, new_genome_id
+from evoarena.evolution.luck import (
+    EDGE,
+    NO_EDGE,
+    combined_p,
+    event_group,
+    luck_rng,
+    luck_test,
+    p_to_z,
+)
+from evoarena.evolution.operators import evolve, rank_indices
+from evoarena.evolution.stats import (
+    BotResult,
+    bot_result,
+    compute_generation_stats,
+    leaderboard_rows,
+)
 from evoarena.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,6 +70,29 @@ def genesis_rng(seed: int) -> random.Random:
 def evolve_rng(seed: int, generation: int) -> random.Random:
     """The RNG that breeds ``generation + 1`` from ``generation``."""
     return random.Random(f"evoarena:{seed}:evolve:{generation}")
+
+
+def initial_population(
+    seed: int, size: int, seed_genomes: Sequence[Genome] | None = None
+) -> list[Genome]:
+    """Generation 0: ``seed_genomes`` (at most ``size``, unchanged), then random genomes.
+
+    The random ones are drawn from :func:`genesis_rng` exactly as an unseeded start draws them
+    (an id already taken by a seed genome is redrawn from the same RNG), so the result depends
+    only on ``seed``, ``size`` and the seed genomes, and without seeds it is the unseeded start.
+    """
+    seeds = list(seed_genomes or ())
+    if len(seeds) > size:
+        log.warning("seed_genomes_truncated", given=len(seeds), population=size)
+    out = seeds[:size]
+    taken = {g.id for g in out}
+    rng = genesis_rng(seed)
+    while len(out) < size:
+        g = Genome.random(rng, 0)
+        while g.id in taken:
+            g.id = new_genome_id(rng)
+        out.append(g)
+    return out
 
 
 def load_usable_checkpoint(
@@ -102,9 +140,17 @@ class EvolutionRunner:
         book: MarketBook,
         *,
         max_generations: int | None = None,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
         count_saved_generations: bool = False,
         position: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """``seed_genomes`` start generation 0 (see :func:`initial_population`); with
+        ``evolve=False`` nothing is bred: the same genomes (``seed_genomes`` exactly, no
+        padding) trade every generation, unchanged — the fixed population ``evaluate`` uses."""
+        if not evolve and not seed_genomes:
+            msg = "a fixed population (evolve=False) needs seed_genomes"
+            raise ValueError(msg)
         self.settings = settings
         self.book = book
         self.state_dir = Path(settings.state.dir)
@@ -121,6 +167,13 @@ class EvolutionRunner:
         self.completed: list[GenerationSummary] = []
         self.resumed_from: int | None = None
         self.resumed_checkpoint = False
+        self.carried_elites: CarriedElites | None = None
+        """The previous generation's elites (by gene hash), which trade this window unchanged."""
+        self.oos_z_sum = 0.0
+        self.oos_windows = 0
+        """Walk-forward luck test so far: Σ Φ⁻¹(1 − p) of the elites' out-of-sample windows."""
+        self.seed_genomes = list(seed_genomes) if seed_genomes else None
+        self.evolve = evolve
 
     @property
     def done(self) -> bool:
@@ -171,11 +224,21 @@ class EvolutionRunner:
         latest = self.housekeeping()
         if latest is None:
             size = self.settings.evolution.population_size
-            rng = genesis_rng(seed)
+            if not self.evolve and self.seed_genomes is not None:
+                genomes = list(self.seed_genomes)
+            else:
+                genomes = initial_population(seed, size, self.seed_genomes)
             self.generation = 0
-            log.info("starting_fresh", population=size, seed=seed)
-            return [Genome.random(rng, 0) for _ in range(size)]
+            log.info(
+                "starting_fresh",
+                population=len(genomes),
+                seed=seed,
+                seeded=len(self.seed_genomes or ()),
+                evolve=self.evolve,
+            )
+            return genomes
         gen, saved = latest
+        self.check_seeded(gen)
         self.generation = gen + 1
         self.resumed_from = gen
         log.info("resumed", from_generation=gen, generation=self.generation)
@@ -226,12 +289,46 @@ class EvolutionRunner:
                 return
         self._begin(genomes, start_ms)
 
+    def check_seeded(self, latest: int | None) -> None:
+        """A state directory resumed with seed genomes must have been started from them.
+
+        Rerunning the same command after a kill resumes; seeding a directory that holds another
+        run's generations (``latest`` the newest saved) is refused with :class:`StateError`
+        (seeds only start generation 0). Nothing to check without seeds or generations.
+        """
+        if self.seed_genomes is None or latest is None:
+            return
+        state = persistence.load_generation(0, state_dir=self.state_dir)
+        seeds = [g.gene_hash for g in self.seed_genomes or ()]
+        size = self.settings.evolution.population_size if self.evolve else len(seeds)
+        seeds = seeds[:size]
+        started = (
+            [Genome.from_dict(g).gene_hash for g in state["genomes"][: len(seeds)]]
+            if state is not None
+            else None
+        )
+        if started != seeds:
+            msg = (
+                f"{self.state_dir}: already holds generations (latest {latest}) that did not "
+                "start from these seed genomes; seed genomes only start a fresh run: use an "
+                "empty state directory"
+            )
+            raise StateError(msg)
+
     def _breed_from_saved(self, gen: int, genomes: list[Genome]) -> list[Genome]:
         state = persistence.load_generation(gen, state_dir=self.state_dir)
         if state is None:
             msg = f"{self.state_dir}/gen_{gen:04d}.json: missing, but latest.json points at it"
             raise StateError(msg)
         fitness = [float(f) for f in state["fitness_scores"]]
+        saved_stats = state.get("stats", {})
+        self.oos_z_sum = float(saved_stats.get("luck_oos_z_sum", 0.0) or 0.0)
+        self.oos_windows = int(saved_stats.get("luck_oos_windows", 0) or 0)
+        self.carried_elites = CarriedElites(
+            gen, elite_hashes(genomes, fitness, self.settings.evolution.elite_count)
+        )
+        if not self.evolve:
+            return genomes
         return evolve(
             genomes,
             fitness,
@@ -316,29 +413,60 @@ class EvolutionRunner:
             return
         ev = self.settings.evolution
         results: list[BotResult] = []
+        per_bot: list[dict[str, Any]] = []
         for bot in run.bots:
             account = run.exchange.accounts[bot.bot_id]
-            fitness = evaluate_fitness(
+            fitness = compute_fitness(
                 account,
+                ev.fitness,
                 min_settled_trades=ev.min_settled_trades,
                 inactive_penalty=ev.inactive_penalty_roi_pct,
             )
             results.append(BotResult(bot.genome.id, bot.params.signal_type, fitness, account))
+            per_bot.append(bot_result(account, fitness, bot.genome))
         stats = compute_generation_stats(results)
         stats["ticks"] = run.tick_count
         stats["tick_errors"] = run.stats.tick_errors
-        stats["force_closed"] = run.stats.force_closed
+        # From the accounts, so a generation resumed from a checkpoint counts them too.
+        stats["force_closed"] = sum(r["force_closed"] for r in per_bot)
         stats["markets"] = len(self.book.markets)
         stats["trading_start"] = _iso(run.start_ms)
         stats["trading_end"] = _iso(run.end_ms)
         stats["finished"] = _iso(now_ms)
         genomes = [b.genome for b in run.bots]
         fitness_scores = [r.fitness for r in results]
+        by_hash = results_by_gene_hash(per_bot)
+        elite_rows = self._elite_rows(run.generation)
+        if ev.luck_simulations > 0:
+            luck = luck_test(
+                [run.exchange.accounts[b.bot_id] for b in run.bots],
+                [r.fitness for r in results],
+                min_settled_trades=ev.min_settled_trades,
+                simulations=ev.luck_simulations,
+                alpha=ev.luck_alpha,
+                rng=luck_rng(ev.seed, run.generation),
+                group_of=self._event_of,
+                elites=elite_rows,
+            )
+            stats.update(luck.to_stats())
+            if luck.oos_p_value is not None:
+                self.oos_z_sum = round(self.oos_z_sum + p_to_z(luck.oos_p_value), 9)
+                self.oos_windows += 1
+            combined = combined_p(self.oos_z_sum, self.oos_windows)
+            stats["luck_oos_windows"] = self.oos_windows
+            stats["luck_oos_z_sum"] = self.oos_z_sum
+            stats["luck_oos_combined_p_value"] = round(combined, 6) + 0.0
+            stats["luck_oos_verdict"] = EDGE if combined < ev.luck_alpha else NO_EDGE
+        stats["fitness"] = ev.fitness
+        stats["carried_elites_oos"] = carried_elites_summary(
+            self.carried_elites, run.generation, by_hash
+        )
         ranked = sorted(
-            zip(results, run.bots, strict=True), key=lambda rb: (-rb[0].fitness, rb[1].genome.id)
+            zip(results, run.bots, per_bot, strict=True),
+            key=lambda rb: (-rb[0].fitness, rb[1].genome.id),
         )
         top_entries = []
-        for result, bot in ranked[: ev.hall_of_fame_top_per_generation]:
+        for result, bot, res in ranked[: ev.hall_of_fame_top_per_generation]:
             account = run.exchange.accounts[bot.bot_id]
             top_entries.append(
                 {
@@ -352,6 +480,8 @@ class EvolutionRunner:
                     "generation": run.generation,
                     "signal_type": bot.params.signal_type,
                     "params": bot.params.to_dict(),
+                    "roi_bankroll_pct": res["roi_bankroll_pct"],
+                    "roi_stake_pct": res["roi_stake_pct"],
                 }
             )
         # Write order: the generation file (which records its hall-of-fame entries) and
@@ -369,6 +499,7 @@ class EvolutionRunner:
             stats,
             state_dir=self.state_dir,
             now_ms=now_ms,
+            results=per_bot,
             extra=extra,
         )
         persistence.save_hall_of_fame(
@@ -377,14 +508,22 @@ class EvolutionRunner:
             state_dir=self.state_dir,
             now_ms=now_ms,
             max_entries=ev.hall_of_fame_size,
+            window_results=by_hash,
         )
         rows = leaderboard_rows(results, 5)
         log.info("generation_complete", generation=run.generation, stats=stats, leaderboard=rows)
         self.completed.append(
             GenerationSummary(run.generation, run.start_ms, now_ms, run.tick_count, stats)
         )
-        next_genomes = evolve(
-            genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+        next_genomes = (
+            evolve(
+                genomes, fitness_scores, evolve_rng(ev.seed, run.generation), ev, run.generation + 1
+            )
+            if self.evolve
+            else genomes
+        )
+        self.carried_elites = CarriedElites(
+            run.generation, elite_hashes(genomes, fitness_scores, ev.elite_count)
         )
         self.generation = run.generation + 1
         if self.done:
@@ -399,6 +538,21 @@ class EvolutionRunner:
             bots=len(next_genomes),
             markets=len(self.book.markets),
         )
+
+    def _elite_rows(self, generation: int) -> list[int]:
+        """Population indices of last generation's elites (first bot with each gene hash)."""
+        carried = self.carried_elites
+        if carried is None or carried.chosen_in >= generation or self.run is None:
+            return []
+        first: dict[str, int] = {}
+        for i, bot in enumerate(self.run.bots):
+            first.setdefault(bot.genome.gene_hash, i)
+        return [first[h] for h in carried.gene_hashes if h in first]
+
+    def _event_of(self, ticker: str) -> str:
+        """A market's event ticker (from the book; else derived from the ticker)."""
+        m = self.book.get(ticker)
+        return m.event_ticker if m is not None and m.event_ticker else event_group(ticker)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -446,6 +600,60 @@ class EvolutionRunner:
                 tick=self.run.tick_count,
                 phase=self.run.phase.value,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedElites:
+    """The elites chosen by generation ``chosen_in``, by gene hash, best first."""
+
+    chosen_in: int
+    gene_hashes: tuple[str, ...]
+
+
+def elite_hashes(genomes: list[Genome], fitness: list[float], count: int) -> tuple[str, ...]:
+    """Gene hashes of the ``count`` genomes :func:`evolve` carries over as elites (deduplicated).
+
+    Same ranking as :func:`~evoarena.evolution.operators.select_elites`.
+    """
+    out: list[str] = []
+    for i in rank_indices(fitness)[: max(0, min(count, len(genomes)))]:
+        h = genomes[i].gene_hash
+        if h not in out:
+            out.append(h)
+    return tuple(out)
+
+
+def results_by_gene_hash(per_bot: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each gene hash's result: the first bot in population order with those genes."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in per_bot:
+        out.setdefault(str(r["gene_hash"]), r)
+    return out
+
+
+def carried_elites_summary(
+    carried: CarriedElites | None, generation: int, by_hash: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Out-of-sample result of last generation's elites in this window.
+
+    ``{"chosen_in", "n", "mean_fitness", "mean_roi_bankroll_pct", "mean_roi_stake_pct"}``:
+    means over the elites that traded here with their genes unchanged (``null`` when none did:
+    generation 0, or no elites).
+    """
+    rows = []
+    if carried is not None and carried.chosen_in < generation:
+        rows = [by_hash[h] for h in carried.gene_hashes if h in by_hash]
+
+    def mean(key: str) -> float | None:
+        return round(statistics.fmean(float(r[key]) for r in rows), 6) + 0.0 if rows else None
+
+    return {
+        "chosen_in": None if carried is None else carried.chosen_in,
+        "n": len(rows),
+        "mean_fitness": mean("fitness"),
+        "mean_roi_bankroll_pct": mean("roi_bankroll_pct"),
+        "mean_roi_stake_pct": mean("roi_stake_pct"),
+    }
 
 
 def _iso(ms: int) -> str:
