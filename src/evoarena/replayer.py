@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -30,8 +30,9 @@ from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
 from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
 from evoarena.feeds.events import BookSnapshot
+from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
-from evoarena.feeds.replay import ReplaySource
+from evoarena.feeds.replay import ReplaySource, ReplayStep
 from evoarena.settings import Settings, decision_settings
 from evoarena.supervisor import MARK_FIRE, MARK_START
 
@@ -79,10 +80,13 @@ def run_replay(
     max_generations: int | None = None,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every_items: int = 50_000,
+    fused: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
-    Returns what happened; the state files are written to ``settings.state.dir``.
+    Returns what happened; the state files are written to ``settings.state.dir``. ``fused``
+    reads through :mod:`evoarena.feeds.fused` (same results, faster); ``False`` takes the
+    general per-line path.
     """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
@@ -105,7 +109,11 @@ def run_replay(
     for path in files:
         with ReplaySource(path, skip_bad=skip_bad, decoder=decoder) as source:
             replay.begin_file(path, source.header)
-            replay.feed(source, done_bytes)
+            if fused:
+                with FusedIngest(source, replay.book) as ingest:
+                    replay.feed_fused(ingest, done_bytes)
+            else:
+                replay.feed(source, done_bytes)
             bad_lines += source.reader.bad_count
             bad_examples.extend(source.reader.bad_lines)
             done_bytes += path.stat().st_size
@@ -154,49 +162,74 @@ class _Replay:
             self._feed_scheduled(source, done_bytes)
 
     def _feed_scheduled(self, source: ReplaySource, done_bytes: int) -> None:
-        runner, apply = self.runner, self.book.apply
         for step in source:
-            t = step.t_ms
-            self._seen(t)
-            if not self.started and self.snapshot_ms is not None and t > self.snapshot_ms:
-                runner.start(self.snapshot_ms)
-                self.started = True
-            if self.started:
-                runner.fire_due(t - 1)
-                if runner.done:
-                    return
-            events = step.events
-            for ev in events:
-                apply(ev)
-            self.progress.events += len(events)
-            if self.snapshot_ms is None and any(type(ev) is BookSnapshot for ev in events):
-                self.snapshot_ms = t
-            if self.progress.items % self.every == 0:
-                self._report(t, source, done_bytes)
+            if self._step_scheduled(step, source, done_bytes):
+                return
+
+    def _step_scheduled(self, step: ReplayStep, source: _Progress, done_bytes: int) -> bool:
+        """One item in scheduled mode; True once the runner is done (the item is not applied)."""
+        t = step.t_ms
+        self._seen(t)
+        if self._schedule(t):
+            return True
+        events = step.events
+        apply = self.book.apply
+        for ev in events:
+            apply(ev)
+        self.progress.events += len(events)
+        if self.snapshot_ms is None and any(type(ev) is BookSnapshot for ev in events):
+            self.snapshot_ms = t
+        if self.progress.items % self.every == 0:
+            self._report(t, source, done_bytes)
+        return False
+
+    def _schedule(self, t: int) -> bool:
+        """Scheduled mode, before an item received at ``t``: start, fire what is due before
+        ``t``; True once the runner is done."""
+        runner = self.runner
+        if not self.started and self.snapshot_ms is not None and t > self.snapshot_ms:
+            runner.start(self.snapshot_ms)
+            self.started = True
+        if self.started:
+            runner.fire_due(t - 1)
+            if runner.done:
+                return True
+        return False
 
     def _feed_marked(self, source: ReplaySource, done_bytes: int) -> None:
-        runner, apply = self.runner, self.book.apply
         for step in source:
-            t = step.t_ms
-            self._seen(t)
-            events = step.events
-            for ev in events:
-                apply(ev)
-            self.progress.events += len(events)
-            mark = step.mark
-            if mark is not None:
-                kind = mark.get("kind")
-                act_ms = int(mark.get("now_ms", t))
-                if kind == MARK_START and not self.started:
-                    runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
-                    self.started = True
-                    _warn_on_start_drift(mark, runner)
-                elif kind == MARK_FIRE and self.started:
-                    runner.fire_due(act_ms)
-                    if runner.done:
-                        return
-            if self.progress.items % self.every == 0:
-                self._report(t, source, done_bytes)
+            if self._step_marked(step, source, done_bytes):
+                return
+
+    def _step_marked(self, step: ReplayStep, source: _Progress, done_bytes: int) -> bool:
+        """One item in marked mode; True once the runner is done."""
+        runner = self.runner
+        t = step.t_ms
+        self._seen(t)
+        events = step.events
+        apply = self.book.apply
+        for ev in events:
+            apply(ev)
+        self.progress.events += len(events)
+        mark = step.mark
+        if mark is not None:
+            kind = mark.get("kind")
+            act_ms = int(mark.get("now_ms", t))
+            if kind == MARK_START and not self.started:
+                runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
+                self.started = True
+                _warn_on_start_drift(mark, runner)
+            elif kind == MARK_FIRE and self.started:
+                runner.fire_due(act_ms)
+                if runner.done:
+                    return True
+        if self.progress.items % self.every == 0:
+            self._report(t, source, done_bytes)
+        return False
+
+    def feed_fused(self, ingest: FusedIngest, done_bytes: int) -> None:
+        """Like :meth:`feed`, through the fused loop (same results)."""
+        _FusedAdapter(self, ingest, done_bytes).run()
 
     def _seen(self, t: int) -> None:
         if self.first_ms is None:
@@ -204,7 +237,7 @@ class _Replay:
         self.last_ms = t
         self.progress.items += 1
 
-    def _report(self, t: int, source: ReplaySource, done_bytes: int) -> None:
+    def _report(self, t: int, source: _Progress, done_bytes: int) -> None:
         if self.on_progress is None:
             return
         p = self.progress
@@ -247,6 +280,95 @@ class _Replay:
                 "markets": len(self.book.markets),
             },
         )
+
+
+class _Progress(Protocol):
+    def bytes_read(self) -> int: ...
+
+
+class _FusedAdapter:
+    """Presents a :class:`_Replay` to the fused loop as a :class:`~evoarena.feeds.fused.FusedSink`.
+
+    The gate is the earliest receive time at which the schedule has work (start, or a due
+    action): below it, :meth:`_Replay._schedule` would do nothing.
+    """
+
+    def __init__(self, replay: _Replay, ingest: FusedIngest, done_bytes: int) -> None:
+        self.replay = replay
+        self.ingest = ingest
+        self.done_bytes = done_bytes
+        self.marked = bool(replay.marked)
+        self.gate = NEVER
+        self._update_gate()
+        self.next_report = (replay.progress.items // replay.every + 1) * replay.every
+
+    # the counters live on the replay
+    @property
+    def items(self) -> int:
+        return self.replay.progress.items
+
+    @items.setter
+    def items(self, n: int) -> None:
+        self.replay.progress.items = n
+
+    @property
+    def events(self) -> int:
+        return self.replay.progress.events
+
+    @events.setter
+    def events(self, n: int) -> None:
+        self.replay.progress.events = n
+
+    @property
+    def first_ms(self) -> int | None:
+        return self.replay.first_ms
+
+    @first_ms.setter
+    def first_ms(self, t: int | None) -> None:
+        self.replay.first_ms = t
+
+    @property
+    def last_ms(self) -> int | None:
+        return self.replay.last_ms
+
+    @last_ms.setter
+    def last_ms(self, t: int | None) -> None:
+        self.replay.last_ms = t
+
+    def run(self) -> None:
+        self.ingest.run(self)
+
+    def _update_gate(self) -> None:
+        r = self.replay
+        if self.marked:
+            self.gate = NEVER
+        elif not r.started:
+            self.gate = NEVER if r.snapshot_ms is None else r.snapshot_ms + 1
+        else:
+            due = r.runner.next_due_ms()
+            self.gate = NEVER if due is None else due + 1
+
+    def at_gate(self, t_ms: int) -> bool:
+        stop = False if self.marked else self.replay._schedule(t_ms)
+        self._update_gate()
+        return stop
+
+    def general(self, step: ReplayStep) -> bool:
+        r = self.replay
+        if self.marked:
+            stop = r._step_marked(step, self.ingest, self.done_bytes)
+        else:
+            stop = r._step_scheduled(step, self.ingest, self.done_bytes)
+        self._update_gate()
+        if r.progress.items >= self.next_report:
+            self.next_report = (r.progress.items // r.every + 1) * r.every
+        return stop
+
+    def chunk_done(self, t_ms: int) -> None:
+        r = self.replay
+        if r.progress.items >= self.next_report:
+            self.next_report = (r.progress.items // r.every + 1) * r.every
+            r._report(t_ms, self.ingest, self.done_bytes)
 
 
 def _warn_on_start_drift(mark: dict[str, Any], runner: EvolutionRunner) -> None:

@@ -1,0 +1,178 @@
+"""The replay's read paths agree byte for byte: general (per line), fused, compiled store.
+
+A small synthetic day, plus a copy with awkward lines spliced in (stale and unseen values, legacy
+fields, wrong types, a bad line, a reconnect mark), is replayed through each path; the state files,
+the report, the decoder's and the book's counters and every market's book must be the same.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from evoarena.engine.book import MarketBook
+from evoarena.feeds.kalshi.decoder import KalshiDecoder
+from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
+from evoarena.replayer import run_replay
+from evoarena.settings import Settings, load_settings
+
+pytestmark = pytest.mark.timeout(120)
+
+MARKETS = 30
+HOURS = 5.0
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("paths") / "day.jsonl.gz"
+    generate_day(path, markets=MARKETS, hours=HOURS, seed=5, start_ms=DEFAULT_START_MS)
+    return path
+
+
+def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
+    """Lines that must leave the fast path for the general one, built around a real delta."""
+    t = line["t_ms"]
+    ws = line["ws"]
+    sid, seq, msg = ws["sid"], ws["seq"], ws["msg"]
+    ticker = msg["market_ticker"]
+
+    def w(frame: dict[str, Any], **extra: Any) -> bytes:
+        return orjson.dumps({"t_ms": t, "ws": frame, **extra})
+
+    def delta(m: dict[str, Any], s: int) -> dict[str, Any]:
+        return {"type": "orderbook_delta", "sid": sid, "seq": s, "msg": m}
+
+    ticker_msg = {
+        "market_ticker": ticker,
+        "price_dollars": "0.5000",
+        "yes_bid_dollars": "0.4900",
+        "yes_ask_dollars": "0.5100",
+        "volume_fp": "100.00",
+        "open_interest_fp": "77.00",
+    }
+    return [
+        w(delta(msg, seq)),  # stale: the same seq again
+        w(delta({**msg, "price_dollars": "0.0070", "delta_fp": "3.07"}, seq + 1)),  # unseen values
+        w(delta({"market_ticker": ticker, "side": "yes", "price": 3, "delta": 2}, seq + 2)),
+        w(delta({**msg, "side": ["yes"]}, seq + 3)),  # unhashable side: malformed
+        w(delta({**msg, "delta_fp": -5}, seq + 4)),  # number instead of a string: malformed
+        b"",
+        b"   ",
+        b"{not json",
+        w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "volume_fp": "1.234"}}),
+        w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "volume_fp": None, "volume": 4}}),
+        w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "open_interest_fp": "8.5"}}),
+        w({"type": "ticker", "sid": 99, "seq": 1, "msg": ticker_msg}),
+        w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "price_dollars": ["x"]}}),
+        w(
+            {
+                "type": "trade",
+                "sid": 98,
+                "msg": {"market_ticker": ticker, "yes_price_dollars": 0.5, "count_fp": "1.00"},
+            }
+        ),
+        w(
+            {
+                "type": "trade",
+                "sid": 98,
+                "msg": {"market_ticker": ticker, "no_price_dollars": "0.3000", "count_fp": "2.00"},
+            }
+        ),
+        w({"type": "ticker", "sid": 99, "msg": ticker_msg}, extra_key=1),
+    ]
+
+
+@pytest.fixture(scope="module")
+def awkward_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = gzip.decompress(day.read_bytes()).split(b"\n")
+    at = len(lines) * 2 // 5
+    while b'"orderbook_delta"' not in lines[at]:
+        at += 1
+    extra = _awkward_lines(orjson.loads(lines[at]))
+    path = tmp_path_factory.mktemp("awkward") / "awkward.jsonl.gz"
+    last_t = orjson.loads(lines[-2])["t_ms"]
+    reconnect = orjson.dumps({"t_ms": last_t, "mark": {"kind": "ws_reconnect"}})
+    body = [*lines[: at + 1], *extra, *lines[at + 1 : -1], reconnect]
+    path.write_bytes(gzip.compress(b"\n".join(body)))
+    return path
+
+
+def _settings(state: Path) -> Settings:
+    return load_settings(
+        None,
+        {
+            "evolution": {"population_size": 12, "seed": 7},
+            "trading": {"generation_duration_secs": 5400, "settlement_wait_secs": 1800},
+            "state": {"dir": str(state)},
+        },
+    )
+
+
+def _book_state(book: MarketBook) -> dict[str, Any]:
+    """Everything a replay reads from the book (``volume`` is not read: the fused path skips it)."""
+    return {
+        t: (
+            m.yes_bids,
+            m.no_bids,
+            m.best_yes_bid,
+            m.best_no_bid,
+            m.has_book,
+            m.stale,
+            m.status,
+            m.close_ms,
+            m.open_interest,
+            m.volume_24h,
+            m.last_price,
+            m.settlement_value,
+            m.history.to_array().tolist(),
+        )
+        for t, m in sorted(book.markets.items())
+    }
+
+
+def _replay(path: Path, state: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
+    """Replay two generations; returns the report and the decoder and book it used."""
+    seen: dict[str, Any] = {}
+    for cls, key in ((KalshiDecoder, "decoder"), (MarketBook, "book")):
+        original = cls.__init__
+
+        def spy(self: Any, *a: Any, _orig: Any = original, _key: str = key, **k: Any) -> None:
+            _orig(self, *a, **k)
+            seen[_key] = self
+
+        monkeypatch.setattr(cls, "__init__", spy)
+    report = run_replay(path, _settings(state), max_generations=2, skip_bad=True, **kw)
+    monkeypatch.undo()
+    return {"report": report, **seen}
+
+
+def _files(state: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(state.iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["day", "awkward_day"])
+def test_fused_path_writes_the_same_state_as_the_general_path(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path: Path = request.getfixturevalue(which)
+    general = _replay(path, tmp_path / "general", monkeypatch, fused=False)
+    fused = _replay(path, tmp_path / "fused", monkeypatch, fused=True)
+    g, f = general["report"], fused["report"]
+    assert len(g.generations) == 2
+    assert _files(tmp_path / "general") == _files(tmp_path / "fused")
+    for attr in ("items", "events", "bad_lines", "first_ms", "last_ms", "ticks", "counters"):
+        assert getattr(g, attr) == getattr(f, attr), attr
+    assert g.bad_examples == f.bad_examples
+    assert general["decoder"].counters.as_dict() == fused["decoder"].counters.as_dict()
+    assert general["book"].counters == fused["book"].counters
+    assert _book_state(general["book"]) == _book_state(fused["book"])
+    if which == "awkward_day":
+        counters = fused["decoder"].counters
+        assert counters.malformed >= 4
+        assert counters.stale_frames >= 1
+        assert g.bad_lines == 1
