@@ -33,8 +33,8 @@ from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.marks import MARK_FIRE, MARK_START
 from evoarena.settings import Settings, decision_settings
-from evoarena.supervisor import MARK_FIRE, MARK_START
 
 log = structlog.get_logger(__name__)
 
@@ -81,12 +81,16 @@ def run_replay(
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every_items: int = 50_000,
     fused: bool = True,
+    checkpoint_every_ticks: int | None = None,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
     Returns what happened; the state files are written to ``settings.state.dir``. ``fused``
     reads through :mod:`evoarena.feeds.fused` (same results, faster); ``False`` takes the
-    general per-line path.
+    general per-line path. ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
+    does (``[trading] checkpoint_every_ticks``); ``0`` only when the replay stops before the
+    generation's end (``evoarena replay``'s default: only the last checkpoint can matter); ``n``
+    every ``n`` ticks as well.
     """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
@@ -102,6 +106,10 @@ def run_replay(
             "to start from generation 0",
         )
     replay = _Replay(settings, max_generations, on_progress, progress_every_items)
+    if checkpoint_every_ticks is not None and checkpoint_every_ticks < 0:
+        msg = f"checkpoint_every_ticks must be None or >= 0, got {checkpoint_every_ticks}"
+        raise ValueError(msg)
+    replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
     decoder = KalshiDecoder()
     bad_lines = 0
     bad_examples: list[str] = []

@@ -40,13 +40,11 @@ from evoarena.errors import AuthError, FeedError, StateError
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
+from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
 from evoarena.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-MARK_START = "start"
-MARK_FIRE = "fire"
-MARK_STOP = "stop"
 
 EventSink = Callable[[list[MarketEvent]], None]
 

@@ -8,6 +8,8 @@ the report, the decoder's and the book's counters and every market's book must b
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import orjson
 import pytest
 
 from evoarena.engine.book import MarketBook
+from evoarena.evolution import persistence
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
@@ -176,3 +179,44 @@ def test_fused_path_writes_the_same_state_as_the_general_path(
         assert counters.malformed >= 4
         assert counters.stale_frames >= 1
         assert g.bad_lines == 1
+
+
+@pytest.mark.parametrize(("every", "expected"), [(0, "stop only"), (60, "every 60 ticks")])
+def test_replay_writes_only_the_checkpoints_asked_for(
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int, expected: str
+) -> None:
+    """``evoarena replay`` checkpoints when it stops mid-generation (and every N ticks if asked),
+    not at the live service's interval: in a replay only the last checkpoint can matter."""
+    saved: list[tuple[int, int]] = []
+    original = persistence.save_checkpoint
+
+    def spy(generation: int, checkpoint: Any, tick_count: int, **k: Any) -> Any:
+        saved.append((generation, tick_count))
+        return original(generation, checkpoint, tick_count, **k)
+
+    monkeypatch.setattr(persistence, "save_checkpoint", spy)
+    report = run_replay(day, _settings(tmp_path / "s"), checkpoint_every_ticks=every)
+    assert report.incomplete_generation is not None
+    last = (report.incomplete_generation, report.incomplete_tick)
+    assert saved[-1] == last
+    if expected == "stop only":
+        assert saved == [last]
+    else:
+        periodic = saved[:-1]
+        assert periodic
+        assert all(tick % every == 0 for _, tick in periodic)
+        per_gen = 5400 // 30 // every
+        assert (
+            len(periodic)
+            == per_gen * len(report.generations) + (report.incomplete_tick or 0) // every
+        )
+
+
+def test_replay_does_not_import_the_live_stack() -> None:
+    """httpx, websockets and cryptography are only for ``evoarena run``."""
+    code = (
+        "import sys, evoarena.cli, evoarena.replayer, evoarena.feeds.fused; "
+        "print(sorted(m for m in ('httpx', 'websockets', 'cryptography') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

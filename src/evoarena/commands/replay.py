@@ -51,6 +51,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="count and skip bad recording lines instead of stopping",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="TICKS",
+        help="also checkpoint the generation in progress every TICKS ticks (default 0: only "
+        "when the replay stops before the generation's end)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "-v",
@@ -71,6 +79,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     quiet_logs(args, settings)
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
+    if args.checkpoint_every < 0:
+        raise UserError("--checkpoint-every must be 0 or more")
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
@@ -80,7 +90,11 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         report = _with_progress(args, settings, console)
     else:
         report = run_replay(
-            args.recordings, settings, skip_bad=args.skip_bad, max_generations=args.generations
+            args.recordings,
+            settings,
+            skip_bad=args.skip_bad,
+            max_generations=args.generations,
+            checkpoint_every_ticks=args.checkpoint_every,
         )
     print_report(report, settings, console)
     return 0
@@ -115,6 +129,7 @@ def _with_progress(args: argparse.Namespace, settings: Settings, console: Consol
             skip_bad=args.skip_bad,
             max_generations=args.generations,
             on_progress=update,
+            checkpoint_every_ticks=args.checkpoint_every,
         )
 
 

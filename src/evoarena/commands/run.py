@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import anyio
-import httpx
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import AuthError, UserError
-from evoarena.feeds.kalshi.auth import Signer, load_signer
-from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
 from evoarena.settings import Settings, decision_settings
-from evoarena.supervisor import Outcome, Supervisor
+
+if TYPE_CHECKING:
+    from evoarena.feeds.kalshi.auth import Signer
+    from evoarena.supervisor import Outcome
+
+# The live-only stack (httpx, websockets, cryptography, the supervisor) is imported when the
+# command runs, so ``replay``, ``inspect`` and the rest of the CLI never load it.
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +118,10 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
+    import anyio
+
+    from evoarena.feeds.kalshi.auth import load_signer
+
     clock = _clock(settings, args.time_scale)
     try:
         signer = load_signer()
@@ -134,6 +141,11 @@ async def _serve(
     recorder: RecordingWriter | None,
     generations: int | None,
 ) -> Outcome:
+    import httpx
+
+    from evoarena.feeds.kalshi.feed import KalshiFeed
+    from evoarena.supervisor import Supervisor
+
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
         feed = KalshiFeed(settings.kalshi, settings.trading, clock, http, signer, recorder=recorder)
