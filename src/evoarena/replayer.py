@@ -33,6 +33,7 @@ from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.store import StoreIngest, fresh_store
 from evoarena.marks import MARK_FIRE, MARK_START
 from evoarena.settings import Settings, decision_settings
 
@@ -70,6 +71,8 @@ class ReplayReport:
     resumed_from: int | None
     ticks: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    stores: list[Path] = field(default_factory=list)
+    """Compiled stores read instead of their recordings (``evoarena compile``)."""
 
 
 def run_replay(
@@ -82,12 +85,16 @@ def run_replay(
     progress_every_items: int = 50_000,
     fused: bool = True,
     checkpoint_every_ticks: int | None = None,
+    use_cache: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
     Returns what happened; the state files are written to ``settings.state.dir``. ``fused``
     reads through :mod:`evoarena.feeds.fused` (same results, faster); ``False`` takes the
-    general per-line path. ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
+    general per-line path. With ``use_cache`` (and ``fused``), a file with a fresh compiled store
+    (:mod:`evoarena.feeds.store`, ``evoarena compile``) is read from it instead (same results;
+    :attr:`ReplayReport.stores` lists the stores used).
+    ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
     does (``[trading] checkpoint_every_ticks``); ``0`` only when the replay stops before the
     generation's end (``evoarena replay``'s default: only the last checkpoint can matter); ``n``
     every ``n`` ticks as well.
@@ -114,10 +121,17 @@ def run_replay(
     bad_lines = 0
     bad_examples: list[str] = []
     done_bytes = 0
+    stores: list[Path] = []
     for path in files:
         with ReplaySource(path, skip_bad=skip_bad, decoder=decoder) as source:
             replay.begin_file(path, source.header)
-            if fused:
+            store = fresh_store(path) if fused and use_cache else None
+            if store is not None:
+                log.info("replay_uses_compiled_store", recording=str(path), store=str(store))
+                stores.append(store)
+                with StoreIngest(source, replay.book, store) as warm:
+                    replay.feed_fused(warm, done_bytes)
+            elif fused:
                 with FusedIngest(source, replay.book) as ingest:
                     replay.feed_fused(ingest, done_bytes)
             else:
@@ -127,7 +141,9 @@ def run_replay(
             done_bytes += path.stat().st_size
         if replay.runner.done:
             break
-    return replay.finish(files[0], bad_lines, bad_examples)
+    report = replay.finish(files[0], bad_lines, bad_examples)
+    report.stores = stores
+    return report
 
 
 class _Replay:
@@ -235,7 +251,7 @@ class _Replay:
             self._report(t, source, done_bytes)
         return False
 
-    def feed_fused(self, ingest: FusedIngest, done_bytes: int) -> None:
+    def feed_fused(self, ingest: FusedIngest | StoreIngest, done_bytes: int) -> None:
         """Like :meth:`feed`, through the fused loop (same results)."""
         _FusedAdapter(self, ingest, done_bytes).run()
 
@@ -301,7 +317,7 @@ class _FusedAdapter:
     action): below it, :meth:`_Replay._schedule` would do nothing.
     """
 
-    def __init__(self, replay: _Replay, ingest: FusedIngest, done_bytes: int) -> None:
+    def __init__(self, replay: _Replay, ingest: FusedIngest | StoreIngest, done_bytes: int) -> None:
         self.replay = replay
         self.ingest = ingest
         self.done_bytes = done_bytes

@@ -8,6 +8,7 @@ the report, the decoder's and the book's counters and every market's book must b
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
+from evoarena.cli import main
 from evoarena.engine.book import MarketBook
 from evoarena.evolution import persistence
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
+from evoarena.feeds.store import compile_recording, fresh_store, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import Settings, load_settings
@@ -159,21 +162,29 @@ def _files(state: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["day", "awkward_day"])
-def test_fused_path_writes_the_same_state_as_the_general_path(
+def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path: Path = request.getfixturevalue(which)
     general = _replay(path, tmp_path / "general", monkeypatch, fused=False)
-    fused = _replay(path, tmp_path / "fused", monkeypatch, fused=True)
-    g, f = general["report"], fused["report"]
+    fused = _replay(path, tmp_path / "fused", monkeypatch, use_cache=False)
+    compile_recording(path)
+    assert fresh_store(path) == store_path(path)
+    warm = _replay(path, tmp_path / "warm", monkeypatch)
+    g = general["report"]
     assert len(g.generations) == 2
-    assert _files(tmp_path / "general") == _files(tmp_path / "fused")
-    for attr in ("items", "events", "bad_lines", "first_ms", "last_ms", "ticks", "counters"):
-        assert getattr(g, attr) == getattr(f, attr), attr
-    assert g.bad_examples == f.bad_examples
-    assert general["decoder"].counters.as_dict() == fused["decoder"].counters.as_dict()
-    assert general["book"].counters == fused["book"].counters
-    assert _book_state(general["book"]) == _book_state(fused["book"])
+    assert g.stores == []
+    assert fused["report"].stores == []
+    assert warm["report"].stores == [store_path(path)]
+    for other, name in ((fused, "fused"), (warm, "warm")):
+        r = other["report"]
+        assert _files(tmp_path / "general") == _files(tmp_path / name), name
+        for attr in ("items", "events", "bad_lines", "first_ms", "last_ms", "ticks", "counters"):
+            assert getattr(g, attr) == getattr(r, attr), (name, attr)
+        assert g.bad_examples == r.bad_examples
+        assert general["decoder"].counters.as_dict() == other["decoder"].counters.as_dict(), name
+        assert general["book"].counters == other["book"].counters, name
+        assert _book_state(general["book"]) == _book_state(other["book"]), name
     if which == "awkward_day":
         counters = fused["decoder"].counters
         assert counters.malformed >= 4
@@ -220,3 +231,40 @@ def test_replay_does_not_import_the_live_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_changed_recording_makes_its_store_stale(day: Path, tmp_path: Path) -> None:
+    """The store is keyed to the file's size and hash: an edit sends replay back to the JSON."""
+    copy = tmp_path / "copy.jsonl.gz"
+    copy.write_bytes(day.read_bytes())
+    compile_recording(copy)
+    assert fresh_store(copy) == store_path(copy)
+    os.utime(copy, ns=(1, 1))  # same bytes, new time: the hash decides
+    assert fresh_store(copy) == store_path(copy)
+    data = bytearray(copy.read_bytes())
+    data[-9] ^= 0xFF  # same size, different bytes (inside the gzip trailer's CRC)
+    copy.write_bytes(bytes(data))
+    os.utime(copy, ns=(2, 2))
+    assert fresh_store(copy) is None
+    copy.write_bytes(day.read_bytes() + b"\n")
+    assert fresh_store(copy) is None
+
+
+@pytest.mark.slow
+def test_cli_compile_then_replay_says_it_reads_the_store(
+    day: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "day.jsonl.gz"
+    copy.write_bytes(day.read_bytes())
+    assert main(["compile", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert f"{copy} → {store_path(copy)}" in out
+    assert "× the recording's" in out
+    args = ["replay", str(copy), "--no-progress", "--generations", "1"]
+    state = ["--state-dir", str(tmp_path / "s1")]
+    assert main([*args, *state]) == 0
+    assert f"read the compiled store {store_path(copy)}" in capsys.readouterr().out
+    assert main([*args, "--no-cache", "--state-dir", str(tmp_path / "s2")]) == 0
+    assert "compiled store" not in capsys.readouterr().out
+    assert main(["compile", str(tmp_path / "missing.jsonl.gz")]) == 2
+    assert "no such recording file" in capsys.readouterr().err

@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also checkpoint the generation in progress every TICKS ticks (default 0: only "
         "when the replay stops before the generation's end)",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read the recording's JSON even when a fresh compiled store exists (evoarena compile)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "-v",
@@ -95,6 +100,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             skip_bad=args.skip_bad,
             max_generations=args.generations,
             checkpoint_every_ticks=args.checkpoint_every,
+            use_cache=not args.no_cache,
         )
     print_report(report, settings, console)
     return 0
@@ -130,10 +136,13 @@ def _with_progress(args: argparse.Namespace, settings: Settings, console: Consol
             max_generations=args.generations,
             on_progress=update,
             checkpoint_every_ticks=args.checkpoint_every,
+            use_cache=not args.no_cache,
         )
 
 
 def print_report(report: ReplayReport, settings: Settings, console: Console) -> None:
+    for store in report.stores:
+        print(f"read the compiled store {store} (evoarena compile; --no-cache reads the JSON)")
     print_replay_summary(report, console)
     print_hall_of_fame(Path(settings.state.dir), console, top=5)
     if report.bad_lines:

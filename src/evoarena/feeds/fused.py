@@ -24,6 +24,7 @@ The sink (the replayer) is consulted for a hot frame only when its receive time 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -50,6 +51,41 @@ NEVER = 1 << 62
 # The shape of a fixed-point count the general parser accepts (a subset is enough: anything else
 # falls back to the general path, which decides).
 _COUNT_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?").fullmatch
+
+
+def open_recording(path: Path) -> tuple[IO[bytes], Any]:
+    """(raw file, decompressed stream) of a recording, through the fastest gzip available."""
+    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - the caller closes both
+    if not path.name.endswith(".gz"):
+        return raw, raw
+    opener: Any = _gzip.GzipFile  # isal's is untyped
+    return raw, opener(fileobj=raw, mode="rb")
+
+
+def body_chunks(fh: Any) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+    """``(lines, None)`` lists of complete lines (without their newline), in order, after the
+    header line; a read error ends the stream with ``(None, "cannot read: ...")``.
+
+    As with the general reader, the partial line at a read error is dropped and the error is
+    reported on the next line number.
+    """
+    fh.readline()  # the header (validated by RecordingReader)
+    tail = b""
+    while True:
+        try:
+            data = fh.read1(CHUNK_BYTES)
+        except (OSError, EOFError) as e:
+            yield None, f"cannot read: {e}"
+            return
+        if not data:
+            if tail:
+                yield [tail], None
+            return
+        if tail:
+            data = tail + data
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        yield lines, None
 
 
 class FusedSink(Protocol):
@@ -88,11 +124,7 @@ class FusedIngest:
         self.source = source
         self.book = book
         self.decoder: KalshiDecoder = source.decoder
-        self._raw: IO[bytes] = open(source.path, "rb")  # noqa: SIM115 - closed by close()
-        self._fh: Any = self._raw
-        if source.path.name.endswith(".gz"):
-            opener: Any = _gzip.GzipFile  # isal's is untyped
-            self._fh = opener(fileobj=self._raw, mode="rb")
+        self._raw, self._fh = open_recording(source.path)
         self._bytes_read = 0
 
     @property
@@ -119,30 +151,8 @@ class FusedIngest:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _chunks(self) -> Any:
-        """Lists of complete lines (without their newline), in order, after the header.
-
-        A read error ends the stream like the general reader's: the partial line is dropped and
-        the error is reported on the next line number.
-        """
-        fh = self._fh
-        fh.readline()  # the header (already validated by the source)
-        tail = b""
-        while True:
-            try:
-                data = fh.read1(CHUNK_BYTES)
-            except (OSError, EOFError) as e:
-                yield None, f"cannot read: {e}"
-                return
-            if not data:
-                if tail:
-                    yield [tail], None
-                return
-            if tail:
-                data = tail + data
-            lines = data.split(b"\n")
-            tail = lines.pop()
-            yield lines, None
+    def _chunks(self) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+        return body_chunks(self._fh)
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole file; returns True if the sink asked to stop."""
@@ -194,7 +204,7 @@ class FusedIngest:
         for lines, error in self._chunks():
             if lines is None:
                 sync_out()
-                reader._bad(line_no + 1, error)
+                reader._bad(line_no + 1, error or "cannot read")
                 break
             for raw in lines:
                 line_no += 1
@@ -325,38 +335,42 @@ class FusedIngest:
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
         reader.lines_read = line_no
-        self._flush_counters(n_delta, n_ticker, n_trade, without_book, impossible, unapplied)
+        flush_fast_counters(
+            self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
+        )
         return stopped
 
-    def _flush_counters(
-        self,
-        n_delta: int,
-        n_ticker: int,
-        n_trade: int,
-        without_book: int,
-        impossible: int,
-        unapplied: int,
-    ) -> None:
-        """Add the fast path's counts to the decoder's and the book's (as the general path
-        would have counted them frame by frame); ``unapplied`` is the kind (1-3) of a frame
-        decoded but not applied because the schedule stopped first, else 0."""
-        dc = self.decoder.counters
-        frames = dc.frames_by_type
-        bc = self.book.counters
-        by_type = bc.by_type
-        for kind, mtype, ename, n in (
-            (1, "orderbook_delta", "BookDelta", n_delta),
-            (2, "ticker", "TickerUpdate", n_ticker),
-            (3, "trade", "TradePrint", n_trade),
-        ):
-            decoded = n + (kind == unapplied)
-            if decoded:
-                frames[mtype] = frames.get(mtype, 0) + decoded
-            if n:
-                by_type[ename] = by_type.get(ename, 0) + n
-        total = n_delta + n_ticker + n_trade
-        dc.ws_frames += total + (unapplied != 0)
-        bc.events += total
-        bc.deltas += n_delta
-        bc.deltas_without_book += without_book
-        bc.impossible_deltas += impossible
+
+def flush_fast_counters(
+    dec: KalshiDecoder,
+    book: MarketBook,
+    n_delta: int,
+    n_ticker: int,
+    n_trade: int,
+    without_book: int,
+    impossible: int,
+    unapplied: int,
+) -> None:
+    """Add a fast loop's counts to the decoder's and the book's, as the general path would
+    have counted them frame by frame; ``unapplied`` is the kind (1 delta, 2 ticker, 3 trade) of a
+    frame decoded but not applied because the schedule stopped first, else 0."""
+    dc = dec.counters
+    frames = dc.frames_by_type
+    bc = book.counters
+    by_type = bc.by_type
+    for kind, mtype, ename, n in (
+        (1, "orderbook_delta", "BookDelta", n_delta),
+        (2, "ticker", "TickerUpdate", n_ticker),
+        (3, "trade", "TradePrint", n_trade),
+    ):
+        decoded = n + (kind == unapplied)
+        if decoded:
+            frames[mtype] = frames.get(mtype, 0) + decoded
+        if n:
+            by_type[ename] = by_type.get(ename, 0) + n
+    total = n_delta + n_ticker + n_trade
+    dc.ws_frames += total + (unapplied != 0)
+    bc.events += total
+    bc.deltas += n_delta
+    bc.deltas_without_book += without_book
+    bc.impossible_deltas += impossible
