@@ -161,6 +161,7 @@ class FusedIngest:
         step_of = source.step_of
         book = self.book
         markets = book.markets
+        dirty = book.dirty
         market = book.market
         dec = self.decoder
         positions: dict[Any, int] = dec._positions
@@ -305,6 +306,7 @@ class FusedIngest:
                         elif not m._apply_delta(side, price, delta):
                             impossible += 1
                             m.stale = True
+                            dirty.add(m)
                     else:
                         m = markets.get(ticker)
                         if m is None:
@@ -313,6 +315,7 @@ class FusedIngest:
                         if fast == 2:
                             n_ticker += 1
                             m.open_interest = oi
+                            dirty.add(m)
                         else:
                             n_trade += 1
                     continue

@@ -424,6 +424,7 @@ class StoreIngest:
         step_of = source.step_of
         book = self.book
         markets = book.markets
+        dirty = book.dirty
         market = book.market
         dec = self.decoder
         positions = dec._positions
@@ -523,6 +524,7 @@ class StoreIngest:
                 elif not m._apply_delta(sides[side], price, size):
                     impossible += 1
                     m.stale = True
+                    dirty.add(m)
             else:
                 m = markets.get(ticker)
                 if m is None:
@@ -531,6 +533,7 @@ class StoreIngest:
                 if kind == TICKER:
                     n_ticker += 1
                     m.open_interest = size
+                    dirty.add(m)
                 else:
                     n_trade += 1
         sync_out()
