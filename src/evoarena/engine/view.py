@@ -43,6 +43,7 @@ class MarketView:
         "_hist_mean",
         "_hist_std",
         "_momentum",
+        "_pending_lookbacks",
         "_zscore",
         "categories",
         "category_idx",
@@ -124,6 +125,7 @@ class MarketView:
         self._hist_std: FloatArray | None = None
         self._zscore: FloatArray | None = None
         self._momentum: dict[int, FloatArray] = {}
+        self._pending_lookbacks: frozenset[int] = frozenset()
 
     @classmethod
     def build(
@@ -145,7 +147,8 @@ class MarketView:
 
         ``categories`` is the generation's category list (the genome mask indexes it); a market
         whose category is unknown or not listed gets index -1. ``lookbacks`` are momentum
-        lookbacks to compute up front; others are computed (and cached) on first use.
+        lookbacks computed together, in one pass, on the first :meth:`momentum` call (none if no
+        momentum is asked for); others are computed (and cached) on first use.
         """
         cache = book.arrays()
         close = cache.raw[:, 4]
@@ -169,7 +172,11 @@ class MarketView:
             book.history_store.gather(hist_rows),
         )
         if lookbacks is not None:
-            view.momenta(lookbacks)
+            pending = frozenset(lookbacks)
+            if pending and min(pending) < 1:
+                msg = f"momentum lookback must be at least 1 tick, was {min(pending)}"
+                raise ValueError(msg)
+            view._pending_lookbacks = pending
         return view
 
     def __len__(self) -> int:
@@ -216,7 +223,8 @@ class MarketView:
         cached = self._momentum.get(lookback)
         if cached is not None:
             return cached
-        self.momenta((lookback,))
+        pending, self._pending_lookbacks = self._pending_lookbacks, frozenset()
+        self.momenta(pending | {lookback})
         return self._momentum[lookback]
 
     def momenta(self, lookbacks: Iterable[int]) -> None:
