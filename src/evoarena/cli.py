@@ -15,14 +15,14 @@ from typing import Any
 
 from evoarena import __version__
 from evoarena.commands import compile as compile_cmd
-from evoarena.commands import demo, hof, inspect, replay, run, synth
+from evoarena.commands import demo, evaluate, hof, inspect, replay, run, synth
 from evoarena.errors import EvoarenaError, UserError
 from evoarena.logs import configure_logging
 from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, compile_cmd, synth, inspect, hof, demo)
+_COMMANDS = (run, replay, compile_cmd, evaluate, synth, inspect, hof, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

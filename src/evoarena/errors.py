@@ -4,8 +4,11 @@ EvoarenaError
 ├── UserError              — a person's mistake; the CLI prints the message and exits 2
 │   ├── ConfigError        — invalid settings (names the key or file)
 │   ├── RecordingError     — a bad recording line (``file:line: reason``)
-│   └── StateError         — a state file is missing, corrupt or of another schema (names the
-│                            file); a restart cannot fix it, so it also exits 2
+│   ├── StateError         — a state file is missing, corrupt or of another schema (names the
+│   │                        file); a restart cannot fix it, so it also exits 2
+│   └── StateLockedError   — another evoarena process holds the state directory's lock
+├── StateWriteError        — the disk refused a state write (full disk, I/O error): exit 1, so a
+│                            supervisor restarts the service once the disk is usable again
 └── FeedError              — trouble with a market-data source
     ├── RetryableFeedError — network, 429, 5xx: retried with backoff inside the task
     └── FatalFeedError     — 401/403, unreachable host after retries: stops the service
@@ -41,6 +44,14 @@ class RecordingError(UserError):
 
 class StateError(UserError):
     """A state-directory file is unusable; the message names the file and the problem."""
+
+
+class StateWriteError(EvoarenaError):
+    """A state file could not be written (full disk, I/O error); a later restart can succeed."""
+
+
+class StateLockedError(UserError):
+    """Another evoarena process holds the state directory's lock."""
 
 
 class FeedError(EvoarenaError):

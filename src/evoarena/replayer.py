@@ -12,10 +12,23 @@ Two ways a recording says when to act:
   reproduces the live run's trading decisions.
 
 The same seed, settings and recording give byte-identical state files.
+
+**Exact resume.** Every generation file and checkpoint records ``recording_position``: which
+recording (a fingerprint of its first bytes), file index, line, how many items had been applied,
+the virtual time and the running generation's tick window. Run again with the same command into
+the same state directory, a replay fast-forwards to the newest saved point of that recording —
+the checkpoint of the generation after the latest saved one, else that generation's start —
+applying items to the book without trading while "ghost ticks" at the original tick times
+rebuild the price history; it restores the pending results and continues from there. Killed at
+any instant, the rerun ends with the state files of an uninterrupted run. A state directory
+whose saved state comes from another recording (or from the live service) is bred on from, as
+before: the next generation starts at the recording's first snapshot.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +38,11 @@ from typing import Any, Protocol
 import structlog
 
 from evoarena.engine.book import MarketBook
-from evoarena.errors import UserError
+from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
-from evoarena.evolution.runner import EvolutionRunner, GenerationSummary
+from evoarena.evolution.genome import Genome
+from evoarena.evolution.runner import EvolutionRunner, GenerationSummary, load_usable_checkpoint
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -36,6 +50,7 @@ from evoarena.feeds.replay import ReplaySource, ReplayStep
 from evoarena.feeds.store import StoreIngest, fresh_store
 from evoarena.marks import MARK_FIRE, MARK_START
 from evoarena.settings import Settings, decision_settings
+from evoarena.statedir import state_dir_lock
 
 log = structlog.get_logger(__name__)
 
@@ -83,67 +98,208 @@ def run_replay(
     max_generations: int | None = None,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every_items: int = 50_000,
+    seed_genomes: Sequence[Genome] | None = None,
+    evolve: bool = True,
     fused: bool = True,
     checkpoint_every_ticks: int | None = None,
     use_cache: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
-    Returns what happened; the state files are written to ``settings.state.dir``. ``fused``
-    reads through :mod:`evoarena.feeds.fused` (same results, faster); ``False`` takes the
-    general per-line path. With ``use_cache`` (and ``fused``), a file with a fresh compiled store
-    (:mod:`evoarena.feeds.store`, ``evoarena compile``) is read from it instead (same results;
-    :attr:`ReplayReport.stores` lists the stores used).
-    ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
+    Returns what happened; the state files are written to ``settings.state.dir``.
+    ``seed_genomes`` and ``evolve`` are passed to the
+    :class:`~evoarena.evolution.runner.EvolutionRunner` (seeded start, fixed population).
+
+    ``fused`` reads through :mod:`evoarena.feeds.fused` (same results, faster; a resuming replay
+    fast-forwards on the general path); ``False`` takes the general per-line path. With
+    ``use_cache`` (and ``fused``), a file with a fresh compiled store (:mod:`evoarena.feeds.store`,
+    ``evoarena compile``) is read from it instead (same results; :attr:`ReplayReport.stores`
+    lists the stores used). ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
     does (``[trading] checkpoint_every_ticks``); ``0`` only when the replay stops before the
-    generation's end (``evoarena replay``'s default: only the last checkpoint can matter); ``n``
-    every ``n`` ticks as well.
+    generation's end (``evoarena replay``'s default: the latest checkpoint and the recorded
+    generation start are all an exact resume needs); ``n`` every ``n`` ticks as well.
     """
+    if checkpoint_every_ticks is not None and checkpoint_every_ticks < 0:
+        msg = f"checkpoint_every_ticks must be None or >= 0, got {checkpoint_every_ticks}"
+        raise ValueError(msg)
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
         msg = "run_replay needs at least one recording"
         raise ValueError(msg)
-    existing = persistence.list_generations(Path(settings.state.dir))
-    if existing:
-        log.warning(
-            "replay_resumes_existing_state",
-            state_dir=str(settings.state.dir),
-            latest_generation=existing[-1],
-            note="this replay breeds on from the saved generations; use an empty --state-dir "
-            "to start from generation 0",
+    state_dir = Path(settings.state.dir)
+    recording_id = recording_fingerprint(files[0])
+    with state_dir_lock(state_dir):
+        return _run_locked(
+            files,
+            settings,
+            recording_id,
+            skip_bad=skip_bad,
+            max_generations=max_generations,
+            on_progress=on_progress,
+            progress_every_items=progress_every_items,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
+            fused=fused,
+            checkpoint_every_ticks=checkpoint_every_ticks,
+            use_cache=use_cache,
         )
-    replay = _Replay(settings, max_generations, on_progress, progress_every_items)
-    if checkpoint_every_ticks is not None and checkpoint_every_ticks < 0:
-        msg = f"checkpoint_every_ticks must be None or >= 0, got {checkpoint_every_ticks}"
-        raise ValueError(msg)
+
+
+def _run_locked(
+    files: list[Path],
+    settings: Settings,
+    recording_id: str,
+    *,
+    skip_bad: bool,
+    max_generations: int | None,
+    on_progress: Callable[[ReplayProgress], None] | None,
+    progress_every_items: int,
+    seed_genomes: Sequence[Genome] | None,
+    evolve: bool,
+    fused: bool,
+    checkpoint_every_ticks: int | None,
+    use_cache: bool,
+) -> ReplayReport:
+    state_dir = Path(settings.state.dir)
+    plan = plan_resume(state_dir, recording_id, settings)
+    if plan is None and persistence.list_generations(state_dir):
+        log.warning(
+            "replay_breeds_on_existing_state",
+            state_dir=str(state_dir),
+            note="the saved generations come from another recording (or the live service): "
+            "this replay breeds on from them; use an empty --state-dir to start from "
+            "generation 0",
+        )
+    replay = _Replay(
+        settings,
+        max_generations,
+        on_progress,
+        progress_every_items,
+        seed_genomes=seed_genomes,
+        evolve=evolve,
+    )
+    replay.recording_id = recording_id
+    replay.plan = plan
     replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
-    decoder = KalshiDecoder()
+    stores: list[Path] = []
     bad_lines = 0
     bad_examples: list[str] = []
-    done_bytes = 0
-    stores: list[Path] = []
-    for path in files:
-        with ReplaySource(path, skip_bad=skip_bad, decoder=decoder) as source:
-            replay.begin_file(path, source.header)
-            store = fresh_store(path) if fused and use_cache else None
-            if store is not None:
-                log.info("replay_uses_compiled_store", recording=str(path), store=str(store))
-                stores.append(store)
-                with StoreIngest(source, replay.book, store) as warm:
-                    replay.feed_fused(warm, done_bytes)
-            elif fused:
-                with FusedIngest(source, replay.book) as ingest:
-                    replay.feed_fused(ingest, done_bytes)
-            else:
-                replay.feed(source, done_bytes)
-            bad_lines += source.reader.bad_count
-            bad_examples.extend(source.reader.bad_lines)
-            done_bytes += path.stat().st_size
-        if replay.runner.done:
-            break
+    if not replay.already_done():
+        decoder = KalshiDecoder()
+        done_bytes = 0
+        for index, path in enumerate(files):
+            replay.file_index = index
+            with ReplaySource(path, skip_bad=skip_bad, decoder=decoder) as source:
+                replay.begin_file(path, source.header)
+                fast = fused and replay.plan is None  # a fast-forward takes the general path
+                store = fresh_store(path) if fast and use_cache else None
+                if store is not None:
+                    log.info("replay_uses_compiled_store", recording=str(path), store=str(store))
+                    stores.append(store)
+                    with StoreIngest(source, replay.book, store) as warm:
+                        replay.feed_fused(warm, done_bytes)
+                elif fast:
+                    with FusedIngest(source, replay.book) as ingest:
+                        replay.feed_fused(ingest, done_bytes)
+                else:
+                    replay.feed(source, done_bytes)
+                bad_lines += source.reader.bad_count
+                bad_examples.extend(source.reader.bad_lines)
+                done_bytes += path.stat().st_size
+            if replay.runner.done:
+                break
     report = replay.finish(files[0], bad_lines, bad_examples)
     report.stores = stores
     return report
+
+
+FINGERPRINT_BYTES = 1 << 16
+
+
+def recording_fingerprint(path: Path) -> str:
+    """Identifies a recording by its first 64 KiB of lines (decompressed): header, first lines."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            head = fh.read(FINGERPRINT_BYTES)
+    except (OSError, EOFError) as e:
+        msg = f"{path}: cannot read: {e}"
+        raise UserError(msg) from e
+    return hashlib.sha256(head).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class ResumePlan:
+    """Where a rerun picks up: a saved position of this recording and what to resume there."""
+
+    position: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+    start_ms: int
+    windows: list[tuple[int, int, int]]
+    """(generation start, first tick, ticks run) of every generation of this recording, for the
+    ghost ticks that rebuild the price history during the fast-forward."""
+
+
+def _position_of(doc: dict[str, Any] | None, recording_id: str) -> dict[str, Any] | None:
+    pos = None if doc is None else doc.get("recording_position")
+    if not isinstance(pos, dict) or pos.get("recording") != recording_id:
+        return None
+    needed = ("items", "t_ms", "fire_ms", "generation_start_ms", "first_tick", "ticks")
+    if not all(type(pos.get(k)) is int for k in needed):
+        return None
+    return pos
+
+
+def _window(pos: dict[str, Any]) -> tuple[int, int, int]:
+    return (int(pos["generation_start_ms"]), int(pos["first_tick"]), int(pos["ticks"]))
+
+
+def plan_resume(state_dir: Path, recording_id: str, settings: Settings) -> ResumePlan | None:
+    """The newest saved point of this recording in ``state_dir``, or ``None`` (start as usual)."""
+    latest = persistence.load_latest_state(state_dir=state_dir)
+    generation = 0 if latest is None else latest[0] + 1
+    windows: list[tuple[int, int, int]] = []
+    gen_pos = None
+    if latest is not None:
+        for n in persistence.list_generations(state_dir):
+            if n > latest[0]:
+                break
+            try:
+                doc = persistence.load_generation(n, state_dir=state_dir)
+            except StateError as e:
+                log.warning("generation_file_corrupt_skipped", error=str(e))
+                continue
+            pos = _position_of(doc, recording_id)
+            if pos is not None:
+                windows.append(_window(pos))
+                if n == latest[0]:
+                    gen_pos = pos
+    cp = load_usable_checkpoint(generation, state_dir, settings)
+    cp_pos = _position_of(cp, recording_id)
+    if cp_pos is not None and (gen_pos is None or cp_pos["items"] >= gen_pos["items"]):
+        start_ms = int(gen_pos["t_ms"]) if gen_pos is not None else 0
+        return ResumePlan(cp_pos, cp, start_ms, [*windows, _window(cp_pos)])
+    if gen_pos is None:
+        return None
+    return ResumePlan(gen_pos, None, int(gen_pos["t_ms"]), windows)
+
+
+class _GhostTicks:
+    """The price-history side of ticks already run: ``record_tick`` at the original tick times."""
+
+    def __init__(self, book: MarketBook, tick_ms: int, windows: list[tuple[int, int, int]]):
+        self.book = book
+        self.times = sorted(
+            start + k * tick_ms for start, first, ticks in windows for k in range(first, ticks)
+        )
+        self.next = 0
+
+    def fire_due(self, now_ms: int) -> None:
+        times, book = self.times, self.book
+        while self.next < len(times) and times[self.next] <= now_ms:
+            book.drain_determined()
+            book.record_tick()
+            self.next += 1
 
 
 class _Replay:
@@ -155,11 +311,30 @@ class _Replay:
         max_generations: int | None,
         on_progress: Callable[[ReplayProgress], None] | None,
         progress_every_items: int,
+        *,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
     ) -> None:
         self.settings = settings
         self.started_wall = time.perf_counter()
         self.book = MarketBook(settings.trading.price_history_ticks)
-        self.runner = EvolutionRunner(settings, self.book, max_generations=max_generations)
+        self.runner = EvolutionRunner(
+            settings,
+            self.book,
+            max_generations=max_generations,
+            count_saved_generations=True,
+            position=self._position,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
+        )
+        self.recording_id = ""
+        self.plan: ResumePlan | None = None
+        self.ghost: _GhostTicks | None = None
+        self.file_index = 0
+        self.applied = 0  # items whose events are applied (the resume position counts these)
+        self.last_line = 0
+        self.applied_t: int | None = None
+        self.fire_ms = 0  # the time of the runner call in progress (a resume finishes it)
         self.progress = ReplayProgress()
         self.on_progress = on_progress
         self.every = progress_every_items
@@ -169,12 +344,80 @@ class _Replay:
         self.started = False
         self.snapshot_ms: int | None = None  # scheduled mode: start once past this instant
 
+    def already_done(self) -> bool:
+        """True when the state directory already holds ``--generations`` generations."""
+        runner = self.runner
+        if runner.max_generations is None:
+            return False
+        saved = runner.housekeeping()
+        done = saved is not None and saved[0] + 1 >= runner.max_generations
+        if done:
+            log.warning(
+                "replay_nothing_to_do",
+                saved_generations=None if saved is None else saved[0] + 1,
+                generations=runner.max_generations,
+            )
+        return done
+
+    def _position(self) -> dict[str, Any]:
+        return {
+            "recording": self.recording_id,
+            "file": self.file_index,
+            "line": self.last_line,
+            "items": self.applied,
+            "item_t_ms": self.applied_t,
+            "fire_ms": self.fire_ms,
+        }
+
+    def _fast_forwarding(self) -> bool:
+        """During the fast-forward: fire ghost ticks; at the saved point, hand over (see module)."""
+        plan = self.plan
+        if plan is None:
+            return False
+        if self.ghost is None:
+            self.ghost = _GhostTicks(
+                self.book, self.settings.trading.tick_interval_secs * 1000, plan.windows
+            )
+        if self.applied < int(plan.position["items"]):
+            return True
+        self._hand_over(plan)
+        return False
+
+    def _hand_over(self, plan: ResumePlan) -> None:
+        pos = plan.position
+        here = (self.file_index, self.last_line, self.applied, self.applied_t)
+        saved = (pos.get("file"), pos.get("line"), pos.get("items"), pos.get("item_t_ms"))
+        if here != saved:
+            msg = (
+                f"{self.runner.state_dir}: the saved state was taken at item {saved[2]} "
+                f"(file {saved[0]}, line {saved[1]}, t_ms {saved[3]}) of a recording that begins "
+                f"like this one, but this one differs there (file {here[0]}, line {here[1]}, "
+                f"t_ms {here[3]}); replay into an empty --state-dir"
+            )
+            raise UserError(msg)
+        fire_ms = int(pos["fire_ms"])
+        assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
+        self.ghost.fire_due(fire_ms)
+        self.book.restore_pending_determined(
+            [str(t) for t in pos.get("pending_results", []) if isinstance(t, str)]
+        )
+        self.runner.resume_exact(plan.checkpoint, plan.start_ms)
+        self.plan = None
+        self.started = True
+        log.info("replay_resumed", items=self.applied, t_ms=fire_ms)
+        self.fire_ms = fire_ms
+        self.runner.fire_due(fire_ms)
+
     def begin_file(self, path: Path, header: dict[str, Any]) -> None:
         marked = bool(header.get("marks", False))
         if self.marked is None:
             self.marked = marked
             if marked:
                 _warn_on_settings_drift(path, header, self.settings)
+                # A marked recording reproduces the live run's state files byte for byte, and
+                # those carry no recording position: neither do this replay's (no exact resume).
+                self.runner.position = None
+                self.plan = None
         elif marked != self.marked:
             msg = f"{path}: mixes a marked and an unmarked recording; replay them separately"
             raise UserError(msg)
@@ -193,13 +436,15 @@ class _Replay:
     def _step_scheduled(self, step: ReplayStep, source: _Progress, done_bytes: int) -> bool:
         """One item in scheduled mode; True once the runner is done (the item is not applied)."""
         t = step.t_ms
+        ff = self.plan is not None and self._fast_forwarding()
         self._seen(t)
-        if self._schedule(t):
+        if self._schedule(t, ff):
             return True
         events = step.events
         apply = self.book.apply
         for ev in events:
             apply(ev)
+        self._applied(step.line_no, t)
         self.progress.events += len(events)
         if self.snapshot_ms is None and any(type(ev) is BookSnapshot for ev in events):
             self.snapshot_ms = t
@@ -207,14 +452,19 @@ class _Replay:
             self._report(t, source, done_bytes)
         return False
 
-    def _schedule(self, t: int) -> bool:
+    def _schedule(self, t: int, ff: bool = False) -> bool:
         """Scheduled mode, before an item received at ``t``: start, fire what is due before
-        ``t``; True once the runner is done."""
+        ``t`` (ghost ticks while fast-forwarding); True once the runner is done."""
         runner = self.runner
         if not self.started and self.snapshot_ms is not None and t > self.snapshot_ms:
-            runner.start(self.snapshot_ms)
+            if not ff:
+                runner.start(self.snapshot_ms)
             self.started = True
-        if self.started:
+        if ff:
+            assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
+            self.ghost.fire_due(t - 1)
+        elif self.started:
+            self.fire_ms = t - 1
             runner.fire_due(t - 1)
             if runner.done:
                 return True
@@ -229,6 +479,7 @@ class _Replay:
         """One item in marked mode; True once the runner is done."""
         runner = self.runner
         t = step.t_ms
+        ff = self.plan is not None and self._fast_forwarding()
         self._seen(t)
         events = step.events
         apply = self.book.apply
@@ -238,22 +489,35 @@ class _Replay:
         mark = step.mark
         if mark is not None:
             kind = mark.get("kind")
-            act_ms = int(mark.get("now_ms", t))
+            act_ms = _mark_ms(mark, t)
             if kind == MARK_START and not self.started:
-                runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
+                if not ff:
+                    runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
+                    _warn_on_start_drift(mark, runner)
                 self.started = True
-                _warn_on_start_drift(mark, runner)
             elif kind == MARK_FIRE and self.started:
-                runner.fire_due(act_ms)
-                if runner.done:
-                    return True
+                self.fire_ms = act_ms
+                if ff:
+                    assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
+                    self.ghost.fire_due(act_ms)
+                else:
+                    runner.fire_due(act_ms)
+                    if runner.done:
+                        self._applied(step.line_no, t)
+                        return True
+        self._applied(step.line_no, t)
         if self.progress.items % self.every == 0:
             self._report(t, source, done_bytes)
         return False
 
     def feed_fused(self, ingest: FusedIngest | StoreIngest, done_bytes: int) -> None:
-        """Like :meth:`feed`, through the fused loop (same results)."""
+        """Like :meth:`feed`, through a fused loop (same results; not while fast-forwarding)."""
         _FusedAdapter(self, ingest, done_bytes).run()
+
+    def _applied(self, line_no: int, t: int) -> None:
+        self.applied += 1
+        self.last_line = line_no
+        self.applied_t = t
 
     def _seen(self, t: int) -> None:
         if self.first_ms is None:
@@ -273,10 +537,13 @@ class _Replay:
 
     def finish(self, path: Path, bad_lines: int, bad_examples: list[str]) -> ReplayReport:
         runner = self.runner
+        if self.plan is not None and self.applied and self._fast_forwarding() and self.plan:
+            self._hand_over(self.plan)  # the recording ended before the saved point: an error
         if not self.marked and not self.started and self.snapshot_ms is not None:
             runner.start(self.snapshot_ms)
             self.started = True
         if not self.marked and self.started and self.last_ms is not None and not runner.done:
+            self.fire_ms = self.last_ms
             runner.fire_due(self.last_ms)
         incomplete_gen = incomplete_tick = None
         if runner.run is not None and runner.run.phase is not Phase.DONE and not runner.done:
@@ -359,6 +626,30 @@ class _FusedAdapter:
     def last_ms(self, t: int | None) -> None:
         self.replay.last_ms = t
 
+    @property
+    def applied(self) -> int:
+        return self.replay.applied
+
+    @applied.setter
+    def applied(self, n: int) -> None:
+        self.replay.applied = n
+
+    @property
+    def last_line(self) -> int:
+        return self.replay.last_line
+
+    @last_line.setter
+    def last_line(self, n: int) -> None:
+        self.replay.last_line = n
+
+    @property
+    def applied_t(self) -> int | None:
+        return self.replay.applied_t
+
+    @applied_t.setter
+    def applied_t(self, t: int | None) -> None:
+        self.replay.applied_t = t
+
     def run(self) -> None:
         self.ingest.run(self)
 
@@ -393,6 +684,11 @@ class _FusedAdapter:
         if r.progress.items >= self.next_report:
             self.next_report = (r.progress.items // r.every + 1) * r.every
             r._report(t_ms, self.ingest, self.done_bytes)
+
+
+def _mark_ms(mark: dict[str, Any], t: int) -> int:
+    value = mark.get("now_ms", t)
+    return value if type(value) is int else t
 
 
 def _warn_on_start_drift(mark: dict[str, Any], runner: EvolutionRunner) -> None:

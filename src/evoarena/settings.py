@@ -68,6 +68,8 @@ class TradingSettings(BaseModel):
     settlement_wait_secs: int = Field(ge=0)
     settlement_poll_secs: int = Field(gt=0)
     market_close_window_secs: int = Field(gt=0)
+    settlement_margin_secs: int = Field(ge=0)
+    deadline_policy: Literal["loss", "last_bid"]
     price_history_ticks: int = Field(ge=2)
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ Tasks (all in one anyio task group):
 * **recorder** — flushes the recording at least every ``record.flush_every_secs`` and rotates it
   by size and age.
 * **signals** — SIGINT/SIGTERM stop the service: trading stops, the checkpoint is written, exit 0.
+  Further SIGINT/SIGTERM during the shutdown are logged and ignored until the final save is done.
 
 A tick that raises is logged and skipped by the runner. A failure that escapes a task stops the
 service with a final checkpoint and a non-zero exit code (2 for a credentials problem, which a
@@ -24,7 +25,7 @@ directory).
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,12 +37,14 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from evoarena.clock import Clock
 from evoarena.engine.book import MarketBook
-from evoarena.errors import AuthError, FeedError, StateError
+from evoarena.errors import AuthError, FeedError, StateError, StateWriteError
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
 from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
 from evoarena.settings import Settings
+from evoarena.statedir import STOP_SIGNALS, ignore_further_signals
 
 log = structlog.get_logger(__name__)
 
@@ -126,13 +129,21 @@ class Supervisor:
         max_generations: int | None = None,
         startup_timeout_secs: float | None = None,
         handle_signals: bool = True,
+        seed_genomes: Sequence[Genome] | None = None,
+        evolve: bool = True,
     ) -> None:
         self.settings = settings
         self.feed = feed
         self.clock = clock
         self.recorder = recorder
         self.book = MarketBook(settings.trading.price_history_ticks)
-        self.runner = EvolutionRunner(settings, self.book, max_generations=max_generations)
+        self.runner = EvolutionRunner(
+            settings,
+            self.book,
+            max_generations=max_generations,
+            seed_genomes=seed_genomes,
+            evolve=evolve,
+        )
         k = settings.kalshi
         self.startup_timeout_secs = (
             startup_timeout_secs
@@ -146,6 +157,7 @@ class Supervisor:
         self.events_applied = 0
         self._segment = 0
         self._segment_started_ms = 0
+        self._restore_signals: Callable[[], None] | None = None
         self._poll_send: MemoryObjectSendStream[tuple[str, ...]] | None = None
 
     # -- the sink -------------------------------------------------------------------------------
@@ -195,6 +207,9 @@ class Supervisor:
             if self._poll_send is not None:
                 self._poll_send.close()
             self._final_save()  # synchronous: nothing can cancel it
+            if self._restore_signals is not None:
+                self._restore_signals()
+                self._restore_signals = None
         if outcome is None:
             outcome = Outcome(0, self.stop_reason or "stopped")
         log.info("service_stopped", exit_code=outcome.exit_code, reason=outcome.reason)
@@ -231,6 +246,10 @@ class Supervisor:
                 log.error("service_failed", error=str(leaf), kind="state")
                 return Outcome(2, "state directory unusable", str(leaf))
         for leaf in leaves:
+            if isinstance(leaf, StateWriteError):
+                log.error("service_failed", error=str(leaf), kind="disk")
+                return Outcome(1, "state write failed (disk full?)", str(leaf))
+        for leaf in leaves:
             if isinstance(leaf, FeedError):
                 log.error("service_failed", error=str(leaf), kind="feed")
                 return Outcome(1, "feed failed", str(leaf))
@@ -257,12 +276,19 @@ class Supervisor:
     # -- tasks ----------------------------------------------------------------------------------
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async for signum in signals:
                 self.stop_reason = signal.Signals(signum).name
                 log.info("stop_requested", signal=self.stop_reason)
-                scope.cancel()
-                return
+                # Leaving the receiver restores the default handlers (a second signal would
+                # kill us mid-save): hold the signals blocked until ours are installed.
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                break
+        try:
+            self._restore_signals = ignore_further_signals("service shutdown")
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        scope.cancel()
 
     async def _scheduler(self, scope: anyio.CancelScope) -> None:
         runner = self.runner

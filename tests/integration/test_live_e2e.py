@@ -7,6 +7,7 @@ on the same scaled time; the test itself waits only on the subprocess and its lo
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sys
@@ -256,3 +257,31 @@ async def test_sigterm_mid_generation_saves_and_exits_0_then_resumes(tmp_path: P
     resumed = next(e for e in logs2 if e.get("event") == "resumed_mid_generation")
     assert resumed["tick"] >= stopped["tick"]
     assert (tmp_path / "live-state" / "gen_0000.json").is_file()
+
+
+async def test_double_sigterm_during_shutdown_still_saves_and_exits_0(tmp_path: Path) -> None:
+    """systemd/Docker forward a second SIGTERM: it is logged and ignored, the save completes."""
+    async with live_service(tmp_path) as (proc, _cfg, _rec, logs):
+        with anyio.fail_after(60):
+            seen = anyio.Event()
+            stopping = anyio.Event()
+
+            def until(entry: dict[str, Any]) -> bool:
+                if entry.get("event") == "stop_requested":
+                    stopping.set()
+                return _past_tick_20(entry)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_read_logs, proc, logs, until, seen)
+                await seen.wait()
+                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
+                await stopping.wait()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                code = await proc.wait()
+    assert code == 0, logs[-5:]
+    stopped = next(e for e in logs if e.get("event") == "stopped")
+    cp = orjson.loads((tmp_path / "live-state" / "checkpoint_gen0000.json").read_bytes())
+    assert cp["tick_count"] == stopped["tick"]
+    assert not [e for e in logs if e.get("event") == "stderr" and "Traceback" in e["text"]]

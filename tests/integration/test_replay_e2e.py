@@ -85,23 +85,64 @@ def test_golden_generations_and_hall_of_fame(golden_state: Path) -> None:
             assert max(mine) == g["best_fitness"]
 
 
-def test_hand_checked_trades_of_the_best_bot(golden_state: Path) -> None:
-    """The best bot's two fills: prices, Kalshi fees and P&L recomputed here from scratch."""
+def _recorded_outcomes(day: Path) -> dict[str, int]:
+    """Settlement values (µ$) straight from the recording's ``determined`` frames."""
+    out: dict[str, int] = {}
+    with gzip.open(day, "rb") as f:
+        for line in f:
+            ws = orjson.loads(line).get("ws")
+            if ws and ws.get("type") == "market_lifecycle_v2":
+                msg = ws["msg"]
+                if msg.get("event_type") == "determined":
+                    out[msg["market_ticker"]] = round(float(msg["settlement_value"]) * 1_000_000)
+    return out
+
+
+def _taker_fee(contracts: int, price: Fraction) -> int:
+    raw_fee_cents = Fraction(7, 100) * contracts * price * (1 - price) * 100
+    return -(-raw_fee_cents.numerator // raw_fee_cents.denominator) * 10_000  # ceil to a cent
+
+
+def test_hand_checked_trades_of_the_best_bot(day: Path, golden_state: Path, tmp_path: Path) -> None:
+    """The best bot's four fills: prices, Kalshi fees and P&L recomputed here from scratch."""
     state = golden_state
-    cp = _load(state / "checkpoint_gen0002.json")
-    acct = next(a for a in cp["exchange"]["accounts"] if a["bot_id"] == "cb9b978d")
-    fills = {p["ticker"]: p for p in acct["open_positions"]}
-    assert set(fills) == {"KXHIGHLAX-26MAR02-T68", "KXHIGHLAX-26MAR02-T70"}
-    payout = 0
-    for p in fills.values():
-        price = Fraction(p["cost"], p["contracts"] * 1_000_000)
-        raw_fee_cents = Fraction(7, 100) * p["contracts"] * price * (1 - price) * 100
-        fee_cents = -(-raw_fee_cents.numerator // raw_fee_cents.denominator)  # ceil
-        assert p["fee"] == fee_cents * 10_000
-        payout += p["contracts"] * 1_000_000  # both won (see the golden file's note)
-    pnl = payout - sum(p["cost"] + p["fee"] for p in fills.values())
-    assert pnl == 3_590_000
+    # A finished generation's checkpoints are pruned once the next one begins; generation 0
+    # alone (the same bytes as in the three-generation run) keeps its last checkpoint.
+    first = tmp_path / "gen0"
+    run_replay(day, _settings(first), max_generations=1)
+    assert (first / "gen_0000.json").read_bytes() == (state / "gen_0000.json").read_bytes()
+    cp = _load(first / "checkpoint_gen0000.json")
+    acct = next(a for a in cp["exchange"]["accounts"] if a["bot_id"] == "736dfe08")
+    fills = {p["ticker"]: p for p in acct["open_positions"] + acct["closed_positions"]}
+    assert set(fills) == {
+        "KXETHD-26MAR0202-T3360",
+        "KXNBAGAME-26MAR02MIADEN-DEN",
+        "KXNCAAMBGAME-26MAR02GONZBAY-BAY",
+        "KXNHLGAME-26MAR02BOSVGK-VGK",
+    }
+    # fills at one price: the fee from the average price; two-level fills: the levels worked
+    # out by hand in the golden file's note (they reproduce the cost exactly)
+    levels = {
+        "KXETHD-26MAR0202-T3360": [(106, Fraction(55, 1000))],
+        "KXNBAGAME-26MAR02MIADEN-DEN": [(98, Fraction(6, 100))],
+        "KXNCAAMBGAME-26MAR02GONZBAY-BAY": [(110, Fraction(4, 100)), (22, Fraction(5, 100))],
+        "KXNHLGAME-26MAR02BOSVGK-VGK": [(93, Fraction(3, 100)), (77, Fraction(4, 100))],
+    }
+    outcomes = _recorded_outcomes(day)
+    pnl = 0
+    for ticker, p in fills.items():
+        lv = levels[ticker]
+        assert p["contracts"] == sum(k for k, _ in lv)
+        assert p["cost"] == sum(k * price for k, price in lv) * 1_000_000
+        raw = sum(Fraction(7, 100) * k * price * (1 - price) for k, price in lv) * 100
+        assert p["fee"] == -(-raw.numerator // raw.denominator) * 10_000
+        value = outcomes[ticker]
+        per = value if p["side"] == "yes" else 1_000_000 - value
+        pnl += p["contracts"] * per - p["cost"] - p["fee"]
+    assert _taker_fee(106, Fraction(55, 1000)) == fills["KXETHD-26MAR0202-T3360"]["fee"]
+    assert pnl == 145_370_000  # only the 170 NO contracts of VGK paid: 170 - 23.08 - 1.55
     best = _load(state / "hall_of_fame.json")["best_ever"]
+    assert best["genome"]["id"] == "736dfe08"
     assert best["realized_pnl"] == pnl / 1_000_000
 
 
@@ -142,8 +183,14 @@ def test_rotated_segments_replay_as_one_stream(
         assert reader.header["segment"] == 1
     whole, split = golden_state, tmp_path / "split"
     run_replay([first, second], _settings(split), max_generations=3)
-    for name in ("gen_0000.json", "gen_0001.json", "gen_0002.json", "hall_of_fame.json"):
-        assert (whole / name).read_bytes() == (split / name).read_bytes()
+    assert (whole / "hall_of_fame.json").read_bytes() == (split / "hall_of_fame.json").read_bytes()
+    for name in ("gen_0000.json", "gen_0001.json", "gen_0002.json"):
+        # Everything but where in the recording files the generation ended (file, line, and the
+        # recording's fingerprint, which differ by construction between one file and two).
+        a, b = _load(whole / name), _load(split / name)
+        pa, pb = a.pop("recording_position"), b.pop("recording_position")
+        assert a == b
+        assert (pa["items"], pa["t_ms"]) == (pb["items"], pb["t_ms"])
 
 
 def test_cli_replay_prints_summary_and_hall_of_fame(

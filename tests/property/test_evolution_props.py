@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from random import Random
@@ -169,29 +168,40 @@ batches = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(batches=batches, cap=st.integers(min_value=1, max_value=6))
 def test_hall_of_fame_invariants(batches: list[list[tuple[int, float]]], cap: int) -> None:
-    """Capped, sorted, unique, newest data per genome, best_ever = best ever passed.
+    """Capped, sorted, unique genes, first choice per genome kept, best_ever = best kept.
 
-    The model: after each call, the kept entries updated by the call (later wins), cut to the
-    best ``cap``; an entry cut once is forgotten.
+    The model: the same genes (here: the same id) keep the result of the call that first
+    chose them (within one call, the fitter; the first on a tie); cut to the best ``cap``; an
+    entry cut once is forgotten unless its genes are best_ever's, whose result comes back.
     """
     hof: dict[str, Any] | None = None
     model: dict[str, float] = {}
-    best_seen = -math.inf
+    best: tuple[str, float] | None = None
     for gen, batch in enumerate(batches):
         entries = [_entry(gid, f, gen) for gid, f in batch]
         hof = merge_hall_of_fame(hof, gen, entries, updated_at=T, max_entries=cap)
+        before = set(model)
         for gid, f in batch:
-            model[f"{gid:08x}"] = f
-            best_seen = max(best_seen, f)
+            key = f"{gid:08x}"
+            if key in before:
+                continue
+            if key not in model and best is not None and best[0] == key:
+                f = best[1]  # best_ever's genes come back with its result
+            if key not in model or f > model[key]:
+                model[key] = f
+        for key, f in sorted(model.items(), key=lambda x: (-x[1], x[0])):
+            if key not in before and (best is None or f > best[1]):
+                best = (key, f)
         model = dict(sorted(model.items(), key=lambda x: (-x[1], x[0]))[:cap])
         assert hof is not None
         got = [(e["genome"]["id"], e["fitness_roi_pct"]) for e in hof["entries"]]
         assert len(got) <= cap
         assert len({gid for gid, _ in got}) == len(got)
+        assert len({e["gene_hash"] for e in hof["entries"]}) == len(got)
         assert got == sorted(got, key=lambda x: (-x[1], x[0]))
         assert got == list(model.items())
-        if best_seen > -math.inf:
-            assert hof["best_ever"]["fitness_roi_pct"] == best_seen
+        if best is not None:
+            assert hof["best_ever"]["fitness_roi_pct"] == best[1]
             assert all(hof["best_ever"]["fitness_roi_pct"] >= f for _, f in got)
         else:
             assert hof["best_ever"] is None

@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from evoarena.commands import hof_merge
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default 20)"
     )
     p.set_defaults(handler=_handle)
+    hof_merge.register(p)
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,35 +75,62 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _num(value: object, fmt: str) -> str:
+    return "-" if not isinstance(value, int | float) else format(value, fmt)
+
+
 def _row(rank: str, e: dict[str, Any]) -> list[str]:
+    oos = e.get("out_of_sample") or {}
+    n = int(oos.get("n_windows", 0) or 0)
     return [
         rank,
         entry_genome_id(e),
         str(e["generation"]),
         f"{e['fitness_roi_pct']:+.2f}",
+        _num(e.get("roi_bankroll_pct"), "+.2f"),
+        _num(e.get("roi_stake_pct"), "+.2f"),
         str(e["total_trades"]),
         f"{100 * e['win_rate']:.1f}%",
         f"{e['realized_pnl']:+.2f}",
+        str(n),
+        _num(oos.get("mean_fitness"), "+.2f") if n else "-",
+        _num(oos.get("mean_roi_bankroll_pct"), "+.2f") if n else "-",
+        _num(oos.get("mean_roi_stake_pct"), "+.2f") if n else "-",
         str(e["signal_type"]),
     ]
 
 
+TABLE_WIDTH = 140
+"""The table's width: its columns are never squeezed into ellipses (a narrow terminal wraps)."""
+
+
 def _print_table(hof: dict[str, Any], top: int) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, width=TABLE_WIDTH)
     entries: list[dict[str, Any]] = hof["entries"]
     console.print(
         f"Hall of fame — {len(entries)} entries, latest generation {hof['latest_generation']}, "
         f"updated {hof['updated_at']}"
+    )
+    console.print(
+        "IS = in-sample: the window (gen) that chose the genome, which flatters it.\n"
+        "OOS = out-of-sample: the n later windows it traded unchanged; means over them.\n"
+        "ROI on bankroll = P&L / starting bankroll; ROI on stake = P&L / money staked."
     )
     table = Table(show_edge=False, pad_edge=False)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("genome", "left"),
         ("gen", "right"),
-        ("ROI %", "right"),
-        ("trades", "right"),
-        ("win rate", "right"),
-        ("P&L $", "right"),
+        ("IS\nfitness", "right"),
+        ("IS ROI %\nbankroll", "right"),
+        ("IS ROI %\nstake", "right"),
+        ("IS\ntrades", "right"),
+        ("IS win\nrate", "right"),
+        ("IS\nP&L $", "right"),
+        ("OOS\nn", "right"),
+        ("OOS\nfitness", "right"),
+        ("OOS ROI %\nbankroll", "right"),
+        ("OOS ROI %\nstake", "right"),
         ("signal", "left"),
     )
     for name, justify in columns:
@@ -112,6 +141,6 @@ def _print_table(hof: dict[str, Any], top: int) -> None:
     best = hof["best_ever"]
     if best is not None:
         console.print(
-            f"Best ever: {entry_genome_id(best)} {best['fitness_roi_pct']:+.2f}% ROI "
+            f"Best ever: {entry_genome_id(best)} in-sample fitness {best['fitness_roi_pct']:+.2f} "
             f"(generation {best['generation']}, {best['signal_type']})"
         )

@@ -6,16 +6,25 @@ import argparse
 import sys
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evoarena.clock import iso_ms
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.commands.report import print_hall_of_fame, print_replay_summary
 from evoarena.errors import UserError
 from evoarena.logs import configure_logging
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
+from evoarena.statedir import StopRequested, stop_on_signals
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="stop after N completed generations (default: until the recording ends)",
+        help="stop once the state directory holds N completed generations, counting those "
+        "saved before (default: until the recording ends). A rerun of the same command into "
+        "the same state directory resumes exactly where the last run stopped or was killed",
     )
     p.add_argument(
         "--skip-bad",
@@ -54,16 +65,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        default=0,
+        default=None,
         metavar="TICKS",
-        help="also checkpoint the generation in progress every TICKS ticks (default 0: only "
-        "when the replay stops before the generation's end)",
+        help="checkpoint the generation in progress every TICKS ticks (default: [trading] "
+        "checkpoint_every_ticks, as live, so a killed replay resumes close to where it was); "
+        "0: only when the replay ends mid-generation (faster; a rerun after a kill then "
+        "resumes from the generation's start)",
     )
     p.add_argument(
         "--no-cache",
         action="store_true",
         help="read the recording's JSON even when a fresh compiled store exists (evoarena compile)",
     )
+    add_seed_genomes_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "-v",
@@ -84,24 +98,36 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     quiet_logs(args, settings)
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
-    if args.checkpoint_every < 0:
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
         raise UserError("--checkpoint-every must be 0 or more")
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
+    args.seeds = seed_genomes(args, settings)
     console = Console()
     show_progress = console.is_terminal and not args.no_progress
-    if show_progress:
-        report = _with_progress(args, settings, console)
-    else:
-        report = run_replay(
-            args.recordings,
-            settings,
-            skip_bad=args.skip_bad,
-            max_generations=args.generations,
-            checkpoint_every_ticks=args.checkpoint_every,
-            use_cache=not args.no_cache,
+    try:
+        with stop_on_signals("replay"):
+            if show_progress:
+                report = _with_progress(args, settings, console)
+            else:
+                report = run_replay(
+                    args.recordings,
+                    settings,
+                    skip_bad=args.skip_bad,
+                    max_generations=args.generations,
+                    seed_genomes=args.seeds,
+                    checkpoint_every_ticks=args.checkpoint_every,
+                    use_cache=not args.no_cache,
+                )
+    except StopRequested as stop:
+        log.info("stop_requested", signal=stop.signal, context="replay")
+        print(
+            f"evoarena: replay {stop}; every state file written is complete — run the same "
+            "command again to resume exactly where the last checkpoint was taken",
+            file=sys.stderr,
         )
+        return 0
     print_report(report, settings, console)
     return 0
 
@@ -137,6 +163,7 @@ def _with_progress(args: argparse.Namespace, settings: Settings, console: Consol
             on_progress=update,
             checkpoint_every_ticks=args.checkpoint_every,
             use_cache=not args.no_cache,
+            seed_genomes=args.seeds,
         )
 
 

@@ -11,10 +11,17 @@ from urllib.parse import urlsplit
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import (
+    add_config_argument,
+    add_seed_genomes_argument,
+    add_state_dir_argument,
+    seed_genomes,
+)
 from evoarena.errors import AuthError, UserError
+from evoarena.evolution.genome import Genome
 from evoarena.feeds.recording import RecordingWriter, sibling_path
 from evoarena.settings import Settings, decision_settings
+from evoarena.statedir import state_dir_lock
 
 if TYPE_CHECKING:
     from evoarena.feeds.kalshi.auth import Signer
@@ -57,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="stop after N generations (default: run until stopped)",
     )
+    add_seed_genomes_argument(p)
     p.add_argument(
         "--time-scale", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
     )  # tests against a loopback fake Kalshi only
@@ -123,12 +131,14 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     from evoarena.feeds.kalshi.auth import load_signer
 
     clock = _clock(settings, args.time_scale)
+    seeds = seed_genomes(args, settings)
     try:
         signer = load_signer()
     except AuthError as e:  # missing or unreadable credentials: the user's to fix, exit 2
         raise UserError(str(e)) from e
-    recorder = _recorder(settings, args.record, clock)
-    outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations)
+    with state_dir_lock(Path(settings.state.dir)):
+        recorder = _recorder(settings, args.record, clock)
+        outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, seeds)
     if outcome.exit_code != 0:
         print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
@@ -140,6 +150,7 @@ async def _serve(
     signer: Signer,
     recorder: RecordingWriter | None,
     generations: int | None,
+    seeds: list[Genome] | None = None,
 ) -> Outcome:
     import httpx
 
@@ -159,6 +170,11 @@ async def _serve(
             paper_trading_only=True,
         )
         supervisor = Supervisor(
-            settings, feed, clock, recorder=recorder, max_generations=generations
+            settings,
+            feed,
+            clock,
+            recorder=recorder,
+            max_generations=generations,
+            seed_genomes=seeds,
         )
         return await supervisor.run()

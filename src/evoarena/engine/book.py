@@ -590,6 +590,14 @@ class MarketBook:
         out, self._newly_determined = self._newly_determined, []
         return out
 
+    def pending_determined(self) -> list[str]:
+        """Markets determined since the last :meth:`drain_determined`, without draining them."""
+        return list(self._newly_determined)
+
+    def restore_pending_determined(self, tickers: list[str]) -> None:
+        """Set what the next :meth:`drain_determined` returns (a resumed replay's saved list)."""
+        self._newly_determined = list(tickers)
+
     # -- updates ------------------------------------------------------------------------------
 
     def arrays(self) -> BookArrays:

@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from evoarena.engine.book import MarketBook
-from evoarena.engine.fees import CENT, FeeRate
+from evoarena.engine.fees import CENT, FeeRate, fee_variance_term
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE, Side
 
 log = structlog.get_logger(__name__)
@@ -151,7 +151,12 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class ClosedPosition:
-    """A position closed by settlement (or force-closed as a total loss: ``forced``)."""
+    """A position closed by settlement, or force-closed at the deadline (``forced``).
+
+    A forced close is a total loss (``payout = 0``) or, under the ``last_bid`` deadline policy, a
+    sale at the last fresh best bid: ``payout`` is what the sale brought and ``exit_fee`` the
+    taker fee it paid (0 otherwise).
+    """
 
     ticker: str
     side: Side
@@ -163,21 +168,25 @@ class ClosedPosition:
     payout: int
     settlement_value: int | None
     forced: bool
+    exit_fee: int = 0
 
     @property
     def realized_pnl(self) -> int:
-        """``payout − cost − fee`` in micro-dollars."""
-        return self.payout - self.cost - self.fee
+        """``payout − cost − fee − exit_fee`` in micro-dollars."""
+        return self.payout - self.cost - self.fee - self.exit_fee
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return {
+        """Plain-JSON form (``exit_fee`` only when non-zero, so older files read the same)."""
+        out = {
             **_opening_to_dict(self),
             "closed_ms": self.closed_ms,
             "payout": self.payout,
             "settlement_value": self.settlement_value,
             "forced": self.forced,
         }
+        if self.exit_fee:
+            out["exit_fee"] = self.exit_fee
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClosedPosition:
@@ -196,6 +205,7 @@ class ClosedPosition:
             payout=_int(d, "payout", minimum=0),
             settlement_value=value,
             forced=forced,
+            exit_fee=_int(d, "exit_fee", minimum=0) if "exit_fee" in d else 0,
         )
 
 
@@ -207,6 +217,7 @@ class BotAccount:
     """
 
     __slots__ = (
+        "_closed_cost",
         "_day",
         "_day_start_equity",
         "_n_forced",
@@ -243,6 +254,7 @@ class BotAccount:
         self._n_wins = 0
         self._n_forced = 0
         self._open_cost = 0
+        self._closed_cost = 0
         self._day: int | None = None
         self._day_start_equity = initial_bankroll
 
@@ -288,6 +300,16 @@ class BotAccount:
     def roi_pct(self) -> float:
         """Realized P&L as a percentage of the initial bankroll."""
         return self.realized_pnl * 100 / self.initial_bankroll
+
+    @property
+    def closed_cost(self) -> int:
+        """What the closed positions cost, fees excluded (µ$): their stake."""
+        return self._closed_cost
+
+    @property
+    def roi_stake_pct(self) -> float:
+        """Realized P&L as a percentage of the closed positions' stake (0.0 with none closed)."""
+        return self.realized_pnl * 100 / self._closed_cost if self._closed_cost else 0.0
 
     @property
     def realized_pnl_usd(self) -> float:
@@ -363,7 +385,14 @@ class BotAccount:
         self.open_positions[pos.ticker] = pos
 
     def _close(
-        self, ticker: str, now_ms: int, payout: int, value: int | None, *, forced: bool
+        self,
+        ticker: str,
+        now_ms: int,
+        payout: int,
+        value: int | None,
+        *,
+        forced: bool,
+        exit_fee: int = 0,
     ) -> ClosedPosition:
         pos = self.open_positions.pop(ticker)
         closed = ClosedPosition(
@@ -377,15 +406,18 @@ class BotAccount:
             payout=payout,
             settlement_value=value,
             forced=forced,
+            exit_fee=exit_fee,
         )
         self._open_cost -= pos.cost
-        self.cash += payout
+        self.cash += payout - exit_fee
         self.payouts += payout
+        self.fees_paid += exit_fee
         self._record_closed(closed)
         return closed
 
     def _record_closed(self, closed: ClosedPosition) -> None:
         self.closed_positions.append(closed)
+        self._closed_cost += closed.cost
         self.realized_pnl += closed.realized_pnl
         if closed.realized_pnl > 0:
             self._n_wins += 1
@@ -431,7 +463,7 @@ class BotAccount:
             acct.total_cost += pos.cost
         for raw in closed_raw:
             closed = ClosedPosition.from_dict(raw)
-            acct.fees_paid += closed.fee
+            acct.fees_paid += closed.fee + closed.exit_fee
             acct.total_cost += closed.cost
             acct.payouts += closed.payout
             acct._record_closed(closed)
@@ -470,6 +502,7 @@ class PaperExchange:
         self._accounts: dict[str, BotAccount] = {}
         self._holders: dict[str, set[str]] = {}
         self._rates: dict[Decimal, FeeRate] = {}
+        self._last_bids: dict[str, tuple[int | None, int | None]] = {}
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -604,6 +637,7 @@ class PaperExchange:
             return 0
         value = m.settlement_value
         holders = self._holders.pop(ticker, set())
+        self._last_bids.pop(ticker, None)
         for bot_id in sorted(holders):
             acct = self._accounts[bot_id]
             acct.roll_to(now_ms)
@@ -615,29 +649,66 @@ class PaperExchange:
         """Settle every held market whose outcome the book knows; returns positions closed."""
         return sum(self.settle(t, now_ms) for t in sorted(self._holders))
 
-    def force_close_remaining(self, now_ms: int) -> int:
-        """Close every open position as a total loss (payout 0); returns the number closed."""
+    def force_close_remaining(self, now_ms: int, *, at_last_bid: bool = False) -> int:
+        """Close every open position; returns the number closed (each is marked ``forced``).
+
+        By default each is a total loss (payout 0). With ``at_last_bid`` each is sold at the
+        last fresh best bid of its side (:meth:`record_bids`), all contracts at that price, paying
+        the taker fee on the sale; a position whose market never showed a fresh bid of its side
+        while held gets 0.
+        """
         closed = 0
         for ticker in sorted(self._holders):
+            bids = self._last_bids.get(ticker, (None, None))
             for bot_id in sorted(self._holders[ticker]):
                 acct = self._accounts[bot_id]
                 acct.roll_to(now_ms)
-                acct._close(ticker, now_ms, 0, None, forced=True)
+                payout, exit_fee = 0, 0
+                if at_last_bid:
+                    pos = acct.open_positions[ticker]
+                    bid = bids[0] if pos.side is Side.YES else bids[1]
+                    if bid:
+                        payout = bid * pos.contracts
+                        term = fee_variance_term(bid, pos.contracts)
+                        exit_fee = min(payout, self._fee_rate(ticker).fee(term))
+                acct._close(ticker, now_ms, payout, None, forced=True, exit_fee=exit_fee)
                 closed += 1
         self._holders.clear()
+        self._last_bids.clear()
         if closed:
-            log.info("force_closed_positions", positions=closed)
+            log.info("force_closed_positions", positions=closed, at_last_bid=at_last_bid)
         return closed
+
+    def record_bids(self, now_ms: int) -> None:
+        """Remember the best YES and NO bids of every held market that is trading at ``now_ms``.
+
+        A market counts as trading while its book is fresh (not stale), its status is open and
+        its close time has not passed; one that stopped trading keeps its last remembered bids.
+        These are what a ``last_bid`` deadline close sells at (the generation calls this on
+        every tick and poll under that policy only).
+        """
+        for ticker in self._holders:
+            m = self.book.get(ticker)
+            if m is None or not m.tradable or (m.close_ms is not None and now_ms >= m.close_ms):
+                continue
+            self._last_bids[ticker] = (m.best_yes_bid, m.best_no_bid)
 
     # -- persistence --------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole exchange state (accounts with positions) as plain JSON types."""
-        return {
+        """The whole exchange state (accounts with positions) as plain JSON types.
+
+        ``last_bids`` (``{ticker: [yes bid | null, no bid | null]}``) appears only when bids
+        were recorded (the ``last_bid`` deadline policy).
+        """
+        out: dict[str, Any] = {
             "schema": SCHEMA_VERSION,
             "initial_bankroll": self.initial_bankroll,
             "accounts": [self._accounts[b].to_dict() for b in sorted(self._accounts)],
         }
+        if self._last_bids:
+            out["last_bids"] = {t: list(self._last_bids[t]) for t in sorted(self._last_bids)}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], book: MarketBook) -> PaperExchange:
@@ -663,6 +734,7 @@ class PaperExchange:
             ex._accounts[acct.bot_id] = acct
             for ticker in acct.open_positions:
                 ex._holders.setdefault(ticker, set()).add(acct.bot_id)
+        ex._last_bids = _last_bids_from(data.get("last_bids", {}))
         return ex
 
 
@@ -695,6 +767,22 @@ def _max_affordable(
         else:
             hi = mid - 1
     return lo
+
+
+def _last_bids_from(raw: object) -> dict[str, tuple[int | None, int | None]]:
+    """Validate the optional ``last_bids`` map of :meth:`PaperExchange.to_dict`."""
+    if not isinstance(raw, Mapping):
+        msg = "paper exchange state: 'last_bids' must be an object"
+        raise ValueError(msg)
+    out: dict[str, tuple[int | None, int | None]] = {}
+    for ticker, pair in raw.items():
+        ok = isinstance(pair, list) and len(pair) == 2
+        ok = ok and all(b is None or (type(b) is int and 0 <= b <= PRICE_ONE) for b in pair)
+        if not ok:
+            msg = f"paper exchange state: last_bids[{ticker!r}] must be [bid or null, bid or null]"
+            raise ValueError(msg)
+        out[str(ticker)] = (pair[0], pair[1])
+    return out
 
 
 def _str(d: Mapping[str, Any], key: str) -> str:

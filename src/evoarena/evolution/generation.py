@@ -13,7 +13,14 @@ Schedule, with ``start`` the generation's start and ``dt`` the tick interval:
   a checkpoint request, every ``settlement_check_every_ticks`` a targeted settlement check request;
 * the settlement wait from ``start + duration``: a poll every ``settlement_poll_secs`` settles what
   has a result and asks the shell to check held, closed markets; it ends as soon as no position
-  is open, or at ``start + duration + settlement_wait_secs`` by force-closing the rest as losses.
+  is open, or at the *deadline* ``start + duration + settlement_wait_secs`` by force-closing the
+  rest: as total losses (``deadline_policy = "loss"``, the seeds' rule) or at the last fresh best
+  bid (``"last_bid"``).
+
+Honest settlement: a tick offers bots only markets that close by
+``min(deadline − settlement_margin_secs, now + market_close_window_secs)``, so every position can
+be expected to settle at its recorded outcome before the deadline (Kalshi determines results
+some time after close). Only a market whose close is postponed after purchase can still miss it.
 """
 
 from __future__ import annotations
@@ -90,6 +97,9 @@ class GenerationRun:
         self.total_ticks = max(1, t.generation_duration_secs // t.tick_interval_secs)
         self.end_ms = start_ms + t.generation_duration_secs * 1000
         self.deadline_ms = self.end_ms + t.settlement_wait_secs * 1000
+        self.last_open_close_ms = self.deadline_ms - t.settlement_margin_secs * 1000
+        """The latest close time a market may have for bots to open a position in it."""
+        self.track_bids = t.deadline_policy == "last_bid"
         self.poll_ms = t.settlement_poll_secs * 1000
         self.categories = book.categories()
         bankroll = int(settings.evolution.initial_bankroll_usd * 1_000_000)
@@ -154,10 +164,12 @@ class GenerationRun:
                 now_ms,
                 self.categories,
                 self.lookbacks,
-                max_close_ms=min(self.deadline_ms, now_ms + window_ms),
+                max_close_ms=min(self.last_open_close_ms, now_ms + window_ms),
             )
             trades = run_population_tick(self.bots, view, self.exchange, now_ms)
             self.stats.trades += trades
+            if self.track_bids:
+                self.exchange.record_bids(now_ms)
         except Exception:
             self.stats.tick_errors += 1
             self.log.exception("tick_error", tick=self.tick_count, now_ms=now_ms)
@@ -186,13 +198,19 @@ class GenerationRun:
         """One poll of the settlement wait; may end the generation."""
         self.stats.settlement_polls += 1
         self.settle_available(now_ms)
+        if self.track_bids:
+            self.exchange.record_bids(now_ms)
         if self.open_positions() == 0:
             self._finish(now_ms, timed_out=False)
             return []
         if now_ms >= self.deadline_ms:
-            closed = self.exchange.force_close_remaining(now_ms)
+            closed = self.exchange.force_close_remaining(now_ms, at_last_bid=self.track_bids)
             self.stats.force_closed += closed
-            self.log.warning("settlement_timeout", force_closed=closed)
+            self.log.warning(
+                "settlement_timeout",
+                force_closed=closed,
+                policy=self.settings.trading.deadline_policy,
+            )
             self._finish(now_ms, timed_out=True)
             return []
         self.next_poll_ms = now_ms + self.poll_ms
@@ -290,6 +308,7 @@ class GenerationRun:
             run.next_poll_ms = int(data["next_poll_ms"])
             run.stats.ticks = int(data["stats"]["ticks"])
             run.stats.trades = int(data["stats"]["trades"])
+            run.stats.tick_errors = int(data["stats"].get("tick_errors", 0))
         except (KeyError, TypeError, ValueError) as e:
             msg = f"checkpoint does not describe a generation: {e!r}"
             raise ValueError(msg) from e

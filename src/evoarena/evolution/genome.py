@@ -1,4 +1,7 @@
-"""Genomes: 22 genes in [0, 1] and their decoding into a bot's trading parameters."""
+"""Genomes: 22 genes in [0, 1] and their decoding into a bot's trading parameters.
+
+Every gene's range is in :data:`GENE_RANGES`, rendered as ``docs/genes.md``.
+"""
 
 from __future__ import annotations
 
@@ -180,39 +183,136 @@ class Genome:
         return cls(id=gid, generation=generation, parent_ids=[str(p) for p in parents], genes=genes)
 
     def decode(self) -> BotParams:
-        """Turn genes into trading parameters (ranges as documented per gene)."""
+        """Turn genes into trading parameters (every range: :data:`GENE_RANGES`)."""
         g = self.genes
-        lo_exp = g["min_time_to_expiry_hrs"] * 24.0
-        hi_exp = g["max_time_to_expiry_hrs"] * 24.0
-        lo_exp, hi_exp = min(lo_exp, hi_exp), max(lo_exp, hi_exp)
+        r = GENE_RANGES
+        lo_exp, hi_exp = _ordered(
+            r["min_time_to_expiry_hrs"].at(g), r["max_time_to_expiry_hrs"].at(g)
+        )
         if hi_exp - lo_exp < 1.0:  # at least a one-hour window
             hi_exp = lo_exp + 1.0
-        lo_price = 0.01 + 0.49 * g["min_price"]
-        hi_price = 0.50 + 0.49 * g["max_price"]
-        lo_price, hi_price = min(lo_price, hi_price), max(lo_price, hi_price)
+        lo_price, hi_price = _ordered(r["min_price"].at(g), r["max_price"].at(g))
+        lo_band, hi_band = _ordered(r["price_threshold_low"].at(g), r["price_threshold_high"].at(g))
         signal_idx = min(int(g["signal_type"] * len(SIGNAL_TYPES)), len(SIGNAL_TYPES) - 1)
         mask = round(g["category_mask"] * ((1 << CATEGORY_MASK_BITS) - 1))
         return BotParams(
-            min_volume_24h=g["min_volume_24h"] * 5000.0,
-            min_open_interest=g["min_open_interest"] * 2000.0,
+            min_volume_24h=r["min_volume_24h"].at(g),
+            min_open_interest=r["min_open_interest"].at(g),
             min_time_to_expiry_hrs=lo_exp,
             max_time_to_expiry_hrs=hi_exp,
             category_mask=mask,
             signal_type=SIGNAL_TYPES[signal_idx],
-            price_threshold_low=0.01 + 0.49 * g["price_threshold_low"],
-            price_threshold_high=0.50 + 0.49 * g["price_threshold_high"],
-            momentum_lookback=max(1, math.floor(60 * g["momentum_lookback"])),
-            momentum_trigger=-0.10 + 0.20 * g["momentum_trigger"],
-            mean_rev_zscore=0.5 + 2.5 * g["mean_rev_zscore"],
-            value_edge_min=0.01 + 0.29 * g["value_edge_min"],
-            contrarian_threshold=0.60 + 0.35 * g["contrarian_threshold"],
-            side_bias=g["side_bias"],
-            side_flip_prob=0.5 * g["side_flip_prob"],
-            bankroll_fraction=0.005 + 0.095 * g["bankroll_fraction"],
-            max_concurrent_positions=max(1, math.floor(20 * g["max_concurrent_positions"])),
-            max_single_market_pct=0.01 + 0.24 * g["max_single_market_pct"],
-            daily_loss_limit_pct=0.02 + 0.28 * g["daily_loss_limit_pct"],
-            max_trades_per_day=max(1, math.floor(100 * g["max_trades_per_day"])),
+            price_threshold_low=lo_band,
+            price_threshold_high=hi_band,
+            momentum_lookback=max(1, math.floor(r["momentum_lookback"].at(g))),
+            momentum_trigger=r["momentum_trigger"].at(g),
+            mean_rev_zscore=r["mean_rev_zscore"].at(g),
+            value_edge_min=r["value_edge_min"].at(g),
+            contrarian_threshold=r["contrarian_threshold"].at(g),
+            side_bias=r["side_bias"].at(g),
+            side_flip_prob=r["side_flip_prob"].at(g),
+            bankroll_fraction=r["bankroll_fraction"].at(g),
+            max_concurrent_positions=max(1, math.floor(r["max_concurrent_positions"].at(g))),
+            max_single_market_pct=r["max_single_market_pct"].at(g),
+            daily_loss_limit_pct=r["daily_loss_limit_pct"].at(g),
+            max_trades_per_day=max(1, math.floor(r["max_trades_per_day"].at(g))),
             min_price=lo_price,
             max_price=hi_price,
         )
+
+
+def _ordered(a: float, b: float) -> tuple[float, float]:
+    return min(a, b), max(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneRange:
+    """How gene ``name`` in [0, 1] decodes: ``lo + (hi − lo) · gene``, then as ``how`` says."""
+
+    name: str
+    lo: float
+    hi: float
+    unit: str
+    how: str
+
+    def at(self, genes: dict[str, float]) -> float:
+        """The linear map of this gene's value in ``genes``."""
+        return self.lo + (self.hi - self.lo) * genes[self.name]
+
+
+def _lin(name: str, lo: float, hi: float, unit: str, how: str = "") -> tuple[str, GeneRange]:
+    return name, GeneRange(name, lo, hi, unit, how)
+
+
+_PRICE_ORDER = "ordered with its partner after decoding (the smaller becomes the lower bound)"
+
+GENE_RANGES: dict[str, GeneRange] = dict(
+    [
+        _lin("min_volume_24h", 0.0, 5000.0, "contracts", "markets below are skipped"),
+        _lin("min_open_interest", 0.0, 2000.0, "contracts", "markets below are skipped"),
+        _lin("min_time_to_expiry_hrs", 0.0, 24.0, "hours", "ordered with max; window ≥ 1 h"),
+        _lin("max_time_to_expiry_hrs", 0.0, 24.0, "hours", "ordered with min; window ≥ 1 h"),
+        _lin(
+            "category_mask",
+            0.0,
+            float((1 << CATEGORY_MASK_BITS) - 1),
+            "bit mask",
+            f"rounded; bit i admits the i-th category (first {CATEGORY_MASK_BITS}); 0 admits all",
+        ),
+        _lin(
+            "signal_type",
+            0.0,
+            float(len(SIGNAL_TYPES)),
+            "choice",
+            "floor picks one of " + ", ".join(SIGNAL_TYPES) + " (1.0 picks the last)",
+        ),
+        _lin("price_threshold_low", 0.01, 0.99, "$", "price_level band; " + _PRICE_ORDER),
+        _lin("price_threshold_high", 0.01, 0.99, "$", "price_level band; " + _PRICE_ORDER),
+        _lin("momentum_lookback", 0.0, 60.0, "ticks", "floor, at least 1"),
+        _lin("momentum_trigger", -0.10, 0.10, "fraction", "momentum fires on moves beyond ±t"),
+        _lin("mean_rev_zscore", 0.5, 3.0, "std devs", "mean_reversion threshold"),
+        _lin("value_edge_min", 0.01, 0.49, "$", "value buys asks below 0.50 − edge"),
+        _lin("contrarian_threshold", 0.50, 0.99, "$", "an ask above it ⇒ buy the other side"),
+        _lin("side_bias", 0.0, 1.0, "", "< 0.2 always NO, > 0.8 always YES, else the signal"),
+        _lin("side_flip_prob", 0.0, 0.5, "probability", "chance to flip the chosen side"),
+        _lin("bankroll_fraction", 0.005, 0.10, "of equity", "order budget"),
+        _lin("max_concurrent_positions", 0.0, 20.0, "positions", "floor, at least 1"),
+        _lin("max_single_market_pct", 0.01, 0.25, "of equity", "caps the order budget"),
+        _lin("daily_loss_limit_pct", 0.02, 0.30, "of bankroll", "stops trading for the day"),
+        _lin("max_trades_per_day", 0.0, 100.0, "trades", "floor, at least 1"),
+        _lin("min_price", 0.01, 0.99, "$", "ask bounds of every order; " + _PRICE_ORDER),
+        _lin("max_price", 0.01, 0.99, "$", "ask bounds of every order; " + _PRICE_ORDER),
+    ]
+)
+"""Every gene's decoded range, in :data:`GENE_NAMES` order (the table in ``docs/genes.md``)."""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def gene_table_markdown() -> str:
+    """``docs/genes.md``: the gene table rendered from :data:`GENE_RANGES`."""
+    lines = [
+        "# Genes",
+        "",
+        "Generated from `evoarena.evolution.genome.GENE_RANGES` (a test checks that this file",
+        "matches; regenerate with `python -m evoarena.evolution.genome > docs/genes.md`).",
+        "",
+        "Each gene is a number in [0, 1]; it decodes linearly to `from + (to − from) · gene`,",
+        "then as the last column says. Price bounds each cover the whole 0.01–0.99 range, so a",
+        "band such as favourites between 0.65 and 0.90 is expressible.",
+        "",
+        "| gene | from | to | unit | then |",
+        "|---|---|---|---|---|",
+    ]
+    for name in GENE_NAMES:
+        r = GENE_RANGES[name]
+        lines.append(f"| `{name}` | {_fmt(r.lo)} | {_fmt(r.hi)} | {r.unit} | {r.how} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    sys.stdout.write(gene_table_markdown())

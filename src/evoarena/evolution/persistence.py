@@ -29,6 +29,8 @@ problem. A missing file is not an error: the loader returns ``None``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import re
@@ -41,7 +43,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
-from evoarena.errors import StateError
+from evoarena.errors import StateError, StateWriteError
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.hall_of_fame import (
     DEFAULT_MAX_ENTRIES,
@@ -58,10 +60,12 @@ _T = TypeVar("_T")
 SCHEMA_VERSION = 1
 LATEST_FILE = "latest.json"
 HALL_OF_FAME_FILE = "hall_of_fame.json"
-CORRUPT_HALL_OF_FAME_FILE = "hall_of_fame.json.corrupt"
 
 _GEN_FILE = re.compile(r"gen_(\d{4,})\.json")
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})
+_TMP_FILE = re.compile(r"\..+\.[0-9a-f]+\.tmp")
+_CHECKPOINT_FILE = re.compile(r"checkpoint_gen(\d{4,})(\.prev)?\.json")
 _CHECKPOINT_RESERVED = frozenset({"schema_version", "generation", "tick_count", "timestamp"})
 
 
@@ -138,8 +142,12 @@ def _fsync_dir(directory: Path) -> None:
         log.warning("state_dir_fsync_failed", dir=str(directory), error=str(e))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (see the module docstring)."""
+def _atomic_write(path: Path, data: bytes, *, keep_previous: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module docstring).
+
+    With ``keep_previous``, the file being replaced is first renamed there (a crash between the
+    two renames leaves the previous file and no current one: loaders fall back to it).
+    """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         try:
@@ -148,12 +156,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+            if keep_previous is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, keep_previous)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     except OSError as e:
         msg = f"{path}: cannot write: {e.strerror or e}"
+        if e.errno in _DISK_ERRNOS:
+            raise StateWriteError(msg) from e
         raise StateError(msg) from e
     _fsync_dir(path.parent)
 
@@ -326,11 +339,18 @@ def save_generation_state(
     *,
     state_dir: Path,
     now_ms: int,
+    results: Sequence[Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``gen_{NNNN}.json``, then point ``latest.json`` at it; returns the generation file.
 
-    Raises ``ValueError`` for inconsistent arguments (lengths differ, non-finite fitness, no
-    genomes, values orjson cannot encode) and :class:`StateError` if the disk refuses.
+    ``results`` (per-bot booked results aligned with ``genomes``, see
+    :func:`~evoarena.evolution.stats.bot_result`) is stored as ``"results"`` when given.
+    ``extra`` adds fields to the generation file (the runner adds ``hall_of_fame_entries``, the
+    entries this generation gave the hall of fame, and ``recording_position``); it must not use
+    the seed's keys. Raises ``ValueError`` for inconsistent arguments (lengths differ,
+    non-finite fitness, no genomes, values orjson cannot encode) and :class:`StateError` if the
+    disk refuses.
     """
     name = generation_file_name(generation)
     if not genomes:
@@ -352,6 +372,17 @@ def save_generation_state(
         "fitness_scores": [float(f) for f in fitness_scores],
         "stats": dict(stats),
     }
+    if results is not None:
+        if len(results) != len(genomes):
+            msg = f"generation {generation}: {len(genomes)} genomes but {len(results)} results"
+            raise ValueError(msg)
+        doc["results"] = [dict(r) for r in results]
+    if extra:
+        clash = sorted(set(doc).intersection(extra))
+        if clash:
+            msg = f"generation {generation}: extra fields use reserved keys {clash}"
+            raise ValueError(msg)
+        doc.update(extra)
     path = state_dir / name
     _write_doc(path, doc)
     _write_latest(state_dir, generation, timestamp, genome_dicts)
@@ -471,15 +502,104 @@ def save_checkpoint(
         "tick_count": tick_count,
         "timestamp": iso_timestamp(now_ms),
     }
-    _write_doc(path, doc)
+    data = _encode(path, doc)
+    ensure_state_dir(state_dir)
+    try:
+        if path.read_bytes() == data:
+            return path  # the same checkpoint again (a rerun at the same point): keep both files
+    except OSError:
+        pass
+    _atomic_write(path, data, keep_previous=previous_checkpoint_path(path))
     return path
 
 
-def load_checkpoint(generation: int, *, state_dir: Path) -> dict[str, Any] | None:
-    """The validated content of ``checkpoint_gen{NNNN}.json``, or ``None`` if absent."""
+def previous_checkpoint_path(path: Path) -> Path:
+    """Where the checkpoint before ``path`` is kept (``checkpoint_genNNNN.prev.json``)."""
+    return path.with_name(path.name.removesuffix(".json") + ".prev.json")
+
+
+def load_checkpoint(
+    generation: int, *, state_dir: Path, previous: bool = False
+) -> dict[str, Any] | None:
+    """The validated content of ``checkpoint_gen{NNNN}.json`` (``previous``: the one before it,
+    ``checkpoint_gen{NNNN}.prev.json``), or ``None`` if absent."""
     path = state_dir / checkpoint_file_name(generation)
+    if previous:
+        path = previous_checkpoint_path(path)
     loaded = _load_validated(path, lambda d: _validate_checkpoint_doc(d, generation))
     return None if loaded is None else loaded[0]
+
+
+def set_aside(path: Path) -> Path | None:
+    """Rename a damaged state file to ``<name>.corrupt-N`` (never overwriting an earlier copy).
+
+    Returns the new path, or ``None`` if the file vanished or cannot be renamed (logged).
+    """
+    n = 1
+    while (aside := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+        n += 1
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.warning("state_file_set_aside_failed", file=str(path), error=str(e))
+        return None
+    log.warning("state_file_set_aside", file=str(path), moved_to=str(aside))
+    return aside
+
+
+# -- start-up housekeeping ------------------------------------------------------------------------
+
+
+def clean_state_dir(state_dir: Path, *, completed_through: int | None) -> list[str]:
+    """Remove what a crash or a finished generation leaves behind; returns the names removed.
+
+    Stray temp files (``.<name>.<hex>.tmp``) are unfinished writes: the file they were to replace
+    is intact. Checkpoints of generations up to ``completed_through`` are history (their
+    generation file holds the outcome), so only the running generation's two newest remain.
+    """
+    try:
+        names = sorted(os.listdir(state_dir))
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        msg = f"{state_dir}: cannot list the state directory: {e.strerror}"
+        raise StateError(msg) from e
+    removed = []
+    for name in names:
+        m = _CHECKPOINT_FILE.fullmatch(name)
+        stale_cp = (
+            m is not None and completed_through is not None and int(m.group(1)) <= completed_through
+        )
+        if _TMP_FILE.fullmatch(name) or stale_cp:
+            try:
+                (state_dir / name).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                log.warning("state_cleanup_failed", file=name, error=str(e))
+                continue
+            removed.append(name)
+    if removed:
+        log.info("state_dir_cleaned", dir=str(state_dir), removed=removed)
+    return removed
+
+
+def check_writable(state_dir: Path) -> None:
+    """Create ``state_dir`` and prove a file can be written, synced and removed there.
+
+    Raises :class:`StateError` (exit 2: a person must fix permissions) or
+    :class:`~evoarena.errors.StateWriteError` (exit 1: a full disk may clear).
+    """
+    ensure_state_dir(state_dir)
+    probe = state_dir / ".write-probe.json"
+    _atomic_write(probe, b"{}\n")
+    try:
+        probe.unlink()
+    except OSError as e:
+        msg = f"{state_dir}: cannot remove a file: {e.strerror or e}"
+        raise StateError(msg) from e
 
 
 # -- hall of fame ---------------------------------------------------------------------------------
@@ -492,13 +612,16 @@ def save_hall_of_fame(
     state_dir: Path,
     now_ms: int,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    window_results: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Merge ``top_entries`` into ``hall_of_fame.json`` and return what was written.
 
-    Merge rules: :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
-    ``ValueError`` naming an invalid entry (nothing is written). A corrupt existing file is moved
-    aside to ``hall_of_fame.json.corrupt`` (replacing an older one) with a warning, and a new hall
-    of fame is started, so one bad file cannot stop the service at every generation's end.
+    Merge rules (and ``window_results``, the generation's results by gene hash for the
+    out-of-sample records): :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame`. Raises
+    ``ValueError`` naming an invalid entry (nothing is written). A corrupt existing file is set
+    aside (:func:`set_aside`, never overwriting an earlier copy) and the hall of fame is rebuilt
+    from the generation files before ``generation`` (:func:`rebuild_hall_of_fame`), so no entry
+    those files recorded is lost.
     """
     _check_generation(generation)
     for i, entry in enumerate(top_entries):
@@ -511,27 +634,164 @@ def save_hall_of_fame(
     try:
         existing = load_hall_of_fame(state_dir=state_dir)
     except StateError as e:
-        aside = state_dir / CORRUPT_HALL_OF_FAME_FILE
-        log.warning("hall_of_fame_corrupt", error=str(e), moved_to=str(aside))
-        try:
-            os.replace(path, aside)
-        except OSError as oe:
-            msg = f"{path}: corrupt and cannot be moved aside: {oe.strerror or oe}"
-            raise StateError(msg) from oe
-        existing = None
+        log.warning("hall_of_fame_corrupt", error=str(e), action="rebuilt from generation files")
+        set_aside(path)
+        existing = (
+            rebuild_hall_of_fame(state_dir, max_entries=max_entries, through=generation - 1)
+            if generation > 0
+            else None
+        )
     hof = merge_hall_of_fame(
         existing,
         generation,
         top_entries,
         updated_at=iso_timestamp(now_ms),
         max_entries=max_entries,
+        window_results=window_results,
     )
     doc = {"schema_version": SCHEMA_VERSION, **hof}
     _write_doc(path, doc)
     return doc
 
 
+HALL_OF_FAME_ENTRIES_FIELD = "hall_of_fame_entries"
+"""The generation-file field holding what that generation gave the hall of fame."""
+
+
+def _fold_hall_of_fame(
+    state_dir: Path,
+    existing: dict[str, Any] | None,
+    generations: Sequence[int],
+    max_entries: int,
+) -> tuple[dict[str, Any] | None, list[int]]:
+    """Merge the recorded entries of ``generations`` (in order) onto ``existing``.
+
+    Returns the result and the generations that could not contribute (file missing, corrupt,
+    or written before generation files recorded their entries).
+    """
+    hof = existing
+    missing: list[int] = []
+    for n in generations:
+        try:
+            doc = load_generation(n, state_dir=state_dir)
+        except StateError as e:
+            log.warning("generation_file_corrupt_skipped", error=str(e))
+            doc = None
+        entries = None if doc is None else doc.get(HALL_OF_FAME_ENTRIES_FIELD)
+        if doc is None or not isinstance(entries, list):
+            missing.append(n)
+            continue
+        try:
+            hof = merge_hall_of_fame(
+                hof,
+                n,
+                entries,
+                updated_at=str(doc["timestamp"]),
+                max_entries=max_entries,
+                window_results=_window_results(doc),
+            )
+        except ValueError as e:
+            log.warning("generation_hall_of_fame_entries_invalid", generation=n, error=str(e))
+            missing.append(n)
+    return hof, missing
+
+
+def _window_results(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]] | None:
+    """A generation file's per-bot results by gene hash (the out-of-sample records' input)."""
+    results = doc.get("results")
+    if not isinstance(results, list):
+        return None
+    out: dict[str, Mapping[str, Any]] = {}
+    for r in results:  # the first bot with those genes, as the runner chose
+        if isinstance(r, dict) and "gene_hash" in r:
+            out.setdefault(str(r["gene_hash"]), r)
+    return out
+
+
+def rebuild_hall_of_fame(
+    state_dir: Path, *, max_entries: int = DEFAULT_MAX_ENTRIES, through: int | None = None
+) -> dict[str, Any] | None:
+    """The hall of fame as the generation files (up to ``through``) make it, or ``None``.
+
+    Folds every generation file's ``hall_of_fame_entries`` through
+    :func:`~evoarena.evolution.hall_of_fame.merge_hall_of_fame` in generation order: exactly the
+    file the runner wrote generation by generation. Nothing is written.
+    """
+    gens = [n for n in list_generations(state_dir) if through is None or n <= through]
+    hof, missing = _fold_hall_of_fame(state_dir, None, gens, max_entries)
+    if missing:
+        log.warning(
+            "hall_of_fame_rebuild_incomplete",
+            generations_without_entries=missing,
+            note="these generation files do not record their hall-of-fame entries",
+        )
+    return None if hof is None else {"schema_version": SCHEMA_VERSION, **hof}
+
+
+def reconcile_hall_of_fame(
+    state_dir: Path, *, latest_generation: int | None, max_entries: int = DEFAULT_MAX_ENTRIES
+) -> str:
+    """Make ``hall_of_fame.json`` agree with the generation files; returns what was done.
+
+    ``ok`` (it already records ``latest_generation``), ``caught_up`` (a crash came between a
+    generation file and the hall-of-fame write: the missing generations are merged in),
+    ``rebuilt`` (missing, corrupt, or ahead of the generation files: rebuilt from them; a
+    corrupt file is set aside first) or ``none`` (no generations, no hall of fame).
+    """
+    path = state_dir / HALL_OF_FAME_FILE
+    try:
+        hof = load_hall_of_fame(state_dir=state_dir)
+    except StateError as e:
+        log.warning("hall_of_fame_corrupt", error=str(e), action="rebuilt from generation files")
+        set_aside(path)
+        hof = None
+    if latest_generation is None:
+        return "ok" if hof is not None else "none"
+    if hof is not None:
+        recorded = int(hof["latest_generation"])
+        if recorded == latest_generation:
+            return "ok"
+        if recorded < latest_generation:
+            gens = [n for n in list_generations(state_dir) if recorded < n <= latest_generation]
+            body = {k: v for k, v in hof.items() if k != "schema_version"}
+            caught, missing = _fold_hall_of_fame(state_dir, body, gens, max_entries)
+            if not missing and caught is not None:
+                log.warning(
+                    "hall_of_fame_caught_up", from_generation=recorded, to=latest_generation
+                )
+                _write_doc(path, {"schema_version": SCHEMA_VERSION, **caught})
+                return "caught_up"
+    gens = [n for n in list_generations(state_dir) if n <= latest_generation]
+    rebuilt, missing = _fold_hall_of_fame(state_dir, None, gens, max_entries)
+    if hof is not None and missing:
+        log.warning(
+            "hall_of_fame_disagrees_kept",
+            note="older generation files do not record their entries; keeping the file",
+            generations_without_entries=missing,
+        )
+        return "ok"
+    if rebuilt is None:
+        return "none"
+    if missing:
+        log.warning("hall_of_fame_rebuild_incomplete", generations_without_entries=missing)
+    log.warning("hall_of_fame_rebuilt", latest_generation=latest_generation)
+    _write_doc(path, {"schema_version": SCHEMA_VERSION, **rebuilt})
+    return "rebuilt"
+
+
 def load_hall_of_fame(*, state_dir: Path) -> dict[str, Any] | None:
     """The validated content of ``hall_of_fame.json``, or ``None`` if absent."""
     loaded = _load_validated(state_dir / HALL_OF_FAME_FILE, validate_hall_of_fame)
     return None if loaded is None else loaded[0]
+
+
+def write_hall_of_fame(hof: Mapping[str, Any], *, state_dir: Path) -> dict[str, Any]:
+    """Write a whole hall-of-fame document (e.g. a merge of several runs') atomically.
+
+    ``hof`` is validated first (``ValueError`` naming the problem; nothing is written); the
+    schema version is added. Returns what was written.
+    """
+    validate_hall_of_fame(hof)
+    doc = {**hof, "schema_version": SCHEMA_VERSION}
+    _write_doc(state_dir / HALL_OF_FAME_FILE, doc)
+    return doc

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evoarena.engine.paper import BotAccount
 from evoarena.evolution.fitness import AccountStats
-from evoarena.evolution.genome import SIGNAL_TYPES
+from evoarena.evolution.genome import SIGNAL_TYPES, Genome
+from evoarena.feeds.events import PRICE_ONE
 
 DECIMALS = 6
 
@@ -33,6 +35,56 @@ def _r(x: float) -> float:
 
 def _mean(xs: Sequence[float]) -> float:
     return statistics.fmean(xs) if xs else 0.0
+
+
+RESULT_KEYS: tuple[str, ...] = (
+    "genome_id",
+    "gene_hash",
+    "trades",
+    "settled",
+    "wins",
+    "open",
+    "force_closed",
+    "stake_usd",
+    "fees_usd",
+    "pnl_usd",
+    "roi_bankroll_pct",
+    "roi_stake_pct",
+    "fitness",
+)
+"""The keys of :func:`bot_result`, in order."""
+
+
+def bot_result(account: BotAccount, fitness: float, genome: Genome) -> dict[str, Any]:
+    """One bot's booked result for a window, as stored in generation files (``"results"``).
+
+    * ``genome_id`` / ``gene_hash``: the genome's lineage id and its content hash;
+    * ``trades``: positions opened; ``settled``: closed at their recorded outcome;
+      ``wins``: closed with a positive P&L; ``open``: still open; ``force_closed``: closed at the
+      deadline without an outcome (a total loss, or a sale at the last bid);
+    * ``stake_usd``: what the positions cost, fees excluded; ``fees_usd``: fees paid (entry, and
+      exit fees of last-bid closes); ``pnl_usd``: realized P&L, fees included;
+    * ``roi_bankroll_pct``: ``pnl_usd`` as a percentage of the starting bankroll (the seeds'
+      ROI); ``roi_stake_pct``: ``pnl_usd`` as a percentage of the closed positions' stake (0 with
+      none closed) — what a dollar put into this rule's bets returned;
+    * ``fitness``: the selection score the generation used (see :mod:`.fitness`).
+    """
+    a = account
+    return {
+        "genome_id": genome.id,
+        "gene_hash": genome.gene_hash,
+        "trades": a.total_trades,
+        "settled": a.n_settled - a.n_forced,
+        "wins": a.n_wins,
+        "open": a.n_open,
+        "force_closed": a.n_forced,
+        "stake_usd": _r(a.total_cost / PRICE_ONE),
+        "fees_usd": _r(a.fees_paid_usd),
+        "pnl_usd": _r(a.realized_pnl_usd),
+        "roi_bankroll_pct": _r(a.roi_pct),
+        "roi_stake_pct": _r(a.roi_stake_pct),
+        "fitness": _r(fitness),
+    }
 
 
 def compute_generation_stats(results: Sequence[BotResult]) -> dict[str, Any]:

@@ -97,6 +97,10 @@ class FusedSink(Protocol):
     events: int
     first_ms: int | None
     last_ms: int | None
+    applied: int
+    """Items whose events are applied (the replay's resume position counts these)."""
+    last_line: int
+    applied_t: int | None
 
     def at_gate(self, t_ms: int) -> bool:
         """Scheduled work before a frame at ``t_ms`` (the frame is already counted); True = stop
@@ -179,6 +183,9 @@ class FusedIngest:
         events = sink.events
         first = sink.first_ms
         last = sink.last_ms
+        applied = sink.applied
+        last_line = sink.last_line
+        applied_t = sink.applied_t
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
@@ -201,6 +208,9 @@ class FusedIngest:
             sink.events = events
             sink.first_ms = first
             sink.last_ms = last
+            sink.applied = applied
+            sink.last_line = last_line
+            sink.applied_t = applied_t
 
         for lines, error in self._chunks():
             if lines is None:
@@ -293,6 +303,9 @@ class FusedIngest:
                             stopped = True
                             break
                     events += 1
+                    applied += 1
+                    last_line = line_no
+                    applied_t = t
                     if fast == 1:
                         positions[sid] = seq
                         known = sid_tickers.get(sid)
@@ -328,6 +341,7 @@ class FusedIngest:
                 sync_out()
                 stop = sink.general(step_of(item))
                 items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
+                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
                 gate = sink.gate
                 if stop:
                     stopped = True

@@ -397,7 +397,7 @@ class StoreIngest:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        cols = ["t_ms", "kind", "ticker", "sid", "seq", "side", "price", "size"]
+        cols = ["t_ms", "kind", "ticker", "sid", "seq", "side", "price", "size", "line_no"]
         table = pq.read_table(self.store / "stream.parquet", columns=cols, use_threads=False)
         out: list[list[Any]] = []
         for name in cols:
@@ -416,9 +416,9 @@ class StoreIngest:
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole store; returns True if the sink asked to stop."""
-        t_col, kind_col, ticker_col, sid_col, seq_col, side_col, price_col, size_col, gl, gr = (
-            self._load()
-        )
+        loaded = self._load()
+        t_col, kind_col, ticker_col, sid_col, seq_col, side_col, price_col, size_col = loaded[:8]
+        line_nos, gl, gr = loaded[8:]
         source = self.source
         reader = source.reader
         step_of = source.step_of
@@ -437,6 +437,9 @@ class StoreIngest:
         events = sink.events
         first = sink.first_ms
         last = sink.last_ms
+        applied = sink.applied
+        last_line = sink.last_line
+        applied_t = sink.applied_t
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
@@ -450,6 +453,9 @@ class StoreIngest:
             sink.events = events
             sink.first_ms = first
             sink.last_ms = last
+            sink.applied = applied
+            sink.last_line = last_line
+            sink.applied_t = applied_t
 
         rows = zip(
             t_col,
@@ -467,8 +473,9 @@ class StoreIngest:
                 # Out of order: the decoder decides (stale, gap), from the same values.
                 frame = _delta_frame(sid, seq, ticker, side, price, size)
                 sync_out()
-                stop = sink.general(ReplayStep(t, decode_ws(frame, t), None, 0))
+                stop = sink.general(ReplayStep(t, decode_ws(frame, t), None, line_nos[i]))
                 items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
+                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
                 gate = sink.gate
                 if stop:
                     stopped = True
@@ -487,6 +494,7 @@ class StoreIngest:
                 sync_out()
                 stop = sink.general(step_of(item))
                 items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
+                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
                 gate = sink.gate
                 if stop:
                     stopped = True
@@ -511,6 +519,9 @@ class StoreIngest:
                     stopped = True
                     break
             events += 1
+            applied += 1
+            last_line = line_nos[i]
+            applied_t = t
             if kind == DELTA:
                 positions[sid] = seq
                 known = sid_tickers.get(sid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -460,3 +461,76 @@ def test_from_dict_rejects_unbalanced_books() -> None:
     bad_trades["accounts"][0]["total_trades"] = 7
     with pytest.raises(ValueError, match="total_trades"):
         PaperExchange.from_dict(bad_trades, MarketBook())
+
+
+# -- deadline policy: close at the last fresh bid -----------------------------------------------
+
+
+def _taker_fee(price: int, contracts: int) -> int:
+    """Kalshi's taker fee recomputed from scratch: ceil to the cent of 0.07·C·P·(1−P) dollars."""
+    raw = (
+        Fraction(7, 100) * contracts * Fraction(price, PRICE_ONE) * (1 - Fraction(price, PRICE_ONE))
+    )
+    cents = -(-(raw * 100).numerator // (raw * 100).denominator)
+    return cents * 10_000
+
+
+def test_force_close_at_last_bid_sells_at_the_last_fresh_bid() -> None:
+    """A last-bid close pays the bid remembered while trading, minus the exit fee."""
+    book = ladder_book()  # YES bid 0.55, NO bid 0.60
+    ex = PaperExchange(book, BANKROLL)
+    f = fill(ex.buy("y", "M", Side.YES, usd("1.30"), T0))
+    g = fill(ex.buy("n", "M", Side.NO, usd("0.95"), T0))
+    ex.record_bids(T0 + 1)
+    # the market stops trading and its book empties: the remembered bids stay
+    book.apply(MarketStatusChanged("M", MarketStatus.CLOSED, T0 + 2))
+    book.apply(BookSnapshot("M", (), (), T0 + 3))
+    ex.record_bids(T0 + 4)
+    assert ex.force_close_remaining(T0 + 5, at_last_bid=True) == 2
+    for bot, x, bid in (("y", f, usd("0.55")), ("n", g, usd("0.60"))):
+        acct = ex.account(bot)
+        closed = acct.closed_positions[0]
+        exit_fee = _taker_fee(bid, x.contracts)
+        assert (closed.payout, closed.exit_fee, closed.forced) == (
+            bid * x.contracts,
+            exit_fee,
+            True,
+        )
+        assert acct.realized_pnl == bid * x.contracts - x.cost - x.fee - exit_fee
+        assert acct.fees_paid == x.fee + exit_fee
+        assert acct.cash == BANKROLL + acct.realized_pnl
+        assert acct.n_forced == 1
+
+
+def test_last_bid_ignores_bids_after_close_and_defaults_to_zero() -> None:
+    """Bids seen after the close time do not count; no fresh bid ever seen ⇒ a total loss."""
+    book = MarketBook()
+    add_market(
+        book, "M", yes_bids=((usd("0.4"), 900),), no_bids=((usd("0.5"), 900),), close_ms=T0 + 10
+    )
+    ex = PaperExchange(book, BANKROLL)
+    f = fill(ex.buy("y", "M", Side.YES, usd("1"), T0))
+    ex.record_bids(T0 + 10)  # at the close time: no longer trading
+    ex.force_close_remaining(T0 + 20, at_last_bid=True)
+    closed = ex.account("y").closed_positions[0]
+    assert (closed.payout, closed.exit_fee) == (0, 0)
+    assert ex.account("y").realized_pnl == -(f.cost + f.fee)
+
+
+def test_last_bids_and_exit_fees_survive_persistence() -> None:
+    """Remembered bids and exit fees round-trip through to_dict/from_dict."""
+    ex = busy_exchange()
+    ex.record_bids(T0 + DAY_MS + 2)
+    data = json.loads(json.dumps(ex.to_dict()))
+    assert data["last_bids"] == {"N": [usd("0.3"), usd("0.6")]}
+    restored = PaperExchange.from_dict(data, ex.book)
+    assert restored.to_dict() == ex.to_dict()
+    restored.force_close_remaining(T0 + 2 * DAY_MS, at_last_bid=True)
+    again = PaperExchange.from_dict(json.loads(json.dumps(restored.to_dict())), ex.book)
+    assert again.to_dict() == restored.to_dict()
+    closed = again.account("a").closed_positions[-1]
+    assert closed.exit_fee > 0
+    assert again.account("a").fees_paid == restored.account("a").fees_paid
+    bad = dict(data, last_bids={"N": [1, 2, 3]})
+    with pytest.raises(ValueError, match="last_bids"):
+        PaperExchange.from_dict(bad, ex.book)

@@ -242,7 +242,7 @@ def test_price_bounds_and_expiry_window_filter_markets() -> None:
     add_market(book, "B-OK", "0.40", "0.65")
     add_market(book, "C-FAR", "0.40", "0.65", close_ms=T0 + 40 * HOUR)
     ex = PaperExchange(book, BANKROLL)
-    bot = make_bot(min_price=0.1, max_price=0.0)  # [0.059, 0.50]
+    bot = make_bot(min_price=0.05, max_price=0.5)  # [0.059, 0.50]
     bot.tick(view(book), ex, T0 + HOUR)
     assert held(ex, bot) == [("B-OK", Side.YES)]
 
@@ -256,7 +256,7 @@ def test_side_follows_the_signal_in_the_neutral_band() -> None:
     add_market(book, "A", "0.30", "0.75")
     add_market(book, "B", "0.75", "0.30")
     ex = PaperExchange(book, BANKROLL)
-    bot = make_bot(price_threshold_high=0.0)  # band [0.01, 0.50]
+    bot = make_bot(price_threshold_high=0.5)  # band [0.01, 0.50]
     bot.tick(view(book), ex, T0 + HOUR)
     assert held(ex, bot) == [("A", Side.YES), ("B", Side.NO)]
 
@@ -268,7 +268,7 @@ def test_side_bias_overrides_the_signal_direction(bias: float, side: Side) -> No
     add_market(book, "A", "0.30", "0.75")
     add_market(book, "B", "0.75", "0.30")
     ex = PaperExchange(book, BANKROLL)
-    bot = make_bot(side_bias=bias, price_threshold_high=0.0)
+    bot = make_bot(side_bias=bias, price_threshold_high=0.5)
     bot.tick(view(book), ex, T0 + HOUR)
     assert held(ex, bot) == [("A", side), ("B", side)]
 

@@ -1,4 +1,4 @@
-"""Hall-of-fame merging: dedupe (newest wins), ordering, the cap and best_ever."""
+"""Hall-of-fame merging: dedupe by gene hash, out-of-sample records, ordering, cap, best_ever."""
 
 from __future__ import annotations
 
@@ -67,22 +67,73 @@ def test_equal_fitness_is_ordered_by_genome_id() -> None:
     assert hof == rev
 
 
-def test_duplicate_genome_keeps_newest_data() -> None:
-    """A later call's entry replaces an earlier one for the same genome, even if weaker."""
+def test_duplicate_genes_keep_the_window_that_chose_them() -> None:
+    """A later entry with the same genes does not replace the first (in-sample) one."""
     first = merge_hall_of_fame(None, 1, [_entry("0000000a", 9.0, 1)], updated_at=T)
     second = merge_hall_of_fame(first, 2, [_entry("0000000a", 4.0, 2)], updated_at=T)
     assert len(second["entries"]) == 1
-    assert second["entries"][0]["fitness_roi_pct"] == 4.0
-    assert second["entries"][0]["generation"] == 2
+    assert second["entries"][0]["fitness_roi_pct"] == 9.0
+    assert second["entries"][0]["generation"] == 1
+    assert second["entries"][0]["in_sample"]["generation"] == 1
     assert second["latest_generation"] == 2
 
 
-def test_duplicate_within_one_call_keeps_the_later() -> None:
-    """Within one list, the later entry for a genome wins."""
+def test_duplicate_within_one_call_keeps_the_fitter() -> None:
+    """Within one list, the fitter entry for some genes wins (the first on a tie)."""
     hof = merge_hall_of_fame(
-        None, 0, [_entry("0000000a", 9.0), _entry("0000000a", 1.0)], updated_at=T
+        None, 0, [_entry("0000000a", 1.0), _entry("0000000a", 9.0)], updated_at=T
     )
-    assert [e["fitness_roi_pct"] for e in hof["entries"]] == [1.0]
+    assert [e["fitness_roi_pct"] for e in hof["entries"]] == [9.0]
+    tie = merge_hall_of_fame(
+        None, 0, [_entry("0000000a", 1.0, fees_paid=1), _entry("0000000a", 1.0)], updated_at=T
+    )
+    assert [e.get("fees_paid") for e in tie["entries"]] == [1]
+
+
+def test_same_genes_under_new_ids_fill_one_slot() -> None:
+    """Elite clones (new id, same genes) are one entry: identity is the gene hash."""
+    clone = _entry("0000000a", 5.0, 1)
+    clone["genome"] = dict(clone["genome"], id="0000000c", parent_ids=["0000000a"], generation=1)
+    hof = merge_hall_of_fame(None, 1, [_entry("0000000a", 5.0, 0), clone], updated_at=T)
+    assert len(hof["entries"]) == 1
+    assert hof["entries"][0]["genome"]["id"] == "0000000a"  # the first, with its lineage
+    later = merge_hall_of_fame(hof, 2, [dict(clone, generation=2)], updated_at=T)
+    assert len(later["entries"]) == 1
+    assert len({e["gene_hash"] for e in later["entries"]}) == len(later["entries"])
+
+
+def _result(fitness: float, roi_stake: float, trades: int = 3) -> dict[str, Any]:
+    return {
+        "fitness": fitness,
+        "roi_bankroll_pct": fitness,
+        "roi_stake_pct": roi_stake,
+        "trades": trades,
+        "pnl_usd": fitness,
+    }
+
+
+def test_out_of_sample_record_collects_later_windows() -> None:
+    """Windows after the choosing one are recorded once each, with their means."""
+    entry = _entry("0000000a", 9.0, 1)
+    h = Genome.from_dict(entry["genome"]).gene_hash
+    hof = merge_hall_of_fame(None, 1, [entry], updated_at=T, window_results={h: _result(9.0, 30)})
+    assert hof["entries"][0]["out_of_sample"]["n_windows"] == 0  # the choosing window is in-sample
+    assert hof["entries"][0]["in_sample"] == {
+        "generation": 1,
+        "genome_id": "0000000a",
+        "fitness": 9.0,
+        "roi_bankroll_pct": None,
+        "roi_stake_pct": None,
+    }
+    hof = merge_hall_of_fame(hof, 2, [], updated_at=T, window_results={h: _result(-2.0, -10)})
+    hof = merge_hall_of_fame(hof, 2, [], updated_at=T, window_results={h: _result(-2.0, -10)})
+    hof = merge_hall_of_fame(hof, 3, [], updated_at=T, window_results={"other": _result(5, 5)})
+    hof = merge_hall_of_fame(hof, 4, [], updated_at=T, window_results={h: _result(1.0, 4)})
+    oos = hof["entries"][0]["out_of_sample"]
+    assert [w["generation"] for w in oos["windows"]] == [2, 4]
+    assert (oos["n_windows"], oos["mean_fitness"], oos["mean_roi_stake_pct"]) == (2, -0.5, -3.0)
+    assert hof["best_ever"]["out_of_sample"]["n_windows"] == 2
+    validate_hall_of_fame(hof)
 
 
 def test_cap_keeps_the_best_twenty() -> None:
@@ -105,22 +156,20 @@ def test_cap_applies_across_calls_and_is_configurable() -> None:
 
 
 def test_best_ever_survives_newer_weaker_data() -> None:
-    """best_ever keeps the older, higher result for a genome whose entry was replaced."""
+    """best_ever keeps the older, higher result when the same genes do worse later."""
     first = merge_hall_of_fame(None, 1, [_entry("0000000a", 30.0, 1)], updated_at=T)
     second = merge_hall_of_fame(first, 2, [_entry("0000000a", 10.0, 2)], updated_at=T)
     assert second["best_ever"]["fitness_roi_pct"] == 30.0
     assert second["best_ever"]["generation"] == 1
-    assert second["entries"][0]["fitness_roi_pct"] == 10.0
+    assert second["entries"][0]["fitness_roi_pct"] == 30.0
 
 
 def test_best_ever_survives_falling_out_of_the_list() -> None:
-    """best_ever is kept even when its entry no longer makes the top list."""
-    first = merge_hall_of_fame(None, 0, [_entry("0000000a", 50.0)], updated_at=T, max_entries=1)
-    second = merge_hall_of_fame(
-        first, 1, [_entry("0000000a", -1.0), _entry("0000000b", 2.0)], updated_at=T, max_entries=1
-    )
-    assert _ids(second) == ["0000000b"]
-    assert second["best_ever"]["genome"]["id"] == "0000000a"
+    """best_ever is kept even when its entry no longer makes the (capped) top list."""
+    first = merge_hall_of_fame(None, 0, [_entry("0000000b", 50.0)], updated_at=T, max_entries=1)
+    second = merge_hall_of_fame(first, 1, [_entry("0000000a", 50.0)], updated_at=T, max_entries=1)
+    assert _ids(second) == ["0000000a"]  # equal fitness: the lower id takes the only slot
+    assert second["best_ever"]["genome"]["id"] == "0000000b"
     assert second["best_ever"]["fitness_roi_pct"] == 50.0
 
 

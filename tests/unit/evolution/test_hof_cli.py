@@ -60,7 +60,9 @@ def test_table_lists_entries_best_first(tmp_path: Path, capsys: pytest.CaptureFi
     first = next(line for line in out.splitlines() if ids[0] in line)
     for cell in ("1", "+12.25", "12", "62.5%", "+3.06", "value"):
         assert cell in first.split()
-    assert f"Best ever: {ids[0]} +12.25% ROI (generation 1, value)" in out
+    assert f"Best ever: {ids[0]} in-sample fitness +12.25 (generation 1, value)" in out
+    for legend in ("IS = in-sample", "OOS = out-of-sample", "ROI on stake"):
+        assert legend in out
 
 
 def test_top_limits_the_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,11 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from evoarena.errors import StateError
+from evoarena.errors import StateError, StateWriteError
 from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.persistence import (
+    HALL_OF_FAME_ENTRIES_FIELD,
     ensure_state_dir,
     iso_timestamp,
     list_generations,
@@ -437,7 +438,9 @@ def test_checkpoint_is_overwritten_and_deterministic(tmp_path: Path) -> None:
     a = tmp_path / "a" / "checkpoint_gen0000.json"
     assert a.read_bytes() == (tmp_path / "b" / "checkpoint_gen0000.json").read_bytes()
     assert _read(a)["tick_count"] == 20
-    assert _files(tmp_path / "a") == ["checkpoint_gen0000.json"]
+    # The one before is kept (the last two checkpoints of the running generation).
+    assert _files(tmp_path / "a") == ["checkpoint_gen0000.json", "checkpoint_gen0000.prev.json"]
+    assert _read(tmp_path / "a" / "checkpoint_gen0000.prev.json")["tick_count"] == 10
 
 
 @pytest.mark.parametrize(
@@ -515,7 +518,7 @@ def test_hall_of_fame_round_trips_and_merges(tmp_path: Path) -> None:
     assert [(e["genome"]["id"], e["fitness_roi_pct"]) for e in hof["entries"]] == [
         (g[2].id, 9.0),
         (g[0].id, 5.0),
-        (g[1].id, 1.0),
+        (g[1].id, 2.0),  # the same genes again: the window that chose them first is kept
     ]
     assert hof["best_ever"]["genome"]["id"] == g[2].id
 
@@ -576,15 +579,27 @@ def test_corrupt_hall_of_fame_is_a_state_error(tmp_path: Path, how: Any, message
 
 
 def test_saving_over_a_corrupt_hall_of_fame_moves_it_aside(tmp_path: Path) -> None:
-    """The corrupt file is kept as hall_of_fame.json.corrupt and a new one is started."""
-    (tmp_path / "hall_of_fame.json").write_text('{"entries": [')
+    """The corrupt file is kept as hall_of_fame.json.corrupt-1 (a second corruption as -2) and
+    the hall of fame is rebuilt from the generation files' recorded entries: nothing is lost."""
+    earlier = _genomes(1, 0, seed=5)[0]
+    save_generation_state(
+        3,
+        [earlier],
+        [7.0],
+        {},
+        state_dir=tmp_path,
+        now_ms=NOW,
+        extra={HALL_OF_FAME_ENTRIES_FIELD: [_entry(earlier, 7.0, 3)]},
+    )
     g = _genomes(1)[0]
-    with capture_logs() as logs:
-        save_hall_of_fame(4, [_entry(g, 3.0, 4)], state_dir=tmp_path, now_ms=NOW)
-    assert (tmp_path / "hall_of_fame.json.corrupt").read_text() == '{"entries": ['
+    for n in (1, 2):
+        (tmp_path / "hall_of_fame.json").write_text('{"entries": [')
+        with capture_logs() as logs:
+            save_hall_of_fame(4, [_entry(g, 3.0, 4)], state_dir=tmp_path, now_ms=NOW)
+        assert (tmp_path / f"hall_of_fame.json.corrupt-{n}").read_text() == '{"entries": ['
     hof = load_hall_of_fame(state_dir=tmp_path)
     assert hof is not None
-    assert [e["genome"]["id"] for e in hof["entries"]] == [g.id]
+    assert [e["genome"]["id"] for e in hof["entries"]] == [earlier.id, g.id]
     warned = [e for e in logs if e["event"] == "hall_of_fame_corrupt"]
     assert "hall_of_fame.json: not valid JSON" in warned[0]["error"]
 
@@ -622,7 +637,7 @@ def test_failed_replace_leaves_the_old_file_intact(
 
     monkeypatch.setattr(os, "replace", crash)
     genomes = _genomes(4, 0, seed=99)
-    with pytest.raises(StateError, match=r"gen_0000\.json: cannot write: No space left"):
+    with pytest.raises(StateWriteError, match=r"gen_0000\.json: cannot write: No space left"):
         save_generation_state(0, genomes, [9.0] * 4, {}, state_dir=tmp_path, now_ms=NOW + 5)
     monkeypatch.undo()
     assert {n: (tmp_path / n).read_bytes() for n in _files(tmp_path)} == before
@@ -641,7 +656,7 @@ def test_failed_fsync_leaves_the_old_file_intact(
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(persistence.os, "fsync", crash)
-    with pytest.raises(StateError, match=r"hall_of_fame\.json: cannot write"):
+    with pytest.raises(StateWriteError, match=r"hall_of_fame\.json: cannot write"):
         save_hall_of_fame(1, [_entry(g, 50.0, 1)], state_dir=tmp_path, now_ms=NOW)
     monkeypatch.undo()
     assert _files(tmp_path) == ["hall_of_fame.json"]

@@ -40,6 +40,7 @@ def _settings(tmp_path: Path, **trading: int) -> Settings:
         "checkpoint_every_ticks": 5,
         "settlement_check_every_ticks": 4,
         "progress_log_every_ticks": 10,
+        "settlement_margin_secs": 240,
     }
     t.update(trading)
     return load_settings(
@@ -234,6 +235,10 @@ def test_resume_from_latest_breeds_the_saved_generation(tmp_path: Path) -> None:
     assert [b.genome.to_dict() for b in second.run.bots] == [g.to_dict() for g in expected]
     # an uninterrupted run would have bred exactly the same generation 1
     assert first.generation == 1
+    # and it knows last generation's elites, as the uninterrupted run does
+    assert second.carried_elites == first.carried_elites
+    assert second.carried_elites is not None
+    assert len(second.carried_elites.gene_hashes) >= 1
 
 
 def test_resume_mid_generation_checkpoint(tmp_path: Path) -> None:
@@ -256,10 +261,11 @@ def test_resume_mid_generation_checkpoint(tmp_path: Path) -> None:
 
 
 def test_bots_see_only_markets_that_can_settle_in_the_generation(tmp_path: Path) -> None:
-    """The view a generation builds leaves out markets closing after its settlement deadline."""
-    s = _settings(tmp_path)  # 600 s trading + 600 s wait: deadline T0 + 20 min
+    """The view leaves out markets closing after the deadline less the settlement margin."""
+    s = _settings(tmp_path)  # 600 s trading + 600 s wait: deadline T0 + 20 min, margin 4 min
     book = MarketBook(s.trading.price_history_ticks)
     _market(book, "SOON", T0 + 15 * MIN)
+    _market(book, "EDGE", T0 + 17 * MIN)  # closes before the deadline, but within the margin
     _market(book, "LATE", T0 + 25 * MIN)
     run = GenerationRun(s, book, _genomes(6, 2), 0, T0)
     seen: list[list[str]] = []
@@ -274,4 +280,96 @@ def test_bots_see_only_markets_that_can_settle_in_the_generation(tmp_path: Path)
         mp.setattr(MarketView, "build", spy)
         run.fire_due(T0)
     assert seen == [["SOON"]]
-    assert [m.ticker for m in MarketView.build(book, T0, []).markets] == ["LATE", "SOON"]
+    assert [m.ticker for m in MarketView.build(book, T0, []).markets] == ["EDGE", "LATE", "SOON"]
+
+
+def test_deadline_policy_last_bid_sells_at_the_last_bid(tmp_path: Path) -> None:
+    """Under ``last_bid`` an unsettled position is sold at its market's last fresh bid."""
+    s = _settings(tmp_path)
+    s = s.model_copy(
+        update={"trading": s.trading.model_copy(update={"deadline_policy": "last_bid"})}
+    )
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)  # YES bids up to 0.49, never determined
+    run = GenerationRun(s, book, _genomes(3, 3), 0, T0)
+    run.fire_due(T0)
+    opened = _buy_everywhere(run, "M1", T0 + 1000)
+    assert opened == 3
+    run.fire_due(run.deadline_ms)
+    assert run.phase is Phase.DONE
+    assert run.stats.force_closed == opened
+    for acct in run.exchange.accounts.values():
+        (closed,) = acct.closed_positions
+        assert closed.forced
+        assert closed.payout == closed.contracts * 490_000
+        assert closed.exit_fee > 0
+
+
+def test_generation_file_has_per_bot_results(tmp_path: Path) -> None:
+    """gen_NNNN.json carries one result per genome, aligned, agreeing with the seeds' fields."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    runner = EvolutionRunner(s, book, max_generations=1)
+    runner.start(T0)
+    assert runner.run is not None
+    _buy_everywhere(runner.run, "M1", T0 + 1000)
+    book.apply(MarketDetermined("M1", Side.YES, PRICE_ONE, T0 + 9 * MIN + 1))
+    runner.fire_due(T0 + 3_600_000)
+    doc = persistence.load_generation(0, state_dir=Path(s.state.dir))
+    assert doc is not None
+    results = doc["results"]
+    assert [r["genome_id"] for r in results] == [g["id"] for g in doc["genomes"]]
+    assert [r["gene_hash"] for r in results] == [
+        Genome.from_dict(g).gene_hash for g in doc["genomes"]
+    ]
+    assert [r["fitness"] for r in results] == doc["fitness_scores"]
+    assert sum(r["trades"] for r in results) == doc["stats"]["total_trades"]
+    assert sum(r["force_closed"] for r in results) == doc["stats"]["force_closed"]
+    assert round(sum(r["pnl_usd"] for r in results), 6) == doc["stats"]["realized_pnl"]
+    for r in results:
+        assert r["settled"] + r["force_closed"] + r["open"] == r["trades"]
+        assert r["settled"] >= 1  # every bot bought M1, which settled YES
+        assert r["wins"] == r["settled"]  # a YES bought below 0.5 and settled at 1 wins
+        assert r["roi_bankroll_pct"] == pytest.approx(r["pnl_usd"])  # $100 bankroll
+        assert r["roi_stake_pct"] == pytest.approx(100 * r["pnl_usd"] / r["stake_usd"], abs=1e-5)
+
+
+def test_carried_elites_are_measured_out_of_sample(tmp_path: Path) -> None:
+    """Generation 1's stats and the hall of fame record how gen 0's elites did in window 1."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    _market(book, "M2", T0 + 19 * MIN, mid_cents=30)
+    runner = EvolutionRunner(s, book, max_generations=2)
+    runner.start(T0)
+    runner.fire_due(T0 + 10 * 3_600_000)
+    state = Path(s.state.dir)
+    g0 = persistence.load_generation(0, state_dir=state)
+    g1 = persistence.load_generation(1, state_dir=state)
+    assert g0 is not None
+    assert g1 is not None
+    ranked = sorted(range(len(g0["genomes"])), key=lambda i: (-g0["fitness_scores"][i], i))
+    elite_hashes = [g0["results"][i]["gene_hash"] for i in ranked[: s.evolution.elite_count]]
+    # the elites trade window 1 unchanged: their genes are in generation 1
+    by_hash = {}
+    for r in g1["results"]:
+        by_hash.setdefault(r["gene_hash"], r)
+    assert all(h in by_hash for h in elite_hashes)
+    oos = g1["stats"]["carried_elites_oos"]
+    expected = [by_hash[h]["fitness"] for h in dict.fromkeys(elite_hashes)]
+    assert oos["chosen_in"] == 0
+    assert oos["n"] == len(expected)
+    assert oos["mean_fitness"] == pytest.approx(sum(expected) / len(expected))
+    assert g0["stats"]["carried_elites_oos"]["n"] == 0  # nothing was chosen before gen 0
+    hof = persistence.load_hall_of_fame(state_dir=state)
+    assert hof is not None
+    hashes = [e["gene_hash"] for e in hof["entries"]]
+    assert len(hashes) == len(set(hashes))  # one slot per genome
+    for e in hof["entries"]:
+        windows = e["out_of_sample"]["windows"]
+        if e["in_sample"]["generation"] == 0 and e["gene_hash"] in by_hash:
+            assert [w["generation"] for w in windows] == [1]
+            assert windows[0]["fitness"] == by_hash[e["gene_hash"]]["fitness"]
+        else:
+            assert windows == []

@@ -1,0 +1,128 @@
+"""Owning a state directory: one process at a time, checked writable, calm under signals.
+
+* :func:`state_dir_lock` — an exclusive ``fcntl.flock`` on ``<state dir>/.evoarena.lock`` held
+  for the life of a ``run`` or ``replay``. The OS drops it when the process dies (even by
+  ``kill -9``), so a stale lock file never blocks a restart. A second process gets
+  :class:`~evoarena.errors.StateLockedError` (one line, exit 2) naming the holder's pid.
+* :func:`~evoarena.evolution.persistence.check_writable` is called right after locking, so an
+  unusable directory is reported at start, not at the first checkpoint.
+* :func:`ignore_further_signals` — after the first SIGINT/SIGTERM, later ones are logged and
+  ignored until the caller has finished its final save (systemd and Docker forward a second
+  signal to the whole process group).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+import orjson
+import structlog
+
+from evoarena.errors import StateError, StateLockedError
+from evoarena.evolution import persistence
+
+log = structlog.get_logger(__name__)
+
+LOCK_FILE = ".evoarena.lock"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+@contextlib.contextmanager
+def state_dir_lock(state_dir: Path) -> Iterator[None]:
+    """Hold the state directory exclusively (see the module docstring); checks it is writable."""
+    persistence.ensure_state_dir(state_dir)
+    path = state_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        msg = f"{path}: cannot open the lock file: {e.strerror or e}"
+        raise StateError(msg) from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                msg = f"{path}: cannot lock: {e.strerror or e}"
+                raise StateError(msg) from e
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            msg = (
+                f"{state_dir}: in use by another evoarena process (pid {holder}); stop it "
+                "first or use another --state-dir"
+            )
+            raise StateLockedError(msg) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        persistence.check_writable(state_dir)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def ignore_further_signals(context: str) -> Callable[[], None]:
+    """Log and ignore SIGINT/SIGTERM from now on; returns a function restoring the old handlers.
+
+    Call it as soon as the first stop signal has been taken (the caller then saves and exits).
+    """
+
+    def ignored(signum: int, frame: FrameType | None) -> None:
+        # Not through structlog: the interrupted code may hold the logger's write lock.
+        line = {
+            "event": "signal_ignored_during_shutdown",
+            "level": "warning",
+            "signal": signal.Signals(signum).name,
+            "context": context,
+            "note": "the final save is in progress; the process exits when it is done",
+        }
+        with contextlib.suppress(OSError):
+            os.write(2, orjson.dumps(line) + b"\n")
+
+    previous: dict[int, _Handler] = {}
+    for sig in STOP_SIGNALS:
+        previous[sig] = signal.signal(sig, ignored)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
+
+
+class StopRequested(BaseException):
+    """Raised in the main thread by :func:`stop_on_signals` when SIGINT/SIGTERM arrives.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so no ``except Exception`` (a tick's error
+    guard) swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signal = signal.Signals(signum).name
+        super().__init__(f"stopped by {self.signal}")
+
+
+@contextlib.contextmanager
+def stop_on_signals(context: str) -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into :class:`StopRequested`; ignore the ones after it.
+
+    For synchronous work (replay) whose every state write is atomic and resumable: stopping at
+    any instant is safe. Old handlers are restored on exit.
+    """
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        ignore_further_signals(context)
+        raise StopRequested(signum)  # logged by whoever catches it, outside the handler
+
+    previous = {sig: signal.signal(sig, first) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
