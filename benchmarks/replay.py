@@ -8,8 +8,8 @@ this one process, one after the other:
   available (``isal`` when installed) and, for reference, the standard library's;
 * ``inspect`` — ``evoarena inspect``'s summary (the general per-line path into a book);
 * ``compile`` — ``evoarena compile`` (wall time, store size against the ``.jsonl.gz``);
-* ``cold`` — ``evoarena replay`` from the JSON (the fused path), one generation of ``--bots``
-  bots with 30 s ticks, checkpointing as ``evoarena replay`` does;
+* ``cold`` — ``evoarena replay --checkpoint-every 0`` from the JSON (the fused path), one
+  generation of ``--bots`` bots with 30 s ticks;
 * ``warm`` — the same replay from the compiled store;
 * ``general`` (with ``--with-general``) — the same replay through the general per-line path.
 
@@ -191,6 +191,7 @@ def main() -> int:
             "trades": sum(g.stats["total_trades"] for g in cold.generations),
             "phases": phases,
             "identical_state": identical,
+            "checkpoints": "only when a replay ends mid-generation (--checkpoint-every 0)",
             "peak_rss_mb": _rss_mb(),
             "python": sys.version.split()[0],
             "command": " ".join(["benchmarks/replay.py", *sys.argv[1:]]),

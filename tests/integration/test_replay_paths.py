@@ -107,6 +107,15 @@ def awkward_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def truncated_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The day cut off mid-stream (a recorder killed mid-write): a read error near the end."""
+    data = day.read_bytes()
+    path = tmp_path_factory.mktemp("truncated") / "truncated.jsonl.gz"
+    path.write_bytes(data[: len(data) * 6 // 10])
+    return path
+
+
 def _settings(state: Path) -> Settings:
     return load_settings(
         None,
@@ -161,7 +170,7 @@ def _files(state: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["day", "awkward_day"])
+@pytest.mark.parametrize("which", ["day", "awkward_day", "truncated_day"])
 def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +181,7 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     assert fresh_store(path) == store_path(path)
     warm = _replay(path, tmp_path / "warm", monkeypatch)
     g = general["report"]
-    assert len(g.generations) == 2
+    assert len(g.generations) == (1 if which == "truncated_day" else 2)
     assert g.stores == []
     assert fused["report"].stores == []
     assert warm["report"].stores == [store_path(path)]
@@ -185,6 +194,9 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert general["decoder"].counters.as_dict() == other["decoder"].counters.as_dict(), name
         assert general["book"].counters == other["book"].counters, name
         assert _book_state(general["book"]) == _book_state(other["book"]), name
+    if which == "truncated_day":
+        assert g.bad_lines == 1
+        assert "cannot read" in g.bad_examples[0]
     if which == "awkward_day":
         counters = fused["decoder"].counters
         assert counters.malformed >= 4

@@ -23,6 +23,7 @@ The sink (the replayer) is consulted for a hot frame only when its receive time 
 
 from __future__ import annotations
 
+import gzip as stdlib_gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,30 +63,57 @@ def open_recording(path: Path) -> tuple[IO[bytes], Any]:
     return raw, opener(fileobj=raw, mode="rb")
 
 
-def body_chunks(fh: Any) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
     """``(lines, None)`` lists of complete lines (without their newline), in order, after the
     header line; a read error ends the stream with ``(None, "cannot read: ...")``.
 
-    As with the general reader, the partial line at a read error is dropped and the error is
-    reported on the next line number.
+    Exactly the lines the general reader (:class:`RecordingReader`, standard-library gzip, line
+    by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
+    from the same offset that way, so the last good lines and the error message are the same.
     """
-    fh.readline()  # the header (validated by RecordingReader)
+    offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
     while True:
         try:
             data = fh.read1(CHUNK_BYTES)
-        except (OSError, EOFError) as e:
-            yield None, f"cannot read: {e}"
+        except (OSError, EOFError):
+            yield from _slow_rest(path, offset, tail)
             return
         if not data:
             if tail:
                 yield [tail], None
             return
+        offset += len(data)
         if tail:
             data = tail + data
         lines = data.split(b"\n")
         tail = lines.pop()
         yield lines, None
+
+
+def _slow_rest(
+    path: Path, offset: int, tail: bytes
+) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+    """The rest of a recording from decompressed ``offset``, read as the general reader does."""
+    opener: Any = stdlib_gzip.GzipFile if path.name.endswith(".gz") else None
+    with open(path, "rb") as raw:
+        fh = opener(fileobj=raw, mode="rb") if opener is not None else raw
+        try:
+            fh.seek(offset)
+            while True:
+                line = fh.readline()
+                if not line:
+                    if tail:
+                        yield [tail], None
+                    return
+                if tail:
+                    line, tail = tail + line, b""
+                if line.endswith(b"\n"):
+                    yield [line[:-1]], None
+                else:
+                    tail = line
+        except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
+            yield None, f"cannot read: {e}"
 
 
 class FusedSink(Protocol):
@@ -156,7 +184,7 @@ class FusedIngest:
         self.close()
 
     def _chunks(self) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
-        return body_chunks(self._fh)
+        return body_chunks(self._fh, self.source.path)
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole file; returns True if the sink asked to stop."""

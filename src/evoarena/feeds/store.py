@@ -29,6 +29,7 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,8 @@ log = structlog.get_logger(__name__)
 STORE_VERSION = "1"
 STORE_SUFFIX = ".store"
 KINDS = ("other", "delta", "ticker", "trade", "error")
+BATCH_ROWS = 1 << 17
+"""Rows per Parquet row group; compile and replay hold one batch of rows in memory at a time."""
 OTHER, DELTA, TICKER, TRADE, ERROR = range(5)
 _SIDE_CODES = {"no": 0, "yes": 1}
 _SIDES_BY_CODE = (Side.NO, Side.YES)
@@ -239,7 +242,31 @@ def compile_recording(path: Path) -> CompileReport:
     with RecordingReader(path) as reader:
         header = reader.header
     stat = path.stat()
+    target = store_path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    meta = {
+        b"evoarena_store": STORE_VERSION.encode(),
+        b"source_name": path.name.encode(),
+        b"source_size": str(stat.st_size).encode(),
+        b"source_mtime_ns": str(stat.st_mtime_ns).encode(),
+        b"source_sha256": source_sha256(path).encode(),
+        b"header": orjson.dumps(header),
+    }
+    writer = pq.ParquetWriter(
+        tmp / "stream.parquet", _stream_schema(pa).with_metadata(meta), compression="zstd"
+    )
+    counts = {k: 0 for k in KINDS}
     cols = _Columns()
+
+    def flush() -> None:
+        nonlocal cols
+        for k in cols.kind:
+            counts[KINDS[k]] += 1
+        writer.write_table(_stream_table(pa, cols), row_group_size=BATCH_ROWS)
+        cols = _Columns()
+
     general_lines: list[int] = []
     general_raw: list[bytes] = []
     query = _QueryTables()
@@ -247,12 +274,14 @@ def compile_recording(path: Path) -> CompileReport:
     line_no = 1
     raw_file, fh = open_recording(path)
     try:
-        for lines, error in body_chunks(fh):
+        for lines, error in body_chunks(fh, path):
             if lines is None:
                 cols.add(line_no + 1, cols.t_ms[-1] if cols.t_ms else 0, ERROR)
                 general_lines.append(line_no + 1)
                 general_raw.append((error or "cannot read").encode())
                 break
+            if len(cols.kind) >= BATCH_ROWS:
+                flush()
             for raw in lines:
                 line_no += 1
                 if not raw.strip():
@@ -271,42 +300,13 @@ def compile_recording(path: Path) -> CompileReport:
                 general_lines.append(line_no)
                 general_raw.append(raw)
                 query.add(obj)
+        flush()
     finally:
         fh.close()
         raw_file.close()
-
-    target = store_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    meta = {
-        b"evoarena_store": STORE_VERSION.encode(),
-        b"source_name": path.name.encode(),
-        b"source_size": str(stat.st_size).encode(),
-        b"source_mtime_ns": str(stat.st_mtime_ns).encode(),
-        b"source_sha256": source_sha256(path).encode(),
-        b"header": orjson.dumps(header),
-    }
-    i64, i8 = pa.int64(), pa.int8()
-    stream = pa.table(
-        {
-            "line_no": pa.array(cols.line_no, i64),
-            "t_ms": pa.array(cols.t_ms, i64),
-            "kind": pa.array(cols.kind, i8),
-            "ticker": pa.array(cols.ticker, pa.string()).dictionary_encode(),
-            "sid": pa.array(cols.sid, i64),
-            "seq": pa.array(cols.seq, i64),
-            "side": pa.array(cols.side, i8),
-            "price": pa.array(cols.price, i64),
-            "size": pa.array(cols.size, i64),
-            "yes_bid": pa.array(cols.yes_bid, i64),
-            "yes_ask": pa.array(cols.yes_ask, i64),
-            "volume": pa.array(cols.volume, i64),
-            "taker_side": pa.array(cols.taker_side, pa.string()).dictionary_encode(),
-        }
-    ).replace_schema_metadata(meta)
-    write = {"compression": "zstd", "row_group_size": 1 << 20}
-    pq.write_table(stream, tmp / "stream.parquet", **write)
+        writer.close()
+    i64 = pa.int64()
+    write = {"compression": "zstd"}
     general = pa.table(
         {"line_no": pa.array(general_lines, i64), "raw": pa.array(general_raw, pa.binary())}
     )
@@ -322,9 +322,6 @@ def compile_recording(path: Path) -> CompileReport:
         )
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
-    counts = {k: 0 for k in KINDS}
-    for k in cols.kind:
-        counts[KINDS[k]] += 1
     return CompileReport(
         recording=path,
         store=target,
@@ -334,6 +331,39 @@ def compile_recording(path: Path) -> CompileReport:
         source_bytes=stat.st_size,
         store_bytes=sum(p.stat().st_size for p in target.iterdir()),
     )
+
+
+def _stream_schema(pa: Any) -> pa.Schema:
+    i64, i8 = pa.int64(), pa.int8()
+    text = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema(
+        [
+            ("line_no", i64),
+            ("t_ms", i64),
+            ("kind", i8),
+            ("ticker", text),
+            ("sid", i64),
+            ("seq", i64),
+            ("side", i8),
+            ("price", i64),
+            ("size", i64),
+            ("yes_bid", i64),
+            ("yes_ask", i64),
+            ("volume", i64),
+            ("taker_side", text),
+        ]
+    )
+
+
+def _stream_table(pa: Any, cols: _Columns) -> pa.Table:
+    schema = _stream_schema(pa)
+    data = {
+        f.name: pa.array(getattr(cols, f.name), f.type.value_type).dictionary_encode()
+        if pa.types.is_dictionary(f.type)
+        else pa.array(getattr(cols, f.name), f.type)
+        for f in schema
+    }
+    return pa.table(data, schema=schema)
 
 
 def _empty(pa: Any, data: dict[str, list[Any]]) -> pa.Table:
@@ -393,32 +423,35 @@ class StoreIngest:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _load(self) -> tuple[list[Any], ...]:
-        import pyarrow as pa
+    def _batches(self) -> Iterator[tuple[list[Any], ...]]:
+        """The stream's rows, a row group at a time, as Python lists per column."""
         import pyarrow.parquet as pq
 
         cols = ["t_ms", "kind", "ticker", "sid", "seq", "side", "price", "size", "line_no"]
-        table = pq.read_table(self.store / "stream.parquet", columns=cols, use_threads=False)
-        out: list[list[Any]] = []
-        for name in cols:
-            col = table.column(name).combine_chunks()
-            if name == "ticker":
-                assert isinstance(col, pa.DictionaryArray)  # noqa: S101 - written so above
-                names = col.dictionary.to_pylist()
-                idx = col.indices.fill_null(0).to_numpy().tolist()
-                out.append([names[i] if names else None for i in idx])
-            else:
-                out.append(col.fill_null(0).to_numpy().tolist())
+        stream = pq.ParquetFile(self.store / "stream.parquet")
+        for batch in stream.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=False):
+            out: list[list[Any]] = []
+            for name in cols:
+                col = batch.column(name)
+                if name == "ticker":
+                    names = col.dictionary.to_pylist()
+                    idx = col.indices.fill_null(0).to_numpy().tolist()
+                    out.append([names[i] for i in idx] if names else [None] * len(idx))
+                else:
+                    out.append(col.fill_null(0).to_numpy().tolist())
+            yield tuple(out)
+
+    def _general(self) -> tuple[list[int], list[bytes]]:
+        import pyarrow.parquet as pq
+
         general = pq.read_table(self.store / "general.parquet", use_threads=False)
-        out.append(general.column("line_no").to_pylist())
-        out.append(general.column("raw").to_pylist())
-        return tuple(out)
+        return general.column("line_no").to_pylist(), general.column("raw").to_pylist()
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole store; returns True if the sink asked to stop."""
-        loaded = self._load()
-        t_col, kind_col, ticker_col, sid_col, seq_col, side_col, price_col, size_col = loaded[:8]
-        line_nos, gl, gr = loaded[8:]
+        gl, gr = self._general()
+        n_rows = pq_rows(self.store / "stream.parquet")
+        done_rows = 0
         source = self.source
         reader = source.reader
         step_of = source.step_of
@@ -431,7 +464,6 @@ class StoreIngest:
         sid_tickers = dec._sid_tickers
         decode_ws = dec.decode_ws
         sides = _SIDES_BY_CODE
-        n_rows = len(t_col)
 
         items = sink.items
         events = sink.events
@@ -444,7 +476,7 @@ class StoreIngest:
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
         unapplied = 0
-        stopped = False
+        stopped = read_error = False
         g = 0  # next general row
         line_no = 0
 
@@ -457,96 +489,102 @@ class StoreIngest:
             sink.last_line = last_line
             sink.applied_t = applied_t
 
-        rows = zip(
-            t_col,
-            kind_col,
-            ticker_col,
-            sid_col,
-            seq_col,
-            side_col,
-            price_col,
-            size_col,
-            strict=True,
-        )
-        for i, (t, kind, ticker, sid, seq, side, price, size) in enumerate(rows):
-            if kind == DELTA and positions.get(sid) != seq - 1:
-                # Out of order: the decoder decides (stale, gap), from the same values.
-                frame = _delta_frame(sid, seq, ticker, side, price, size)
-                sync_out()
-                stop = sink.general(ReplayStep(t, decode_ws(frame, t), None, line_nos[i]))
-                items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
-                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
-                gate = sink.gate
-                if stop:
-                    stopped = True
-                    break
-                continue
-            if kind in (OTHER, ERROR):
-                line_no, raw = gl[g], gr[g]
-                g += 1
-                if kind == ERROR:
+        for batch in self._batches():
+            rows = zip(*batch, strict=True)
+            for t, kind, ticker, sid, seq, side, price, size, line in rows:
+                if kind == DELTA and positions.get(sid) != seq - 1:
+                    # Out of order: the decoder decides (stale, gap), from the same values.
+                    frame = _delta_frame(sid, seq, ticker, side, price, size)
                     sync_out()
-                    reader._bad(line_no, raw.decode())
-                    break
-                item = reader._parse(line_no, raw)
-                if item is None:
+                    stop = sink.general(ReplayStep(t, decode_ws(frame, t), None, line))
+                    items, events, first, last = (
+                        sink.items,
+                        sink.events,
+                        sink.first_ms,
+                        sink.last_ms,
+                    )
+                    applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
+                    gate = sink.gate
+                    if stop:
+                        stopped = True
+                        break
                     continue
-                sync_out()
-                stop = sink.general(step_of(item))
-                items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
-                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
-                gate = sink.gate
-                if stop:
-                    stopped = True
-                    break
-                if g % 64 == 0:
-                    self._done = i / n_rows
-                    sink.chunk_done(t)
-                continue
-            items += 1
-            last = t
-            if first is None:
-                first = t
-            if t >= gate:
-                sync_out()
-                stop = sink.at_gate(t)
-                gate = sink.gate
-                if stop:
-                    unapplied = kind
-                    if kind == DELTA:
-                        positions[sid] = seq
-                        sid_tickers.setdefault(sid, set()).add(ticker)
-                    stopped = True
-                    break
-            events += 1
-            applied += 1
-            last_line = line_nos[i]
-            applied_t = t
-            if kind == DELTA:
-                positions[sid] = seq
-                known = sid_tickers.get(sid)
-                if known is None:
-                    known = sid_tickers[sid] = set()
-                known.add(ticker)
-                n_delta += 1
-                m = markets.get(ticker)
-                if m is None or not m.has_book or m.stale:
-                    without_book += 1
-                elif not m._apply_delta(sides[side], price, size):
-                    impossible += 1
-                    m.stale = True
-                    dirty.add(m)
-            else:
-                m = markets.get(ticker)
-                if m is None:
-                    m = market(ticker)
-                m.last_price = price
-                if kind == TICKER:
-                    n_ticker += 1
-                    m.open_interest = size
-                    dirty.add(m)
+                if kind in (OTHER, ERROR):
+                    line_no, raw = gl[g], gr[g]
+                    g += 1
+                    if kind == ERROR:  # always the last row: the recording ends here
+                        sync_out()
+                        reader._bad(line_no, raw.decode())
+                        read_error = True
+                        break
+                    item = reader._parse(line_no, raw)
+                    if item is None:
+                        continue
+                    sync_out()
+                    stop = sink.general(step_of(item))
+                    items, events, first, last = (
+                        sink.items,
+                        sink.events,
+                        sink.first_ms,
+                        sink.last_ms,
+                    )
+                    applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
+                    gate = sink.gate
+                    if stop:
+                        stopped = True
+                        break
+                    if g % 64 == 0:
+                        self._done = (done_rows + g) / max(n_rows, 1)
+                        sink.chunk_done(t)
+                    continue
+                items += 1
+                last = t
+                if first is None:
+                    first = t
+                if t >= gate:
+                    sync_out()
+                    stop = sink.at_gate(t)
+                    gate = sink.gate
+                    if stop:
+                        unapplied = kind
+                        if kind == DELTA:
+                            positions[sid] = seq
+                            sid_tickers.setdefault(sid, set()).add(ticker)
+                        stopped = True
+                        break
+                events += 1
+                applied += 1
+                last_line = line
+                applied_t = t
+                if kind == DELTA:
+                    positions[sid] = seq
+                    known = sid_tickers.get(sid)
+                    if known is None:
+                        known = sid_tickers[sid] = set()
+                    known.add(ticker)
+                    n_delta += 1
+                    m = markets.get(ticker)
+                    if m is None or not m.has_book or m.stale:
+                        without_book += 1
+                    elif not m._apply_delta(sides[side], price, size):
+                        impossible += 1
+                        m.stale = True
+                        dirty.add(m)
                 else:
-                    n_trade += 1
+                    m = markets.get(ticker)
+                    if m is None:
+                        m = market(ticker)
+                    m.last_price = price
+                    if kind == TICKER:
+                        n_ticker += 1
+                        m.open_interest = size
+                        dirty.add(m)
+                    else:
+                        n_trade += 1
+            if stopped or read_error:
+                break
+            done_rows += len(batch[0])
+            self._done = done_rows / max(n_rows, 1)
         sync_out()
         self._done = 1.0
         reader.lines_read = max(reader.lines_read, line_no)
@@ -554,6 +592,13 @@ class StoreIngest:
             dec, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
         )
         return stopped
+
+
+def pq_rows(path: Path) -> int:
+    """Rows of a Parquet file (from its footer)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _delta_frame(sid: int, seq: int, ticker: str, side: int, price: int, size: int) -> Any:
