@@ -182,6 +182,8 @@ def _run_locked(
     replay.plan = plan
     replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
     stores: list[Path] = []
+    saved = persistence.list_generations(state_dir)
+    replay.runner.check_seeded(saved[-1] if saved else None)
     bad_lines = 0
     bad_examples: list[str] = []
     if not replay.already_done():

@@ -145,6 +145,45 @@ class LogSettings(BaseModel):
     format: Literal["auto", "json", "console"]
 
 
+class MetricsSettings(BaseModel):
+    """The Prometheus ``/metrics`` and ``/healthz`` endpoint of the live service."""
+
+    model_config = _STRICT
+
+    enabled: bool
+    host: str
+    port: int = Field(ge=0, le=65535)
+    feed_stale_secs: float = Field(gt=0)
+    tick_late_secs: float = Field(gt=0)
+
+
+class NotifySettings(BaseModel):
+    """A webhook that gets a JSON summary at each generation's end and on a fatal error."""
+
+    model_config = _STRICT
+
+    webhook_url: str
+    timeout_secs: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    retry_delay_secs: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _http_url(self) -> NotifySettings:
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            msg = "webhook_url must start with http:// or https:// (or be empty: no webhook)"
+            raise ValueError(msg)
+        return self
+
+
+class RetentionSettings(BaseModel):
+    """How long the live service keeps old checkpoints and recording segments (0 = forever)."""
+
+    model_config = _STRICT
+
+    checkpoints_keep_days: float = Field(ge=0)
+    recordings_keep_days: float = Field(ge=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with :func:`load_settings`."""
 
@@ -162,6 +201,9 @@ class Settings(BaseSettings):
     kalshi: KalshiSettings
     record: RecordSettings
     log: LogSettings
+    metrics: MetricsSettings
+    notify: NotifySettings
+    retention: RetentionSettings
 
     @classmethod
     def settings_customise_sources(

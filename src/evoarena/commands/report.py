@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from evoarena.clock import iso_ms
 from evoarena.evolution import persistence
 from evoarena.replayer import ReplayReport
-
-
-def _fmt_pct(x: Any) -> str:
-    return f"{float(x):+.2f}%"
+from evoarena.settings import Settings, load_settings
 
 
 def print_replay_summary(report: ReplayReport, console: Console) -> None:
@@ -34,26 +31,27 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         console.print(f"  virtual time {span}")
     if report.resumed_from is not None:
         console.print(f"  resumed after generation {report.resumed_from}")
-    table = Table(title="generations")
+    # No box and two-line headers so the table fits 80 columns.
+    table = Table(title="generations", box=None, pad_edge=False)
     for col in (
         "gen",
-        "best fit",
-        "best ROI",
-        "median ROI",
+        "best\nfitness",
+        "best\nROI %",
+        "median\nROI %",
         "trades",
         "settled",
         "fees $",
-        "active bots",
+        "active\nbots",
         "ticks",
     ):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True, header_style="bold")
     for g in report.generations:
         s = g.stats
         table.add_row(
             str(g.generation),
-            _fmt_pct(s["best_fitness"]),
-            _fmt_pct(s["best_roi"]),
-            _fmt_pct(s["median_roi"]),
+            f"{float(s['best_fitness']):+.2f}",
+            f"{float(s['best_roi']):+.2f}",
+            f"{float(s['median_roi']):+.2f}",
             str(s["total_trades"]),
             str(s["settled_trades"]),
             f"{float(s['fees_paid']):.2f}",
@@ -63,8 +61,10 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
     console.print(table)
     if report.generations:
         console.print(
-            "  fitness = ROI % of bots with enough settled trades "
-            "(evolution.min_settled_trades); the others score the inactive penalty"
+            "  ROI % = realized P&L / starting bankroll (in-sample); fitness = that ROI for "
+            "bots with at least [evolution] min_settled_trades settled trades, the inactive "
+            "penalty for the others",
+            markup=False,
         )
     if report.incomplete_generation is not None:
         console.print(
@@ -73,20 +73,52 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         )
 
 
-def print_hall_of_fame(state_dir: Path, console: Console, top: int = 5) -> bool:
+def roi_on_bankroll(entry: dict[str, Any], bankroll_usd: float) -> float:
+    """An entry's ROI % on its starting bankroll (recorded, or from its P&L)."""
+    recorded = entry.get("roi_bankroll_pct")
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        return float(recorded)
+    return 100.0 * float(entry.get("realized_pnl", 0.0)) / bankroll_usd
+
+
+def best_ever_line(best: dict[str, Any], settings: Settings) -> str:
+    """The hall of fame's best entry, fitness and ROI named apart (inactive bots said so)."""
+    ev = settings.evolution
+    fitness = float(best["fitness_roi_pct"])
+    roi = roi_on_bankroll(best, float(ev.initial_bankroll_usd))
+    line = (
+        f"best ever: genome {best['genome']['id']} (gen {best['generation']}, "
+        f"{best['signal_type']}): fitness {fitness:+.2f}, ROI on bankroll {roi:+.2f}%, "
+        f"{best.get('settled_trades', 0)} settled trade(s)"
+    )
+    if int(best.get("settled_trades", 0)) < ev.min_settled_trades:
+        line += (
+            f" — no bot reached {ev.min_settled_trades} settled trades, so every fitness is "
+            f"the inactive penalty ({ev.inactive_penalty_roi_pct:+.2f})"
+        )
+    return line
+
+
+def print_hall_of_fame(
+    state_dir: Path, console: Console, top: int = 5, settings: Settings | None = None
+) -> bool:
     """The seed's leaderboard; returns False when there is no hall of fame yet."""
     hof = persistence.load_hall_of_fame(state_dir=state_dir)
     if hof is None:
         return False
-    table = Table(title=f"hall of fame (top {top}) — {state_dir}")
-    for col in ("rank", "genome", "gen", "ROI %", "trades", "win rate", "P&L $", "signal"):
-        table.add_column(col, justify="right" if col not in ("genome", "signal") else "left")
+    settings = settings if settings is not None else load_settings()
+    bankroll = float(settings.evolution.initial_bankroll_usd)
+    table = Table(title=f"hall of fame (top {top}) — {state_dir}", box=None, pad_edge=False)
+    for col in ("#", "genome", "gen", "fitness", "ROI %", "trades", "win", "P&L $", "signal"):
+        justify: JustifyMethod = "left" if col in ("genome", "signal") else "right"
+        table.add_column(col, justify=justify, no_wrap=True, header_style="bold")
     for i, e in enumerate(hof.get("entries", [])[:top], start=1):
         table.add_row(
             str(i),
             str(e["genome"]["id"]),
             str(e["generation"]),
             f"{float(e['fitness_roi_pct']):+.2f}",
+            f"{roi_on_bankroll(e, bankroll):+.2f}",
             str(e["total_trades"]),
             f"{float(e['win_rate']) * 100:.0f}%",
             f"{float(e['realized_pnl']):+.2f}",
@@ -95,8 +127,5 @@ def print_hall_of_fame(state_dir: Path, console: Console, top: int = 5) -> bool:
     console.print(table)
     best = hof.get("best_ever")
     if best:
-        console.print(
-            f"  best ever: {float(best['fitness_roi_pct']):+.2f}% ROI "
-            f"(gen {best['generation']}, {best['signal_type']}, genome {best['genome']['id']})"
-        )
+        console.print("  " + best_ever_line(best, settings))
     return True

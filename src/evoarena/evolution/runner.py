@@ -228,8 +228,7 @@ class EvolutionRunner:
             )
             return genomes
         gen, saved = latest
-        if self.seed_genomes is not None:
-            self._check_seeded(gen)
+        self.check_seeded(gen)
         self.generation = gen + 1
         self.resumed_from = gen
         log.info("resumed", from_generation=gen, generation=self.generation)
@@ -280,12 +279,15 @@ class EvolutionRunner:
                 return
         self._begin(genomes, start_ms)
 
-    def _check_seeded(self, latest: int) -> None:
+    def check_seeded(self, latest: int | None) -> None:
         """A state directory resumed with seed genomes must have been started from them.
 
         Rerunning the same command after a kill resumes; seeding a directory that holds another
-        run's generations is refused (seeds only start generation 0).
+        run's generations (``latest`` the newest saved) is refused with :class:`StateError`
+        (seeds only start generation 0). Nothing to check without seeds or generations.
         """
+        if self.seed_genomes is None or latest is None:
+            return
         state = persistence.load_generation(0, state_dir=self.state_dir)
         seeds = [g.gene_hash for g in self.seed_genomes or ()]
         size = self.settings.evolution.population_size if self.evolve else len(seeds)
