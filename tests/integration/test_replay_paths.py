@@ -272,7 +272,7 @@ def test_cli_compile_then_replay_says_it_reads_the_store(
     out = capsys.readouterr().out
     assert f"{copy} → {store_path(copy)}" in out
     assert "× the recording's" in out
-    args = ["replay", str(copy), "--no-progress", "--generations", "1"]
+    args = ["replay", str(copy), "--no-progress", "--generations", "1", "--generation-hours", "1"]
     state = ["--state-dir", str(tmp_path / "s1")]
     assert main([*args, *state]) == 0
     assert f"read the compiled store {store_path(copy)}" in capsys.readouterr().out

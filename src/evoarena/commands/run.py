@@ -21,7 +21,6 @@ from evoarena.errors import AuthError, UserError
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import load_genomes
 from evoarena.feeds.recording import RecordingWriter, sibling_path
-from evoarena.observe.live import LiveMonitor, bind_metrics
 from evoarena.settings import Settings, decision_settings
 from evoarena.statedir import state_dir_lock
 
@@ -209,6 +208,7 @@ async def _serve(
     import httpx
 
     from evoarena.feeds.kalshi.feed import KalshiFeed
+    from evoarena.observe.live import LiveMonitor, bind_metrics
     from evoarena.supervisor import Supervisor
 
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
