@@ -43,7 +43,6 @@ class MarketView:
         "_hist_mean",
         "_hist_std",
         "_momentum",
-        "_pending_lookbacks",
         "_zscore",
         "categories",
         "category_idx",
@@ -125,7 +124,6 @@ class MarketView:
         self._hist_std: FloatArray | None = None
         self._zscore: FloatArray | None = None
         self._momentum: dict[int, FloatArray] = {}
-        self._pending_lookbacks: frozenset[int] = frozenset()
 
     @classmethod
     def build(
@@ -146,9 +144,10 @@ class MarketView:
         cannot settle in time would only be force-closed as a loss).
 
         ``categories`` is the generation's category list (the genome mask indexes it); a market
-        whose category is unknown or not listed gets index -1. ``lookbacks`` are momentum
-        lookbacks computed together, in one pass, on the first :meth:`momentum` call (none if no
-        momentum is asked for); others are computed (and cached) on first use.
+        whose category is unknown or not listed gets index -1. ``lookbacks`` (momentum lookbacks
+        the caller may ask for) are only validated: every momentum is computed on first use and
+        cached (:meth:`momenta` computes several in one pass), so a tick without an active
+        momentum bot computes none.
         """
         cache = book.arrays()
         close = cache.raw[:, 4]
@@ -172,11 +171,10 @@ class MarketView:
             book.history_store.gather(hist_rows),
         )
         if lookbacks is not None:
-            pending = frozenset(lookbacks)
-            if pending and min(pending) < 1:
-                msg = f"momentum lookback must be at least 1 tick, was {min(pending)}"
+            wanted = frozenset(lookbacks)
+            if wanted and min(wanted) < 1:
+                msg = f"momentum lookback must be at least 1 tick, was {min(wanted)}"
                 raise ValueError(msg)
-            view._pending_lookbacks = pending
         return view
 
     def __len__(self) -> int:
@@ -223,8 +221,7 @@ class MarketView:
         cached = self._momentum.get(lookback)
         if cached is not None:
             return cached
-        pending, self._pending_lookbacks = self._pending_lookbacks, frozenset()
-        self.momenta(pending | {lookback})
+        self.momenta((lookback,))
         return self._momentum[lookback]
 
     def momenta(self, lookbacks: Iterable[int]) -> None:

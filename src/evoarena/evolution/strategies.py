@@ -200,7 +200,9 @@ def population_signals_of(pop: PopulationParams, view: MarketView) -> SignalArra
             out[rows] = price_level_signal(view, low, high)
         elif kind == "momentum":
             triggers = cols["momentum_trigger"][rows]
-            out[rows] = momentum_signal_rows(view, pop.lookbacks[rows].tolist(), triggers)
+            lookbacks = pop.lookbacks[rows].tolist()
+            view.momenta(lookbacks)  # every lookback needed, in one pass
+            out[rows] = momentum_signal_rows(view, lookbacks, triggers)
         elif kind == "mean_reversion":
             out[rows] = mean_reversion_signal(view, cols["mean_rev_zscore"][rows])
         elif kind == "value":
