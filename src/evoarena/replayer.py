@@ -191,7 +191,12 @@ def _run_locked(
         done_bytes = 0
         for index, path in enumerate(files):
             replay.file_index = index
-            with ReplaySource(path, skip_bad=skip_bad, decoder=decoder) as source:
+            with ReplaySource(
+                path,
+                skip_bad=skip_bad,
+                decoder=decoder,
+                max_time_jump_ms=settings.record.max_time_jump_secs * 1000,
+            ) as source:
                 replay.begin_file(path, source.header)
                 fast = fused and replay.plan is None  # a fast-forward takes the general path
                 store = fresh_store(path) if fast and use_cache else None

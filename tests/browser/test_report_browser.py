@@ -44,7 +44,6 @@ def _demo_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     args = ["demo", "--out", str(out), "--markets", "30", "--generations", "3"]
     assert main([*args, "--generation-hours", "1", "--config", str(cfg)]) == 0
     state = out / "state"
-    assert main(["hof", "--state-dir", str(state)]) == 0
     printed = capsys.readouterr().out
     assert "hall of fame (top 5)" in printed
     assert "fitness" in printed

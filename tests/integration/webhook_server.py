@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,11 @@ class WebhookServer:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        # A client may go away mid-request (e.g. a service stopped while sending).
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            await self._handle(stream)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             data = b""
             while b"\r\n\r\n" not in data:

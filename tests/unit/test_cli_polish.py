@@ -70,3 +70,19 @@ def test_warnings_wait_for_the_tables_and_are_explained(
     assert "force-closed" in err
     assert "warning: something_else: {'detail': 'x'}" in err
     assert "progress" not in err
+
+
+def test_command_name_is_one_that_works_from_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evoarena.commands import _args
+
+    script = tmp_path / "venv" / "bin" / "evoarena"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_args.sys, "argv", [str(script)])
+    monkeypatch.setattr(_args.shutil, "which", lambda _name: None)
+    assert _args.command_name() == "venv/bin/evoarena"  # not on PATH: the path that works
+    monkeypatch.setattr(_args.shutil, "which", lambda _name: str(script))
+    assert _args.command_name() == "evoarena"

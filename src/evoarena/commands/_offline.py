@@ -114,6 +114,32 @@ def _bar(console: Console, *fields: TextColumn) -> Progress:
     )
 
 
+@contextmanager
+def replay_progress(
+    console: Console, recordings: Sequence[Path], *, show: bool, label: str = "replay"
+) -> Iterator[Callable[[ReplayProgress], None] | None]:
+    """An ``on_progress`` callback for replay-driven runs (replay, demo, evaluate) driving a
+    bar by bytes read; ``None`` when not shown."""
+    if not show:
+        yield None
+        return
+    total = sum(p.stat().st_size for p in recordings)
+    with _bar(
+        console, TextColumn("gen {task.fields[gen]}"), TextColumn("{task.fields[vtime]}")
+    ) as bar:
+        task = bar.add_task(label, total=total, gen=0, vtime="")
+
+        def update(p: ReplayProgress) -> None:
+            bar.update(
+                task,
+                completed=p.bytes_read,
+                gen=p.generation,
+                vtime=iso_ms(p.virtual_ms)[:16] + "Z",
+            )
+
+        yield update
+
+
 def replay_with_progress(
     recordings: Sequence[Path],
     settings: Settings,
@@ -126,28 +152,7 @@ def replay_with_progress(
 ) -> ReplayReport:
     """:func:`run_replay`, with a progress bar (by bytes read) when ``show``; ``options`` are
     :func:`run_replay`'s other keyword arguments."""
-    if not show:
-        return run_replay(
-            list(recordings),
-            settings,
-            skip_bad=skip_bad,
-            max_generations=max_generations,
-            **options,
-        )
-    total = sum(p.stat().st_size for p in recordings)
-    with _bar(
-        console, TextColumn("gen {task.fields[gen]}"), TextColumn("{task.fields[vtime]}")
-    ) as bar:
-        task = bar.add_task("replay", total=total, gen=0, vtime="")
-
-        def update(p: ReplayProgress) -> None:
-            bar.update(
-                task,
-                completed=p.bytes_read,
-                gen=p.generation,
-                vtime=iso_ms(p.virtual_ms)[:16] + "Z",
-            )
-
+    with replay_progress(console, recordings, show=show) as update:
         return run_replay(
             list(recordings),
             settings,

@@ -18,7 +18,7 @@ import orjson
 from rich.console import Console
 
 from evoarena.commands._args import add_config_argument
-from evoarena.commands._offline import print_warnings, quiet_logs
+from evoarena.commands._offline import print_warnings, quiet_logs, replay_progress
 from evoarena.errors import UserError
 from evoarena.evolution.evaluate import evaluate_genomes
 from evoarena.evolution.genome_source import load_genome_source
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="trade fixed genomes over a recording, window by window, without evolving",
         description="Run fixed genomes (a hall of fame, a generation file or a JSON file of "
         "genomes) over recordings on the same machinery as replay, one window per generation "
-        "length, and report per genome: windows, trades, ROI on bankroll (mean ± 95%% interval "
+        "length, and report per genome: windows, trades, ROI on bankroll (mean ± 95% interval "
         "across windows, worst window), ROI on stake and win rate. Out-of-sample only if the "
         "genomes were not chosen on these recordings.",
     )
@@ -102,7 +102,12 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
     source = load_genome_source(args.genomes, args.top)
-    result = evaluate_genomes(args.recordings, settings, source, skip_bad=args.skip_bad)
+    bar_console = Console(stderr=True)
+    show = bar_console.is_terminal and not args.json
+    with replay_progress(bar_console, args.recordings, show=show, label="evaluate") as update:
+        result = evaluate_genomes(
+            args.recordings, settings, source, skip_bad=args.skip_bad, on_progress=update
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evoarena.feeds.events import MarketEvent
+from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, safe_repr
 from evoarena.feeds.kalshi.decoder import WS_RECONNECT_MARK, KalshiDecoder
 from evoarena.feeds.recording import RecordingReader, RecordItem
 
@@ -38,10 +39,15 @@ class ReplaySource:
     """
 
     def __init__(
-        self, path: Path, *, skip_bad: bool = False, decoder: KalshiDecoder | None = None
+        self,
+        path: Path,
+        *,
+        skip_bad: bool = False,
+        decoder: KalshiDecoder | None = None,
+        max_time_jump_ms: int = DEFAULT_MAX_TIME_JUMP_MS,
     ) -> None:
         self.path = path
-        self.reader = RecordingReader(path, skip_bad=skip_bad)
+        self.reader = RecordingReader(path, skip_bad=skip_bad, max_time_jump_ms=max_time_jump_ms)
         self.header: dict[str, Any] = self.reader.header
         self.decoder = decoder if decoder is not None else KalshiDecoder()
 
@@ -76,7 +82,9 @@ class ReplaySource:
         status = rest.get("status")
         params = rest.get("params")
         if type(status) is not int:
-            self.decoder.note_malformed("rest", f"recorded 'status' is not an integer: {status!r}")
+            self.decoder.note_malformed(
+                "rest", f"recorded 'status' is not an integer: {safe_repr(status)}"
+            )
             return []
         return self.decoder.decode_rest(
             rest["path"], params if isinstance(params, dict) else {}, status, rest.get("body"), t_ms

@@ -25,6 +25,7 @@ Path_ = tuple[str, ...]
 # (a location is a path of keys from the file's top level).
 STATS_FIELDS: dict[str, tuple[Path_, ...]] = {
     "oos_mean_roi_pct": (
+        ("stats", "carried_elites_oos", "mean_roi_bankroll_pct"),
         ("stats", "elites_oos_mean_roi_pct"),
         ("stats", "oos_mean_roi_pct"),
         ("stats", "out_of_sample", "mean_roi_pct"),
@@ -32,6 +33,7 @@ STATS_FIELDS: dict[str, tuple[Path_, ...]] = {
         ("stats", "oos", "mean_roi_pct"),
     ),
     "oos_mean_fitness": (
+        ("stats", "carried_elites_oos", "mean_fitness"),
         ("stats", "elites_oos_mean_fitness"),
         ("stats", "oos_mean_fitness"),
         ("stats", "out_of_sample", "mean_fitness"),
@@ -64,15 +66,13 @@ BOT_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {
 
 # Hall-of-fame entry: the out-of-sample record and the fields read from it.
 HOF_OOS_FIELDS: tuple[Path_, ...] = (("out_of_sample",), ("oos",), ("oos_record",))
-HOF_OOS_NUMBER_FIELDS: tuple[str, ...] = (
-    "fitness",
-    "roi_bankroll_pct",
-    "roi_stake_pct",
-    "trades",
-    "settled",
-    "pnl",
-    "generations",
-)
+# Output name → the names it may have in the record (``hall_of_fame`` out-of-sample first).
+HOF_OOS_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {
+    "fitness": ("mean_fitness", "fitness"),
+    "roi_bankroll_pct": ("mean_roi_bankroll_pct", "roi_bankroll_pct"),
+    "roi_stake_pct": ("mean_roi_stake_pct", "roi_stake_pct"),
+    "windows": ("n_windows", "windows", "generations"),
+}
 
 
 def lookup(doc: Mapping[str, Any], paths: Sequence[Path_]) -> Any:
@@ -223,7 +223,13 @@ def hof_oos(entry: Mapping[str, Any]) -> dict[str, float | None] | None:
     rec = lookup(entry, HOF_OOS_FIELDS)
     if not isinstance(rec, Mapping):
         return None
-    return {name: number(rec.get(name)) for name in HOF_OOS_NUMBER_FIELDS}
+    out = {
+        name: number(lookup(rec, [(a,) for a in aliases]))
+        for name, aliases in HOF_OOS_NUMBER_FIELDS.items()
+    }
+    if out["windows"] == 0:
+        return None  # no later window yet: nothing out of sample to show
+    return out
 
 
 def load_history(state_dir: Path) -> History:

@@ -255,9 +255,9 @@ def hall_of_fame_table(hof: Mapping[str, Any] | None, top: int = 20) -> str:
     head = (
         "<tr><th rowspan=2>#</th><th rowspan=2>genome</th><th rowspan=2>gen</th>"
         "<th rowspan=2>signal</th><th colspan=5>in-sample (its generation)</th>"
-        "<th colspan=3>out-of-sample</th></tr>"
+        "<th colspan=3>out-of-sample (later windows, means)</th></tr>"
         "<tr><th>fitness</th><th>ROI % on bankroll</th><th>trades</th><th>win rate</th>"
-        "<th>P&amp;L $</th><th>fitness</th><th>ROI % on bankroll</th><th>trades</th></tr>"
+        "<th>P&amp;L $</th><th>windows</th><th>fitness</th><th>ROI % on bankroll</th></tr>"
     )
     rows = []
     bankroll_note = False
@@ -282,11 +282,11 @@ def hall_of_fame_table(hof: Mapping[str, Any] | None, top: int = 20) -> str:
         if oos is None:
             cells += [NOT_RECORDED] * 3
         else:
-            trades = oos.get("trades")
+            windows = oos.get("windows")
             cells += [
+                NOT_RECORDED if windows is None else str(int(windows)),
                 _cell(oos.get("fitness"), "+.2f"),
                 _cell(oos.get("roi_bankroll_pct"), "+.2f"),
-                NOT_RECORDED if trades is None else str(int(trades)),
             ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     note = (

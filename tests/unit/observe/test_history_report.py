@@ -38,7 +38,7 @@ def _state(tmp_path: Path, *, optional: bool) -> Path:
             "signal_mix": {"momentum": 3, "value": 3},
         }
         if optional:
-            stats["elites_oos_mean_roi_pct"] = -1.5 + gen
+            stats["carried_elites_oos"] = {"n": 2, "mean_roi_bankroll_pct": -1.5 + gen}
             stats["luck_test"] = {"p_value": 0.5 / (gen + 1)}
         persistence.save_generation_state(
             gen, genomes, fitness, stats, state_dir=state, now_ms=T0 + gen * 3_600_000
@@ -68,7 +68,11 @@ def _state(tmp_path: Path, *, optional: bool) -> Path:
             "params": {},
         }
         if optional:
-            entry["out_of_sample"] = {"fitness": -7.25, "roi_bankroll_pct": -7.25, "trades": 11}
+            entry["out_of_sample"] = {
+                "n_windows": 2,
+                "mean_fitness": -7.25,
+                "mean_roi_bankroll_pct": -7.5,
+            }
         persistence.save_hall_of_fame(gen, [entry], state_dir=state, now_ms=T0)
     return state
 

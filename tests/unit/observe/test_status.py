@@ -81,3 +81,24 @@ def test_status_file_round_trip_and_cli(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "status.json").write_text("{", encoding="utf-8")
     assert main(["status", "--state-dir", str(tmp_path)]) == 2
     assert "status.json: not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_metrics_port_in_use_is_a_config_error() -> None:
+    import anyio
+
+    from evoarena.errors import ConfigError
+    from evoarena.observe.live import LiveMonitor, bind_metrics
+    from evoarena.settings import load_settings
+
+    taken = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with taken:
+        port = taken.listeners[0].extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        s = load_settings(None, {"metrics": {"enabled": True, "port": port}})
+        with pytest.raises(
+            ConfigError, match=f"metrics.host/port: cannot listen on 127.0.0.1:{port}"
+        ):
+            await bind_metrics(s)
+    off = load_settings()
+    assert await bind_metrics(off) is None
+    assert LiveMonitor(off, clock=None).port is None  # type: ignore[arg-type]
