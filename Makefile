@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR := demo-state
+# The report's browser test opens pages in Debian's chromium; make test installs it when missing.
+CHROMIUM := /usr/bin/chromium
+# The deployment test verifies the systemd units with systemd-analyze (package systemd).
+ANALYZE  := /usr/bin/systemd-analyze
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck pytest bench install clean lock
 
@@ -25,12 +30,21 @@ test: lint typecheck pytest ## ruff, mypy and the whole test suite
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/hadolint --failure-threshold info Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHROMIUM) $(ANALYZE)
 	$(BIN)/python -m pytest
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
+
+$(ANALYZE):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y systemd
 
 bench: $(STAMP) ## performance runs, JSON on stdout
 	$(BIN)/python benchmarks/tick.py

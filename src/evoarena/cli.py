@@ -14,14 +14,39 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoarena import __version__
-from evoarena.commands import demo, evaluate, hof, inspect, replay, run, synth
+from evoarena.commands import compile as compile_cmd
+from evoarena.commands import (
+    demo,
+    evaluate,
+    history,
+    hof,
+    inspect,
+    replay,
+    report_page,
+    run,
+    status,
+    synth,
+)
+from evoarena.commands._args import HelpFormatter
 from evoarena.errors import EvoarenaError, UserError
 from evoarena.logs import configure_logging
 from evoarena.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_COMMANDS = (run, replay, evaluate, synth, inspect, hof, demo)
+_COMMANDS = (
+    run,
+    replay,
+    compile_cmd,
+    evaluate,
+    synth,
+    inspect,
+    hof,
+    history,
+    report_page,
+    status,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMANDS:
         module.register(sub)
+    for sub_parser in sub.choices.values():
+        sub_parser.formatter_class = HelpFormatter
     return parser
 
 

@@ -45,6 +45,9 @@ class EvolutionSettings(BaseModel):
     inactive_penalty_roi_pct: float
     hall_of_fame_size: int = Field(ge=1)
     hall_of_fame_top_per_generation: int = Field(ge=1)
+    fitness: Literal["roi", "stake_lcb"]
+    luck_simulations: int = Field(ge=0)
+    luck_alpha: float = Field(gt=0, lt=1)
     seed: int
 
     @model_validator(mode="after")
@@ -134,6 +137,9 @@ class RecordSettings(BaseModel):
     rotate_max_bytes: int = Field(gt=0)
     rotate_every_secs: int = Field(gt=0)
     flush_every_secs: float = Field(gt=0, le=1.0)
+    max_time_jump_secs: int = Field(gt=0)
+    """Reading a recording: a line whose ``t_ms`` jumps further past the previous line's is a
+    bad line (a far-future time would otherwise make a replay run away)."""
 
 
 class LogSettings(BaseModel):
@@ -143,6 +149,45 @@ class LogSettings(BaseModel):
 
     level: Literal["debug", "info", "warning", "error"]
     format: Literal["auto", "json", "console"]
+
+
+class MetricsSettings(BaseModel):
+    """The Prometheus ``/metrics`` and ``/healthz`` endpoint of the live service."""
+
+    model_config = _STRICT
+
+    enabled: bool
+    host: str
+    port: int = Field(ge=0, le=65535)
+    feed_stale_secs: float = Field(gt=0)
+    tick_late_secs: float = Field(gt=0)
+
+
+class NotifySettings(BaseModel):
+    """A webhook that gets a JSON summary at each generation's end and on a fatal error."""
+
+    model_config = _STRICT
+
+    webhook_url: str
+    timeout_secs: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    retry_delay_secs: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _http_url(self) -> NotifySettings:
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            msg = "webhook_url must start with http:// or https:// (or be empty: no webhook)"
+            raise ValueError(msg)
+        return self
+
+
+class RetentionSettings(BaseModel):
+    """How long the live service keeps old checkpoints and recording segments (0 = forever)."""
+
+    model_config = _STRICT
+
+    checkpoints_keep_days: float = Field(ge=0)
+    recordings_keep_days: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -162,6 +207,9 @@ class Settings(BaseSettings):
     kalshi: KalshiSettings
     record: RecordSettings
     log: LogSettings
+    metrics: MetricsSettings
+    notify: NotifySettings
+    retention: RetentionSettings
 
     @classmethod
     def settings_customise_sources(

@@ -42,14 +42,13 @@ from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
+from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
+from evoarena.observe.live import LiveMonitor
 from evoarena.settings import Settings
 from evoarena.statedir import STOP_SIGNALS, ignore_further_signals
 
 log = structlog.get_logger(__name__)
 
-MARK_START = "start"
-MARK_FIRE = "fire"
-MARK_STOP = "stop"
 
 EventSink = Callable[[list[MarketEvent]], None]
 
@@ -133,6 +132,7 @@ class Supervisor:
         handle_signals: bool = True,
         seed_genomes: Sequence[Genome] | None = None,
         evolve: bool = True,
+        monitor: LiveMonitor | None = None,
     ) -> None:
         self.settings = settings
         self.feed = feed
@@ -157,6 +157,9 @@ class Supervisor:
         self.started = False
         self.stop_reason = ""
         self.events_applied = 0
+        self.frames_applied = 0
+        self.last_frame_ms: int | None = None
+        self.monitor = monitor if monitor is not None else LiveMonitor(settings, clock)
         self._segment = 0
         self._segment_started_ms = 0
         self._restore_signals: Callable[[], None] | None = None
@@ -170,6 +173,8 @@ class Supervisor:
         for ev in events:
             book_apply(ev)
         self.events_applied += len(events)
+        self.frames_applied += 1
+        self.last_frame_ms = self.clock.now_ms()
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -202,6 +207,7 @@ class Supervisor:
                 self._poll_send = send
                 tg.start_soon(self._settlement_poller, receive)
                 tg.start_soon(self._heartbeat)
+                tg.start_soon(self.monitor.run, self)
                 tg.start_soon(self._scheduler, tg.cancel_scope)
         except BaseException as exc:
             outcome = self._classify(exc)
@@ -215,6 +221,7 @@ class Supervisor:
         if outcome is None:
             outcome = Outcome(0, self.stop_reason or "stopped")
         log.info("service_stopped", exit_code=outcome.exit_code, reason=outcome.reason)
+        await self.monitor.finish(self, outcome)
         return outcome
 
     async def _start_feed(self, tg: anyio.abc.TaskGroup) -> None:
@@ -307,6 +314,7 @@ class Supervisor:
                         self._poll_send.send_nowait(request.tickers)
                     except anyio.WouldBlock:
                         log.warning("settlement_poll_backlog", skipped=len(request.tickers))
+            self.monitor.after_fire(self)
             await anyio.lowlevel.checkpoint()
         self.stop_reason = f"completed {len(runner.completed)} generation(s)"
         scope.cancel()
@@ -323,6 +331,7 @@ class Supervisor:
         while True:
             await self.clock.sleep(every)
             run = self.runner.run
+            stats = dict(self.feed.stats())
             log.info(
                 "heartbeat",
                 generation=self.runner.generation,
@@ -332,8 +341,9 @@ class Supervisor:
                 open_positions=run.open_positions() if run is not None else 0,
                 stale_books=len(self.book.stale_tickers()),
                 events_applied=self.events_applied,
-                **dict(self.feed.stats()),
+                **stats,
             )
+            self.monitor.heartbeat(self, stats)
 
     async def _recorder_task(self, rec: Recorder) -> None:
         cfg = self.settings.record

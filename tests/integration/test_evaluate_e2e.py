@@ -3,6 +3,7 @@ real CLI in a subprocess, a training run and a fresh synthetic day."""
 
 from __future__ import annotations
 
+import random
 import statistics
 import subprocess
 import sys
@@ -162,7 +163,8 @@ def test_seed_genomes_start_generation_0_and_refuse_a_used_state_dir(
     world: dict[str, Path],
 ) -> None:
     """`replay --seed-genomes`: generation 0 = the hall of fame's genomes, then random padding;
-    the same command into the now used state directory is refused with exit 2."""
+    the same command again resumes the state directory (nothing left to do here), while other
+    seed genomes into the now used state directory are refused with exit 2."""
     state = world["root"] / "seeded"
     args = ["replay", str(world["test"]), "--config", str(world["cfg"]), "--state-dir",
             str(state), "--seed-genomes", str(world["run"]), "--generations", "1",
@@ -181,10 +183,18 @@ def test_seed_genomes_start_generation_0_and_refuse_a_used_state_dir(
     assert gen0["genomes"][:k] == seeds[:k]
     assert len({g["id"] for g in gen0["genomes"]}) == 12
 
+    before = (state / "gen_0000.json").read_bytes()
     again = _cli(args, world["root"])
-    assert again.returncode == 2
-    assert "already holds generations" in again.stderr
-    assert "Traceback" not in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert (state / "gen_0000.json").read_bytes() == before
+
+    other = world["root"] / "other-seeds.json"
+    stranger = Genome.random(random.Random(99)).to_dict()
+    other.write_bytes(orjson.dumps({"genomes": [stranger]}))
+    refused = _cli([*args[:-4], str(other), *args[-3:]], world["root"])
+    assert refused.returncode == 2
+    assert "already holds generations" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_hof_merge_of_two_runs_then_seed_from_it(world: dict[str, Path]) -> None:

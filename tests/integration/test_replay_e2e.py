@@ -257,6 +257,8 @@ def test_cli_bad_line_exits_2_naming_file_and_line(
             "--no-progress",
             "--generations",
             "1",
+            "--generation-hours",
+            "4",
             "--skip-bad",
         ]
     )
@@ -264,6 +266,20 @@ def test_cli_bad_line_exits_2_naming_file_and_line(
     assert code == 0
     assert "skipped 1 bad line" in captured.err
     assert f"{rec}:1000:" in captured.err
+
+
+def test_cli_recording_shorter_than_a_generation_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3 h of recording, 24 h + 2 h per generation: exit 2, the lengths and the flag to use."""
+    short = tmp_path / "short.jsonl"
+    generate_day(short, markets=5, hours=3, seed=1, start_ms=DEFAULT_START_MS)
+    code = main(["replay", str(short), "--state-dir", str(tmp_path / "s"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the recording covers 3.0 h but a generation needs 26 h" in err
+    assert "(24 h of trading + 2 h of settlement wait)" in err
+    assert "Use --generation-hours 0.9 (or less)" in err
 
 
 def test_cli_missing_recording_is_a_user_error(

@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from pathlib import Path
 
 import structlog
 
-from evoarena.errors import UserError
-from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import load_genomes
 from evoarena.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or not action.option_strings
+            or default in (None, False, argparse.SUPPRESS)
+            or action.required
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def command_name() -> str:
+    """How to call this CLI again from here: ``evoarena`` if that is on PATH, else a path."""
+    argv0 = Path(sys.argv[0])
+    found = shutil.which("evoarena")
+    if argv0.name == "evoarena":
+        if found is not None and Path(found).resolve() == argv0.resolve():
+            return "evoarena"
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0.resolve())
+    return "evoarena" if found is not None else f"{sys.executable} -m evoarena"
 
 
 def add_config_argument(p: argparse.ArgumentParser) -> None:
@@ -23,7 +53,7 @@ def add_config_argument(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="TOML settings layered over the package defaults",
+        help="TOML settings layered over the package defaults (default: none)",
     )
 
 
@@ -46,25 +76,18 @@ def add_seed_genomes_argument(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SOURCE",
         help="start generation 0 from these genomes (a state directory's hall of fame, a "
-        "gen_NNNN.json or a JSON file of genomes), padded with random ones; only into a "
-        "state directory without generations",
+        "gen_NNNN.json or a JSON file of genomes), padded with random ones; a state directory "
+        "that already holds generations must have been started from the same seeds (the same "
+        "command again resumes it) (default: none)",
     )
 
 
 def seed_genomes(args: argparse.Namespace, settings: Settings) -> list[Genome] | None:
     """The genomes ``--seed-genomes`` names (``None`` without it); :class:`UserError` when the
-    state directory already holds generations or the source is unusable."""
+    source is unusable. (The runner refuses a state directory started from other genomes.)"""
     source: Path | None = getattr(args, "seed_genomes", None)
     if source is None:
         return None
-    state_dir = Path(settings.state.dir)
-    existing = persistence.list_generations(state_dir)
-    if existing:
-        msg = (
-            f"--seed-genomes starts a fresh run, but {state_dir} already holds generations "
-            f"(latest gen_{existing[-1]:04d}.json); use an empty --state-dir"
-        )
-        raise UserError(msg)
     genomes = load_genomes(source, settings.evolution.population_size)
     log.info("seed_genomes_loaded", source=str(source), genomes=len(genomes))
     return genomes

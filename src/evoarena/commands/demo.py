@@ -11,11 +11,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from evoarena.commands._args import add_config_argument
-from evoarena.commands.replay import print_report, quiet_logs
+from evoarena.commands._args import add_config_argument, command_name
+from evoarena.commands._offline import (
+    print_warnings,
+    quiet_logs,
+    replay_with_progress,
+    synth_progress,
+)
+from evoarena.commands.replay import print_report
 from evoarena.errors import UserError
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day, validate_arguments
-from evoarena.replayer import run_replay
 from evoarena.settings import Settings
 
 _STATE_FILES = ("gen_*.json", "checkpoint_gen*.json", "latest.json", "hall_of_fame.json")
@@ -29,8 +34,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Synthesize a seeded sample day and replay it with 4 generations of 5 h "
         "(1 h settlement wait) into DIR/state; prints the summary and the hall of fame.",
     )
-    p.add_argument("--out", type=Path, default=Path("demo-state"), metavar="DIR")
-    p.add_argument("--markets", type=int, default=300)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-state"),
+        metavar="DIR",
+        help="directory for the recording and DIR/state (its state files are replaced)",
+    )
+    p.add_argument(
+        "--markets", type=int, default=300, metavar="N", help="markets in the synthetic day"
+    )
     p.add_argument(
         "--hours",
         type=float,
@@ -38,15 +51,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="length of the synthetic day (default: long enough for every "
         "generation and its settlement wait)",
     )
-    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic day")
-    p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--generation-hours", type=float, default=5.0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="seed of the synthetic day, not of the evolution (that is [evolution] seed)",
+    )
+    p.add_argument("--generations", type=int, default=4, metavar="N", help="generations to evolve")
+    p.add_argument(
+        "--generation-hours",
+        type=float,
+        default=5.0,
+        metavar="H",
+        help="trading period of each generation in hours (plus a 1 h settlement wait)",
+    )
     add_config_argument(p)
     p.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="show the runner's info logs (progress, generation summaries)",
+        help="show the runner's info logs (progress, generation summaries) as they happen "
+        "(default: warnings only, summarized after the tables)",
     )
     p.set_defaults(handler=_handle, seed_is_evolution=False)
 
@@ -54,8 +79,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations < 1 or args.generation_hours <= 0:
         raise UserError("--generations must be ≥ 1 and --generation-hours > 0")
-    quiet_logs(args, settings)
+    collector = quiet_logs(args, settings)
     console = Console()
+    show = console.is_terminal
     wait_secs = 3600
     hours = args.hours
     if hours is None:  # every generation can finish: trading + the whole settlement wait
@@ -75,9 +101,15 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         f"[bold]1/2[/bold] synthesizing {args.markets} markets × {hours:g} h "
         f"(seed {args.seed}) → {recording}"
     )
-    summary = generate_day(
-        recording, markets=args.markets, hours=hours, seed=args.seed, start_ms=DEFAULT_START_MS
-    )
+    with synth_progress(console, show=show) as on_progress:
+        summary = generate_day(
+            recording,
+            markets=args.markets,
+            hours=hours,
+            seed=args.seed,
+            start_ms=DEFAULT_START_MS,
+            on_progress=on_progress,
+        )
     console.print(f"      {summary.describe()}")
     trading = settings.trading.model_copy(
         update={
@@ -95,7 +127,15 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         f"[bold]2/2[/bold] replaying with {settings.evolution.population_size} bots, "
         f"{args.generations} generations of {args.generation_hours:g} h → {state_dir}"
     )
-    report = run_replay(recording, demo_settings, max_generations=args.generations)
-    print_report(report, demo_settings, console)
-    console.print(f"\nnext: `evoarena hof --state-dir {state_dir}`, `evoarena inspect {recording}`")
-    return 0
+    report = replay_with_progress(
+        [recording], demo_settings, console, show=show, max_generations=args.generations
+    )
+    code = print_report(report, demo_settings, console)
+    print_warnings(collector, console)
+    cmd = command_name()
+    console.print(
+        f"\nnext: `{cmd} report --state-dir {state_dir}` (HTML charts), "
+        f"`{cmd} history --state-dir {state_dir}`, `{cmd} hof --state-dir {state_dir}`, "
+        f"`{cmd} inspect {recording}`"
+    )
+    return code

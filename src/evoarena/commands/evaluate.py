@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.console import Console
 
 from evoarena.commands._args import add_config_argument
-from evoarena.commands.replay import quiet_logs
+from evoarena.commands._offline import print_warnings, quiet_logs, replay_progress
 from evoarena.errors import UserError
 from evoarena.evolution.evaluate import evaluate_genomes
 from evoarena.evolution.genome_source import load_genome_source
@@ -70,30 +71,49 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "a JSON file of genomes (the format `evoarena hof --json` prints)",
     )
     p.add_argument(
-        "--top", type=_positive_int, default=None, metavar="N", help="only the best N genomes"
+        "--top",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="only the best N genomes (default: all)",
     )
     add_config_argument(p)
     p.add_argument(
         "--seed", type=int, default=None, help="seed of the bots' random draws (default: config)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--skip-bad", action="store_true", help="count and skip bad recording lines")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the runner's info logs")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="count and skip bad recording lines (default: stop at the first, exit 2)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the runner's info logs (default: warnings only, after the table)",
+    )
     p.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
-    quiet_logs(args, settings)
+    collector = quiet_logs(args, settings)
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
     source = load_genome_source(args.genomes, args.top)
-    result = evaluate_genomes(args.recordings, settings, source, skip_bad=args.skip_bad)
+    bar_console = Console(stderr=True)
+    show = bar_console.is_terminal and not args.json
+    with replay_progress(bar_console, args.recordings, show=show, label="evaluate") as update:
+        result = evaluate_genomes(
+            args.recordings, settings, source, skip_bad=args.skip_bad, on_progress=update
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
         print_table(result)
+        print_warnings(collector, Console())
     return 0
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from evoarena.commands import hof_merge
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands.report import SHORT_SIGNAL, best_ever_line, roi_on_bankroll
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
@@ -43,10 +44,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_argument(p)
     add_state_dir_argument(p)
     p.add_argument(
-        "--json", action="store_true", help="print the whole hall_of_fame.json (ignores --top)"
+        "--json",
+        action="store_true",
+        help="print the whole hall_of_fame.json, ignoring --top (default: a table)",
     )
     p.add_argument(
-        "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default 20)"
+        "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default: 20)"
     )
     p.set_defaults(handler=_handle)
     hof_merge.register(p)
@@ -71,7 +74,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         )
         sys.stdout.write("\n")
         return 0
-    _print_table(hof, args.top)
+    _print_table(hof, args.top, settings)
     return 0
 
 
@@ -79,7 +82,7 @@ def _num(value: object, fmt: str) -> str:
     return "-" if not isinstance(value, int | float) else format(value, fmt)
 
 
-def _row(rank: str, e: dict[str, Any]) -> list[str]:
+def _row(rank: str, e: dict[str, Any], bankroll: float) -> list[str]:
     oos = e.get("out_of_sample") or {}
     n = int(oos.get("n_windows", 0) or 0)
     return [
@@ -87,60 +90,54 @@ def _row(rank: str, e: dict[str, Any]) -> list[str]:
         entry_genome_id(e),
         str(e["generation"]),
         f"{e['fitness_roi_pct']:+.2f}",
-        _num(e.get("roi_bankroll_pct"), "+.2f"),
+        f"{roi_on_bankroll(e, bankroll):+.2f}",
         _num(e.get("roi_stake_pct"), "+.2f"),
         str(e["total_trades"]),
-        f"{100 * e['win_rate']:.1f}%",
-        f"{e['realized_pnl']:+.2f}",
         str(n),
-        _num(oos.get("mean_fitness"), "+.2f") if n else "-",
-        _num(oos.get("mean_roi_bankroll_pct"), "+.2f") if n else "-",
-        _num(oos.get("mean_roi_stake_pct"), "+.2f") if n else "-",
-        str(e["signal_type"]),
+        _num(oos.get("mean_fitness") if n else None, "+.2f"),
+        _num(oos.get("mean_roi_stake_pct") if n else None, "+.2f"),
+        SHORT_SIGNAL.get(str(e["signal_type"]), str(e["signal_type"])),
     ]
 
 
-TABLE_WIDTH = 140
-"""The table's width: its columns are never squeezed into ellipses (a narrow terminal wraps)."""
-
-
-def _print_table(hof: dict[str, Any], top: int) -> None:
-    console = Console(highlight=False, soft_wrap=True, width=TABLE_WIDTH)
+def _print_table(hof: dict[str, Any], top: int, settings: Settings) -> None:
+    console = Console(highlight=False)
     entries: list[dict[str, Any]] = hof["entries"]
     console.print(
         f"Hall of fame — {len(entries)} entries, latest generation {hof['latest_generation']}, "
-        f"updated {hof['updated_at']}"
+        f"updated {hof['updated_at']}",
+        markup=False,
     )
-    console.print(
-        "IS = in-sample: the window (gen) that chose the genome, which flatters it.\n"
-        "OOS = out-of-sample: the n later windows it traded unchanged; means over them.\n"
-        "ROI on bankroll = P&L / starting bankroll; ROI on stake = P&L / money staked."
-    )
-    table = Table(show_edge=False, pad_edge=False)
+    # no box, one space between columns: eleven columns fit 80 characters
+    table = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("genome", "left"),
         ("gen", "right"),
         ("IS\nfitness", "right"),
-        ("IS ROI %\nbankroll", "right"),
-        ("IS ROI %\nstake", "right"),
+        ("IS ROI%\nbankroll", "right"),
+        ("IS ROI%\nstake", "right"),
         ("IS\ntrades", "right"),
-        ("IS win\nrate", "right"),
-        ("IS\nP&L $", "right"),
         ("OOS\nn", "right"),
         ("OOS\nfitness", "right"),
-        ("OOS ROI %\nbankroll", "right"),
-        ("OOS ROI %\nstake", "right"),
+        ("OOS ROI%\nstake", "right"),
         ("signal", "left"),
     )
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
+    bankroll = float(settings.evolution.initial_bankroll_usd)
     for rank, entry in enumerate(entries[:top], start=1):
-        table.add_row(*_row(str(rank), entry))
+        table.add_row(*_row(str(rank), entry, bankroll))
     console.print(table)
+    legend = (
+        "IS = in-sample: the window (gen) that chose the genome; it flatters the genome.",
+        "OOS = out-of-sample: the n later windows it traded unchanged (means over them).",
+        "fitness = ROI on bankroll if enough trades settled, else the inactive penalty.",
+        "ROI on bankroll = P&L / starting bankroll; ROI on stake = P&L / money staked.",
+        "Win rate, P&L and every window: --json.",
+    )
+    for line in legend:
+        console.print(line, style="dim", markup=False)
     best = hof["best_ever"]
     if best is not None:
-        console.print(
-            f"Best ever: {entry_genome_id(best)} in-sample fitness {best['fitness_roi_pct']:+.2f} "
-            f"(generation {best['generation']}, {best['signal_type']})"
-        )
+        console.print(best_ever_line(best, settings), markup=False)

@@ -35,12 +35,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Decode a recording with the live decoder into a market book and summarize it.",
     )
     p.add_argument("recording", type=Path, metavar="RECORDING", help="a .jsonl or .jsonl.gz file")
-    p.add_argument("--json", action="store_true", dest="as_json", help="print one JSON object")
-    p.add_argument("--book", metavar="TICKER", help="also show this market's final order book")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        dest="as_json",
+        help="print one JSON object (default: a summary)",
+    )
+    p.add_argument(
+        "--book", metavar="TICKER", help="also show this market's final order book (default: none)"
+    )
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="count and skip unreadable lines instead of stopping at the first",
+        help="count and skip unreadable lines (default: stop at the first)",
     )
     p.set_defaults(handler=_handle)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import anyio
-import httpx
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
@@ -20,12 +19,17 @@ from evoarena.commands._args import (
 )
 from evoarena.errors import AuthError, UserError
 from evoarena.evolution.genome import Genome
-from evoarena.feeds.kalshi.auth import Signer, load_signer
-from evoarena.feeds.kalshi.feed import KalshiFeed
+from evoarena.evolution.genome_source import load_genomes
 from evoarena.feeds.recording import RecordingWriter, sibling_path
 from evoarena.settings import Settings, decision_settings
 from evoarena.statedir import state_dir_lock
-from evoarena.supervisor import Outcome, Supervisor
+
+if TYPE_CHECKING:
+    from evoarena.feeds.kalshi.auth import Signer
+    from evoarena.supervisor import Outcome
+
+# The live-only stack (httpx, websockets, cryptography, the supervisor) is imported when the
+# command runs, so ``replay``, ``inspect`` and the rest of the CLI never load it.
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_config_argument(p)
     add_state_dir_argument(p)
-    p.add_argument("--seed", type=int, default=None, help="override [evolution] seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evolution (first population and breeding) (default: [evolution] seed)",
+    )
     p.add_argument(
         "--record",
         type=Path,
@@ -52,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="record every frame and REST response (and the instants the service "
         "acted) to FILE (.jsonl or .jsonl.gz) for `evoarena replay`; overrides "
-        "[record] path",
+        "[record] path (default: [record] path, empty = no recording)",
     )
     p.add_argument(
         "--generations",
@@ -62,6 +71,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="stop after N generations (default: run until stopped)",
     )
     add_seed_genomes_argument(p)
+    p.add_argument(
+        "--genomes",
+        type=Path,
+        default=None,
+        metavar="SOURCE",
+        help="shadow trading (with --no-evolve): paper-trade these genomes every generation "
+        "instead of evolving; SOURCE is a state directory (its hall of fame), a gen_NNNN.json, "
+        "or a JSON file of genomes such as `evoarena hof --json` prints (default: none)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --genomes: only the best N of SOURCE (default: all)",
+    )
+    p.add_argument(
+        "--no-evolve",
+        action="store_true",
+        help="breed nothing: the --genomes population trades unchanged, generation after "
+        "generation, with the usual state files, status and report (default: evolve)",
+    )
     p.add_argument(
         "--time-scale", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
     )  # tests against a loopback fake Kalshi only
@@ -120,9 +151,35 @@ def _fresh_path(path: Path, now_ms: int) -> Path:
     return sibling_path(path, "-" + ms_to_datetime(now_ms).strftime("%Y%m%dT%H%M%SZ"))
 
 
+def shadow_genomes(args: argparse.Namespace) -> list[Genome] | None:
+    """The genomes of ``--genomes SOURCE --no-evolve`` (``None``: an evolving run)."""
+    if args.genomes is None and not args.no_evolve:
+        if args.top is not None:
+            raise UserError("--top only applies with --genomes SOURCE")
+        return None
+    if args.genomes is None:
+        raise UserError("--no-evolve needs --genomes SOURCE: the genomes to paper-trade")
+    if not args.no_evolve:
+        raise UserError(
+            "--genomes SOURCE trades those genomes without breeding: add --no-evolve "
+            "(shadow trading)"
+        )
+    return load_genomes(args.genomes, args.top)
+
+
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
+    genomes = shadow_genomes(args)
+    if genomes is not None and args.seed_genomes is not None:
+        raise UserError(
+            "--seed-genomes starts an evolving run; --genomes --no-evolve trades fixed genomes: "
+            "choose one"
+        )
+    import anyio  # the live stack, imported only when the service runs
+
+    from evoarena.feeds.kalshi.auth import load_signer
+
     clock = _clock(settings, args.time_scale)
     seeds = seed_genomes(args, settings)
     try:
@@ -131,7 +188,9 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(e)) from e
     with state_dir_lock(Path(settings.state.dir)):
         recorder = _recorder(settings, args.record, clock)
-        outcome = anyio.run(_serve, settings, clock, signer, recorder, args.generations, seeds)
+        outcome = anyio.run(
+            _serve, settings, clock, signer, recorder, args.generations, seeds, genomes
+        )
     if outcome.exit_code != 0:
         print(f"evoarena: {outcome.reason}: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
@@ -144,7 +203,14 @@ async def _serve(
     recorder: RecordingWriter | None,
     generations: int | None,
     seeds: list[Genome] | None = None,
+    genomes: list[Genome] | None = None,
 ) -> Outcome:
+    import httpx
+
+    from evoarena.feeds.kalshi.feed import KalshiFeed
+    from evoarena.observe.live import LiveMonitor, bind_metrics
+    from evoarena.supervisor import Supervisor
+
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
         feed = KalshiFeed(settings.kalshi, settings.trading, clock, http, signer, recorder=recorder)
@@ -156,13 +222,19 @@ async def _serve(
             population=settings.evolution.population_size,
             recording=str(recorder.path) if recorder is not None else None,
             paper_trading_only=True,
+            shadow_genomes=None if genomes is None else [g.id for g in genomes],
         )
+        mode = "evolve" if genomes is None else "shadow"
+        listener = await bind_metrics(settings)
+        monitor = LiveMonitor(settings, clock, mode=mode, listener=listener)
         supervisor = Supervisor(
             settings,
             feed,
             clock,
             recorder=recorder,
             max_generations=generations,
-            seed_genomes=seeds,
+            seed_genomes=seeds if genomes is None else genomes,
+            evolve=genomes is None,
+            monitor=monitor,
         )
         return await supervisor.run()

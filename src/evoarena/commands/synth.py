@@ -6,6 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
+from rich.console import Console
+
+from evoarena.commands._offline import synth_progress
 from evoarena.feeds.synth import (
     DEFAULT_START_MS,
     MAX_LONGSHOT_BIAS,
@@ -37,7 +40,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="recording to write")
     p.add_argument("--markets", type=int, required=True, metavar="N", help="number of markets")
     p.add_argument("--hours", type=float, required=True, metavar="H", help="length of the window")
-    p.add_argument("--seed", type=int, required=True, metavar="S", help="random seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        required=True,
+        metavar="S",
+        help="seed of the synthetic day (markets, prices, outcomes); the evolution's seed is "
+        "`replay --seed`",
+    )
     p.add_argument(
         "--start",
         default=None,
@@ -63,14 +73,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     start_ms = DEFAULT_START_MS if args.start is None else parse_start_ms(args.start)
     began = time.perf_counter()
-    summary = generate_day(
-        args.out,
-        markets=args.markets,
-        hours=args.hours,
-        seed=args.seed,
-        start_ms=start_ms,
-        longshot_bias=args.longshot_bias,
-    )
+    console = Console(stderr=True)
+    with synth_progress(console, show=console.is_terminal) as on_progress:
+        summary = generate_day(
+            args.out,
+            markets=args.markets,
+            hours=args.hours,
+            seed=args.seed,
+            start_ms=start_ms,
+            longshot_bias=args.longshot_bias,
+            on_progress=on_progress,
+        )
     print(f"wrote {args.out} in {time.perf_counter() - began:.1f} s")
     print(summary.describe())
     return 0

@@ -27,9 +27,18 @@ from evoarena.clock import iso_ms
 from evoarena.engine.book import MarketBook
 from evoarena.errors import StateError
 from evoarena.evolution import persistence
-from evoarena.evolution.fitness import evaluate_fitness
+from evoarena.evolution.fitness import compute_fitness
 from evoarena.evolution.generation import GenerationRun, Phase, Request
 from evoarena.evolution.genome import Genome, new_genome_id
+from evoarena.evolution.luck import (
+    EDGE,
+    NO_EDGE,
+    combined_p,
+    event_group,
+    luck_rng,
+    luck_test,
+    p_to_z,
+)
 from evoarena.evolution.operators import evolve, rank_indices
 from evoarena.evolution.stats import (
     BotResult,
@@ -158,8 +167,16 @@ class EvolutionRunner:
         self.completed: list[GenerationSummary] = []
         self.resumed_from: int | None = None
         self.resumed_checkpoint = False
+        self.checkpoint_every_ticks: int | None = None
+        """``None``: checkpoint when the generation asks (``checkpoint_every_ticks`` setting, live);
+        ``0``: only on :meth:`stop`; ``n``: every ``n`` ticks (replay, where only the last
+        checkpoint can ever matter)."""
+        self._checkpointed_tick = -1
         self.carried_elites: CarriedElites | None = None
         """The previous generation's elites (by gene hash), which trade this window unchanged."""
+        self.oos_z_sum = 0.0
+        self.oos_windows = 0
+        """Walk-forward luck test so far: Σ Φ⁻¹(1 − p) of the elites' out-of-sample windows."""
         self.seed_genomes = list(seed_genomes) if seed_genomes else None
         self.evolve = evolve
 
@@ -193,6 +210,9 @@ class EvolutionRunner:
         """
         persistence.ensure_state_dir(self.state_dir)
         latest = persistence.load_latest_state(state_dir=self.state_dir)
+        for n in persistence.list_generations(self.state_dir):
+            if latest is None or n > latest[0]:  # damaged (skipped above): it will be redone
+                persistence.set_aside(self.state_dir / persistence.generation_file_name(n))
         persistence.clean_state_dir(
             self.state_dir, completed_through=None if latest is None else latest[0] - 1
         )
@@ -223,8 +243,7 @@ class EvolutionRunner:
             )
             return genomes
         gen, saved = latest
-        if self.seed_genomes is not None:
-            self._check_seeded(gen)
+        self.check_seeded(gen)
         self.generation = gen + 1
         self.resumed_from = gen
         log.info("resumed", from_generation=gen, generation=self.generation)
@@ -275,12 +294,15 @@ class EvolutionRunner:
                 return
         self._begin(genomes, start_ms)
 
-    def _check_seeded(self, latest: int) -> None:
+    def check_seeded(self, latest: int | None) -> None:
         """A state directory resumed with seed genomes must have been started from them.
 
         Rerunning the same command after a kill resumes; seeding a directory that holds another
-        run's generations is refused (seeds only start generation 0).
+        run's generations (``latest`` the newest saved) is refused with :class:`StateError`
+        (seeds only start generation 0). Nothing to check without seeds or generations.
         """
+        if self.seed_genomes is None or latest is None:
+            return
         state = persistence.load_generation(0, state_dir=self.state_dir)
         seeds = [g.gene_hash for g in self.seed_genomes or ()]
         size = self.settings.evolution.population_size if self.evolve else len(seeds)
@@ -304,6 +326,9 @@ class EvolutionRunner:
             msg = f"{self.state_dir}/gen_{gen:04d}.json: missing, but latest.json points at it"
             raise StateError(msg)
         fitness = [float(f) for f in state["fitness_scores"]]
+        saved_stats = state.get("stats", {})
+        self.oos_z_sum = float(saved_stats.get("luck_oos_z_sum", 0.0) or 0.0)
+        self.oos_windows = int(saved_stats.get("luck_oos_windows", 0) or 0)
         self.carried_elites = CarriedElites(
             gen, elite_hashes(genomes, fitness, self.settings.evolution.elite_count)
         )
@@ -371,11 +396,17 @@ class EvolutionRunner:
             due = self.run.next_due_ms()
             if due is None or due > now_ms:
                 break
-            for req in self.run.fire_due(due):
+            run = self.run
+            for req in run.fire_due(due):
                 if req.kind == "checkpoint":
-                    self.save_checkpoint(due)
+                    if self.checkpoint_every_ticks is None:
+                        self.save_checkpoint(due)
                 else:
                     out.append(req)
+            every = self.checkpoint_every_ticks
+            if every and run.tick_count % every == 0 and run.tick_count != self._checkpointed_tick:
+                self._checkpointed_tick = run.tick_count
+                self.save_checkpoint(due)
             if self.run.phase is Phase.DONE:
                 finished = self.run.finished_ms if self.run.finished_ms is not None else due
                 self._complete(finished)
@@ -396,8 +427,9 @@ class EvolutionRunner:
         per_bot: list[dict[str, Any]] = []
         for bot in run.bots:
             account = run.exchange.accounts[bot.bot_id]
-            fitness = evaluate_fitness(
+            fitness = compute_fitness(
                 account,
+                ev.fitness,
                 min_settled_trades=ev.min_settled_trades,
                 inactive_penalty=ev.inactive_penalty_roi_pct,
             )
@@ -415,6 +447,28 @@ class EvolutionRunner:
         genomes = [b.genome for b in run.bots]
         fitness_scores = [r.fitness for r in results]
         by_hash = results_by_gene_hash(per_bot)
+        elite_rows = self._elite_rows(run.generation)
+        if ev.luck_simulations > 0:
+            luck = luck_test(
+                [run.exchange.accounts[b.bot_id] for b in run.bots],
+                [r.fitness for r in results],
+                min_settled_trades=ev.min_settled_trades,
+                simulations=ev.luck_simulations,
+                alpha=ev.luck_alpha,
+                rng=luck_rng(ev.seed, run.generation),
+                group_of=self._event_of,
+                elites=elite_rows,
+            )
+            stats.update(luck.to_stats())
+            if luck.oos_p_value is not None:
+                self.oos_z_sum = round(self.oos_z_sum + p_to_z(luck.oos_p_value), 9)
+                self.oos_windows += 1
+            combined = combined_p(self.oos_z_sum, self.oos_windows)
+            stats["luck_oos_windows"] = self.oos_windows
+            stats["luck_oos_z_sum"] = self.oos_z_sum
+            stats["luck_oos_combined_p_value"] = round(combined, 6) + 0.0
+            stats["luck_oos_verdict"] = EDGE if combined < ev.luck_alpha else NO_EDGE
+        stats["fitness"] = ev.fitness
         stats["carried_elites_oos"] = carried_elites_summary(
             self.carried_elites, run.generation, by_hash
         )
@@ -495,6 +549,21 @@ class EvolutionRunner:
             bots=len(next_genomes),
             markets=len(self.book.markets),
         )
+
+    def _elite_rows(self, generation: int) -> list[int]:
+        """Population indices of last generation's elites (first bot with each gene hash)."""
+        carried = self.carried_elites
+        if carried is None or carried.chosen_in >= generation or self.run is None:
+            return []
+        first: dict[str, int] = {}
+        for i, bot in enumerate(self.run.bots):
+            first.setdefault(bot.genome.gene_hash, i)
+        return [first[h] for h in carried.gene_hashes if h in first]
+
+    def _event_of(self, ticker: str) -> str:
+        """A market's event ticker (from the book; else derived from the ticker)."""
+        m = self.book.get(ticker)
+        return m.event_ticker if m is not None and m.event_ticker else event_group(ticker)
 
     # -- persistence --------------------------------------------------------------------------
 

@@ -58,11 +58,13 @@ def test_table_lists_entries_best_first(tmp_path: Path, capsys: pytest.CaptureFi
     positions = [out.index(gid) for gid in ids]
     assert positions == sorted(positions)
     first = next(line for line in out.splitlines() if ids[0] in line)
-    for cell in ("1", "+12.25", "12", "62.5%", "+3.06", "value"):
+    for cell in ("1", "+12.25", "12", "+3.06", "value"):  # win rate and P&L: --json
         assert cell in first.split()
-    assert f"Best ever: {ids[0]} in-sample fitness +12.25 (generation 1, value)" in out
     for legend in ("IS = in-sample", "OOS = out-of-sample", "ROI on stake"):
         assert legend in out
+    # fitness and ROI on bankroll are different figures, named apart (issue 11)
+    flat = " ".join(out.split())
+    assert f"genome {ids[0]} (gen 1, value): fitness +12.25, ROI on bankroll +3.06%" in flat
 
 
 def test_top_limits_the_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

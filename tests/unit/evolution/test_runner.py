@@ -237,6 +237,7 @@ def test_resume_from_latest_breeds_the_saved_generation(tmp_path: Path) -> None:
     assert first.generation == 1
     # and it knows last generation's elites, as the uninterrupted run does
     assert second.carried_elites == first.carried_elites
+    assert (second.oos_z_sum, second.oos_windows) == (first.oos_z_sum, first.oos_windows)
     assert second.carried_elites is not None
     assert len(second.carried_elites.gene_hashes) >= 1
 
@@ -324,6 +325,10 @@ def test_generation_file_has_per_bot_results(tmp_path: Path) -> None:
         Genome.from_dict(g).gene_hash for g in doc["genomes"]
     ]
     assert [r["fitness"] for r in results] == doc["fitness_scores"]
+    assert doc["stats"]["fitness"] == "roi"
+    assert doc["stats"]["luck_verdict"] in ("edge", "no evidence of edge")
+    assert 0 < doc["stats"]["luck_p_value"] <= 1
+    assert doc["stats"]["luck_simulations"] == s.evolution.luck_simulations
     assert sum(r["trades"] for r in results) == doc["stats"]["total_trades"]
     assert sum(r["force_closed"] for r in results) == doc["stats"]["force_closed"]
     assert round(sum(r["pnl_usd"] for r in results), 6) == doc["stats"]["realized_pnl"]
@@ -362,6 +367,11 @@ def test_carried_elites_are_measured_out_of_sample(tmp_path: Path) -> None:
     assert oos["n"] == len(expected)
     assert oos["mean_fitness"] == pytest.approx(sum(expected) / len(expected))
     assert g0["stats"]["carried_elites_oos"]["n"] == 0  # nothing was chosen before gen 0
+    assert g0["stats"]["luck_oos_windows"] == 0
+    assert g0["stats"]["luck_oos_p_value"] is None
+    # gen 1's elites traded unchanged: their window is tested (if they traded at all)
+    assert g1["stats"]["luck_oos_windows"] == (g1["stats"]["luck_oos_p_value"] is not None)
+    assert g1["stats"]["luck_oos_verdict"] in ("edge", "no evidence of edge")
     hof = persistence.load_hall_of_fame(state_dir=state)
     assert hof is not None
     hashes = [e["gene_hash"] for e in hof["entries"]]
@@ -373,3 +383,40 @@ def test_carried_elites_are_measured_out_of_sample(tmp_path: Path) -> None:
             assert windows[0]["fitness"] == by_hash[e["gene_hash"]]["fitness"]
         else:
             assert windows == []
+
+
+def test_fitness_setting_selects_the_ranking(tmp_path: Path) -> None:
+    """evolution.fitness = "stake_lcb" ranks by the stake LCB the accounts' positions give."""
+    s = _settings(tmp_path, settlement_wait_secs=120)
+    s = s.model_copy(update={"evolution": s.evolution.model_copy(update={"fitness": "stake_lcb"})})
+    book = MarketBook(s.trading.price_history_ticks)
+    _market(book, "M1", T0 + 9 * MIN)
+    _market(book, "M2", T0 + 9 * MIN, mid_cents=30)
+    runner = EvolutionRunner(s, book, max_generations=1)
+    runner.start(T0)
+    run = runner.run
+    assert run is not None
+    _buy_everywhere(run, "M1", T0 + 1000)
+    _buy_everywhere(run, "M2", T0 + 1000)
+    book.apply(MarketDetermined("M1", Side.YES, PRICE_ONE, T0 + 9 * MIN + 1))
+    book.apply(MarketDetermined("M2", Side.NO, 0, T0 + 9 * MIN + 1))
+    runner.fire_due(T0 + 3_600_000)
+    doc = persistence.load_generation(0, state_dir=Path(s.state.dir))
+    assert doc is not None
+    assert doc["stats"]["fitness"] == "stake_lcb"
+    from evoarena.evolution.fitness import compute_fitness
+
+    for bot, score in zip(run.bots, doc["fitness_scores"], strict=True):
+        acct = run.exchange.accounts[bot.bot_id]
+        assert score == compute_fitness(
+            acct, "stake_lcb", min_settled_trades=1, inactive_penalty=-100.0
+        )
+        if acct.n_settled == 1:  # one position shows no spread: no lower bound
+            assert score == -100.0
+    # a win and a loss: the bound lies below the return on stake
+    both = [run.exchange.accounts[b.bot_id] for b in run.bots]
+    two = [a for a in both if a.n_settled == 2]
+    assert two
+    for acct in two:
+        lcb = compute_fitness(acct, "stake_lcb", min_settled_trades=1, inactive_penalty=-100.0)
+        assert lcb < acct.roi_stake_pct

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,11 +176,13 @@ def generate_day(
     seed: int,
     start_ms: int = DEFAULT_START_MS,
     longshot_bias: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
 ) -> SynthSummary:
     """Write a synthetic day (``markets`` markets, ``hours`` from ``start_ms``) to ``path``.
 
     See the module docstring for the content and the price model. ``.gz`` → gzip. Same arguments
     ⇒ byte-identical file. Raises :class:`UserError` for invalid arguments or an unwritable path.
+    ``on_progress`` is called with the fraction of the window written, once per simulated hour.
     """
     validate_arguments(markets=markets, hours=hours, seed=seed, longshot_bias=longshot_bias)
     if isinstance(start_ms, bool) or not isinstance(start_ms, int):
@@ -200,7 +203,7 @@ def generate_day(
     }
     try:
         with RecordingWriter(path, "synth", start_ms, **extra) as writer:
-            day.run(writer)
+            day.run(writer, on_progress)
         size = path.stat().st_size
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from e

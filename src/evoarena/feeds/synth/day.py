@@ -34,8 +34,10 @@ class _Day(_Recorder):
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, writer: RecordingWriter) -> None:
-        """Simulate the window and write every item."""
+    def run(
+        self, writer: RecordingWriter, on_progress: Callable[[float], None] | None = None
+    ) -> None:
+        """Simulate the window and write every item (progress reported at each discovery)."""
         self.out = _Out(writer)
         heap = self.heap
         for d in self.discoveries:
@@ -58,6 +60,14 @@ class _Day(_Recorder):
             _RECONCILE: self._on_reconcile,
         }
         items, t1 = heap.items, self.t1
+        if on_progress is not None:
+            discover, t0 = handlers[_DISCOVERY], self.t0
+
+            def discover_and_report(t: int, obj: Any, epoch: int) -> None:
+                discover(t, obj, epoch)
+                on_progress((t - t0) / max(1, t1 - t0))
+
+            handlers[_DISCOVERY] = discover_and_report
         while items:
             t, _, kind, obj, epoch = heapq.heappop(items)
             if t >= t1:

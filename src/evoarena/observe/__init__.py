@@ -1,0 +1,1 @@
+"""The operator's view: run history, the HTML report, the status file, metrics, health, webhooks."""
