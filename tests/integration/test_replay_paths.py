@@ -62,6 +62,8 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
     }
     return [
         w(delta(msg, seq)),  # stale: the same seq again
+        orjson.dumps({"t_ms": t + 30 * 86_400_000, "ws": delta(msg, seq + 1)}),  # time jump
+        orjson.dumps({"t_ms": -5, "ws": delta(msg, seq + 1)}),  # before 1970
         w(delta({**msg, "price_dollars": "0.0070", "delta_fp": "3.07"}, seq + 1)),  # unseen values
         w(delta({"market_ticker": ticker, "side": "yes", "price": 3, "delta": 2}, seq + 2)),
         w(delta({**msg, "side": ["yes"]}, seq + 3)),  # unhashable side: malformed
@@ -201,7 +203,7 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         counters = fused["decoder"].counters
         assert counters.malformed >= 4
         assert counters.stale_frames >= 1
-        assert g.bad_lines == 1
+        assert g.bad_lines == 3  # not JSON, a time jump, a time before 1970
 
 
 @pytest.mark.parametrize(("every", "expected"), [(0, "stop only"), (60, "every 60 ticks")])

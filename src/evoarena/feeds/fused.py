@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip as stdlib_gzip
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -32,6 +33,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from evoarena.engine.book import MarketBook
+from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.fields import _SIDES
 from evoarena.feeds.kalshi.numbers import _COUNTS, _PRICES, _fixed_point
@@ -51,7 +53,12 @@ NEVER = 1 << 62
 
 # The shape of a fixed-point count the general parser accepts (a subset is enough: anything else
 # falls back to the general path, which decides).
-_COUNT_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?").fullmatch
+_COUNT_SHAPE = re.compile(r"-?[0-9]{1,11}(?:\.[0-9]{1,2})?").fullmatch
+"""At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT`."""
+
+TOO_LONG = b"\x00evoarena: line longer than MAX_LINE_BYTES\x00"
+"""Stands in :func:`body_chunks`' output for a line the general reader refuses as too long."""
+TOO_LONG_REASON = f"line longer than {MAX_LINE_BYTES:,} bytes"
 
 
 def open_recording(path: Path) -> tuple[IO[bytes], Any]:
@@ -65,7 +72,8 @@ def open_recording(path: Path) -> tuple[IO[bytes], Any]:
 
 def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
     """``(lines, None)`` lists of complete lines (without their newline), in order, after the
-    header line; a read error ends the stream with ``(None, "cannot read: ...")``.
+    header line; a read error ends the stream with ``(None, "cannot read: ...")``; a line longer
+    than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` comes as :data:`TOO_LONG`.
 
     Exactly the lines the general reader (:class:`RecordingReader`, standard-library gzip, line
     by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
@@ -73,26 +81,42 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
     """
     offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
+    skipping = False  # inside a too-long line, dropping bytes up to its newline
     while True:
         try:
             data = fh.read1(CHUNK_BYTES)
         except (OSError, EOFError):
-            yield from _slow_rest(path, offset, tail)
+            yield from _slow_rest(path, offset, tail, skipping)
             return
         if not data:
-            if tail:
-                yield [tail], None
+            if skipping:
+                yield [TOO_LONG], None
+            elif tail:
+                yield [tail if len(tail) <= MAX_LINE_BYTES else TOO_LONG], None
             return
         offset += len(data)
+        if skipping:
+            cut = data.find(b"\n")
+            if cut < 0:
+                continue
+            data = data[cut + 1 :]
+            skipping = False
+            lines = [TOO_LONG]
+        else:
+            lines = []
         if tail:
             data = tail + data
-        lines = data.split(b"\n")
+        lines += data.split(b"\n")
         tail = lines.pop()
+        if len(tail) > MAX_LINE_BYTES:
+            tail, skipping = b"", True
+        if lines and max(map(len, lines)) > MAX_LINE_BYTES:
+            lines = [x if len(x) <= MAX_LINE_BYTES else TOO_LONG for x in lines]
         yield lines, None
 
 
 def _slow_rest(
-    path: Path, offset: int, tail: bytes
+    path: Path, offset: int, tail: bytes, skipping: bool
 ) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
     """The rest of a recording from decompressed ``offset``, read as the general reader does."""
     opener: Any = stdlib_gzip.GzipFile if path.name.endswith(".gz") else None
@@ -101,18 +125,28 @@ def _slow_rest(
         try:
             fh.seek(offset)
             while True:
-                line = fh.readline()
+                line = fh.readline(MAX_LINE_BYTES + 1)
                 if not line:
-                    if tail:
-                        yield [tail], None
+                    if skipping:
+                        yield [TOO_LONG], None
+                    elif tail:
+                        yield [tail if len(tail) <= MAX_LINE_BYTES else TOO_LONG], None
                     return
+                if skipping:
+                    if line.endswith(b"\n"):
+                        skipping = False
+                        yield [TOO_LONG], None
+                    continue
                 if tail:
                     line, tail = tail + line, b""
                 if line.endswith(b"\n"):
-                    yield [line[:-1]], None
+                    body = line[:-1]
+                    yield [body if len(body) <= MAX_LINE_BYTES else TOO_LONG], None
+                elif len(line) > MAX_LINE_BYTES:
+                    skipping = True
                 else:
                     tail = line
-        except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
+        except (OSError, EOFError, stdlib_gzip.BadGzipFile, zlib.error) as e:
             yield None, f"cannot read: {e}"
 
 
@@ -214,6 +248,8 @@ class FusedIngest:
         applied = sink.applied
         last_line = sink.last_line
         applied_t = sink.applied_t
+        hw = reader._last_t_ms  # the reader's time high-water mark (feeds.guard.check_time)
+        max_jump = reader.max_time_jump_ms
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
@@ -313,7 +349,11 @@ class FusedIngest:
                                     fast = 3
                 except TypeError:
                     fast = 0  # an unhashable value where a string belongs: the general path decides
+                if fast and (hw is None or not 0 <= t <= MAX_T_MS or t - hw > max_jump):
+                    fast = 0  # the time is refused (or the first): the general reader says why
                 if fast:
+                    if t > hw:
+                        hw = t
                     items += 1
                     last = t
                     if first is None:
@@ -361,9 +401,15 @@ class FusedIngest:
                             n_trade += 1
                     continue
                 # -- the general path ----------------------------------------------------------
+                if raw is TOO_LONG:
+                    sync_out()
+                    reader._bad(line_no, TOO_LONG_REASON)
+                    continue
                 if obj is None and not raw.strip():
                     continue
+                reader._last_t_ms = hw
                 item = reader._parse(line_no, raw)
+                hw = reader._last_t_ms
                 if item is None:
                     continue
                 sync_out()
@@ -379,6 +425,7 @@ class FusedIngest:
             sync_out()
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
+        reader._last_t_ms = hw
         reader.lines_read = line_no
         flush_fast_counters(
             self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
