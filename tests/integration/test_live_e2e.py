@@ -147,17 +147,24 @@ class Exchange:
 
 @asynccontextmanager
 async def live_service(
-    tmp_path: Path, *extra: str
+    tmp_path: Path,
+    *extra: str,
+    fake_out: list[FakeKalshi] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[anyio.abc.Process, Path, Path, list[dict[str, Any]]]]:
-    """Start the fake exchange and `evoarena run --record` against it."""
+    """Start the fake exchange and `evoarena run --record` against it (``fake_out`` receives the
+    fake exchange, for tests that inject faults)."""
     state, rec = tmp_path / "live-state", tmp_path / "live.jsonl"
     async with FakeKalshi() as fk, anyio.create_task_group() as tg:
+        if fake_out is not None:
+            fake_out.append(fk)
         clock = ScaledClock(SPEED)
         exchange = Exchange(fk, clock)
         cfg = _config(tmp_path, fk, state)
         env = base_env(tmp_path)
         env["KALSHI_API_KEY_ID"] = KEY_ID
         env["KALSHI_PRIVATE_KEY"] = private_key_pem()
+        env.update(env_extra or {})
         logs: list[dict[str, Any]] = []
         tg.start_soon(exchange.run)
         cmd = [

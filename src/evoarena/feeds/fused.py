@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gzip as stdlib_gzip
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -33,7 +32,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from evoarena.engine.book import MarketBook
-from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS
+from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.fields import _SIDES
 from evoarena.feeds.kalshi.numbers import _COUNTS, _PRICES, _fixed_point
@@ -54,11 +53,12 @@ NEVER = 1 << 62
 # The shape of a fixed-point count the general parser accepts (a subset is enough: anything else
 # falls back to the general path, which decides).
 _COUNT_SHAPE = re.compile(r"-?[0-9]{1,11}(?:\.[0-9]{1,2})?").fullmatch
-"""At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT`."""
+"""At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT` (a longer
+count takes the general path, which decides)."""
 
-TOO_LONG = b"\x00evoarena: line longer than MAX_LINE_BYTES\x00"
-"""Stands in :func:`body_chunks`' output for a line the general reader refuses as too long."""
-TOO_LONG_REASON = f"line longer than {MAX_LINE_BYTES:,} bytes"
+
+TOO_LONG = b"\x00 line over the length limit"
+"""Stands for a line longer than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` (a bad line)."""
 
 
 def open_recording(path: Path) -> tuple[IO[bytes], Any]:
@@ -72,8 +72,7 @@ def open_recording(path: Path) -> tuple[IO[bytes], Any]:
 
 def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
     """``(lines, None)`` lists of complete lines (without their newline), in order, after the
-    header line; a read error ends the stream with ``(None, "cannot read: ...")``; a line longer
-    than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` comes as :data:`TOO_LONG`.
+    header line; a read error ends the stream with ``(None, "cannot read: ...")``.
 
     Exactly the lines the general reader (:class:`RecordingReader`, standard-library gzip, line
     by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
@@ -81,42 +80,40 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
     """
     offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
-    skipping = False  # inside a too-long line, dropping bytes up to its newline
+    skipping = False  # inside a line longer than MAX_LINE_BYTES: dropped up to its newline
     while True:
         try:
             data = fh.read1(CHUNK_BYTES)
         except (OSError, EOFError):
-            yield from _slow_rest(path, offset, tail, skipping)
+            yield from _slow_rest(path, offset, b"" if skipping else tail)
             return
         if not data:
             if skipping:
                 yield [TOO_LONG], None
             elif tail:
-                yield [tail if len(tail) <= MAX_LINE_BYTES else TOO_LONG], None
+                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None
             return
         offset += len(data)
         if skipping:
-            cut = data.find(b"\n")
-            if cut < 0:
+            end = data.find(b"\n")
+            if end < 0:
                 continue
-            data = data[cut + 1 :]
             skipping = False
-            lines = [TOO_LONG]
-        else:
-            lines = []
+            yield [TOO_LONG], None
+            data = data[end + 1 :]
         if tail:
             data = tail + data
-        lines += data.split(b"\n")
+        lines = data.split(b"\n")
         tail = lines.pop()
         if len(tail) > MAX_LINE_BYTES:
-            tail, skipping = b"", True
-        if lines and max(map(len, lines)) > MAX_LINE_BYTES:
-            lines = [x if len(x) <= MAX_LINE_BYTES else TOO_LONG for x in lines]
+            skipping, tail = True, b""
+        if len(data) > MAX_LINE_BYTES:  # a complete line may be over the limit too
+            lines = [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines]
         yield lines, None
 
 
 def _slow_rest(
-    path: Path, offset: int, tail: bytes, skipping: bool
+    path: Path, offset: int, tail: bytes
 ) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
     """The rest of a recording from decompressed ``offset``, read as the general reader does."""
     opener: Any = stdlib_gzip.GzipFile if path.name.endswith(".gz") else None
@@ -125,28 +122,19 @@ def _slow_rest(
         try:
             fh.seek(offset)
             while True:
-                line = fh.readline(MAX_LINE_BYTES + 1)
+                line = fh.readline()
                 if not line:
-                    if skipping:
-                        yield [TOO_LONG], None
-                    elif tail:
-                        yield [tail if len(tail) <= MAX_LINE_BYTES else TOO_LONG], None
+                    if tail:
+                        yield [tail], None
                     return
-                if skipping:
-                    if line.endswith(b"\n"):
-                        skipping = False
-                        yield [TOO_LONG], None
-                    continue
                 if tail:
                     line, tail = tail + line, b""
                 if line.endswith(b"\n"):
-                    body = line[:-1]
-                    yield [body if len(body) <= MAX_LINE_BYTES else TOO_LONG], None
-                elif len(line) > MAX_LINE_BYTES:
-                    skipping = True
+                    line = line[:-1]
+                    yield [TOO_LONG if len(line) > MAX_LINE_BYTES else line], None
                 else:
                     tail = line
-        except (OSError, EOFError, stdlib_gzip.BadGzipFile, zlib.error) as e:
+        except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
             yield None, f"cannot read: {e}"
 
 
@@ -239,6 +227,10 @@ class FusedIngest:
         counts: dict[Any, Any] = _COUNTS
         count_shape = _COUNT_SHAPE
         fixed_point = _fixed_point
+        # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
+        # time it would refuse takes the general path, which refuses it the same way.
+        high_water: Any = reader._last_t_ms
+        max_jump = reader.max_time_jump_ms
 
         line_no = 1
         items = sink.items
@@ -248,8 +240,6 @@ class FusedIngest:
         applied = sink.applied
         last_line = sink.last_line
         applied_t = sink.applied_t
-        hw = reader._last_t_ms  # the reader's time high-water mark (feeds.guard.check_time)
-        max_jump = reader.max_time_jump_ms
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
@@ -292,7 +282,12 @@ class FusedIngest:
                     if type(obj) is dict and len(obj) == 2:
                         t = obj.get("t_ms")
                         ws = obj.get("ws")
-                        if type(t) is int and type(ws) is dict:
+                        if (
+                            type(t) is int
+                            and type(ws) is dict
+                            and 0 <= t <= MAX_T_MS
+                            and (high_water is None or t - high_water <= max_jump)
+                        ):
                             kind = ws.get("type")
                             msg = ws.get("msg")
                             if kind == "orderbook_delta" and type(msg) is dict:
@@ -333,7 +328,8 @@ class FusedIngest:
                                     oi = counts.get(oi_s)
                                     if oi is None:
                                         oi = fixed_point(oi_s, 2, "contract count")
-                                    fast = 2
+                                    if -MAX_COUNT <= oi <= MAX_COUNT:
+                                        fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
                                 ticker = msg.get("market_ticker")
                                 yp = msg.get("yes_price_dollars")
@@ -349,11 +345,9 @@ class FusedIngest:
                                     fast = 3
                 except TypeError:
                     fast = 0  # an unhashable value where a string belongs: the general path decides
-                if fast and (hw is None or not 0 <= t <= MAX_T_MS or t - hw > max_jump):
-                    fast = 0  # the time is refused (or the first): the general reader says why
                 if fast:
-                    if t > hw:
-                        hw = t
+                    if high_water is None or t > high_water:
+                        high_water = t
                     items += 1
                     last = t
                     if first is None:
@@ -401,15 +395,14 @@ class FusedIngest:
                             n_trade += 1
                     continue
                 # -- the general path ----------------------------------------------------------
-                if raw is TOO_LONG:
-                    sync_out()
-                    reader._bad(line_no, TOO_LONG_REASON)
-                    continue
                 if obj is None and not raw.strip():
                     continue
-                reader._last_t_ms = hw
+                if raw is TOO_LONG:
+                    reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                    continue
+                reader._last_t_ms = high_water
                 item = reader._parse(line_no, raw)
-                hw = reader._last_t_ms
+                high_water = reader._last_t_ms
                 if item is None:
                     continue
                 sync_out()
@@ -425,7 +418,7 @@ class FusedIngest:
             sync_out()
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
-        reader._last_t_ms = hw
+        reader._last_t_ms = high_water
         reader.lines_read = line_no
         flush_fast_counters(
             self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied

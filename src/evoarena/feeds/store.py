@@ -42,13 +42,12 @@ from evoarena.errors import UserError
 from evoarena.feeds.events import Side
 from evoarena.feeds.fused import (
     TOO_LONG,
-    TOO_LONG_REASON,
     FusedSink,
     body_chunks,
     flush_fast_counters,
     open_recording,
 )
-from evoarena.feeds.guard import MAX_T_MS, check_time
+from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS, check_time
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
 from evoarena.feeds.kalshi.parse import MalformedFrame, parse_orderbook_snapshot
@@ -62,10 +61,10 @@ log = structlog.get_logger(__name__)
 
 STORE_VERSION = "1"
 STORE_SUFFIX = ".store"
-KINDS = ("other", "delta", "ticker", "trade", "error", "too_long")
+KINDS = ("other", "delta", "ticker", "trade", "error")
 BATCH_ROWS = 1 << 17
 """Rows per Parquet row group; compile and replay hold one batch of rows in memory at a time."""
-OTHER, DELTA, TICKER, TRADE, ERROR, LONG = range(6)
+OTHER, DELTA, TICKER, TRADE, ERROR = range(5)
 _SIDE_CODES = {"no": 0, "yes": 1}
 _SIDES_BY_CODE = (Side.NO, Side.YES)
 
@@ -292,11 +291,6 @@ def compile_recording(path: Path) -> CompileReport:
                 flush()
             for raw in lines:
                 line_no += 1
-                if raw is TOO_LONG:
-                    cols.add(line_no, 0, LONG)
-                    general_lines.append(line_no)
-                    general_raw.append(b"")
-                    continue
                 if not raw.strip():
                     continue
                 try:
@@ -486,14 +480,17 @@ class StoreIngest:
         last_line = sink.last_line
         applied_t = sink.applied_t
         gate = sink.gate
-        hw = reader._last_t_ms  # the reader's time high-water mark (feeds.guard.check_time)
-        max_jump = reader.max_time_jump_ms
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
         unapplied = 0
         stopped = read_error = False
         g = 0  # next general row
         line_no = 0
+        # The reader's time checks (feeds.guard.check_time), kept in step with it: a typed row
+        # whose time it would refuse is the same bad line as on the other paths.
+        max_jump = reader.max_time_jump_ms
+        high_water: Any = reader._last_t_ms
+        limit = MAX_T_MS if high_water is None else min(MAX_T_MS, high_water + max_jump)
 
         def sync_out() -> None:
             sink.items = items
@@ -507,15 +504,14 @@ class StoreIngest:
         for batch in self._batches():
             rows = zip(*batch, strict=True)
             for t, kind, ticker, sid, seq, side, price, size, line in rows:
-                if DELTA <= kind <= TRADE:  # the reader's time checks (feeds.guard)
-                    if hw is None or t - hw > max_jump or not 0 <= t <= MAX_T_MS:
-                        refused = check_time(t, hw, max_jump)
-                        if refused is not None:
-                            sync_out()
-                            reader._bad(line, refused)
-                            continue
-                    if hw is None or t > hw:
-                        hw = t
+                if kind != OTHER and kind != ERROR:
+                    if t > limit or t < 0:
+                        sync_out()
+                        reader._bad(line, check_time(t, high_water, max_jump) or "bad 't_ms'")
+                        continue
+                    if high_water is None or t > high_water:
+                        high_water = t
+                        limit = min(MAX_T_MS, t + max_jump)
                 if kind == DELTA and positions.get(sid) != seq - 1:
                     # Out of order: the decoder decides (stale, gap), from the same values.
                     frame = _delta_frame(sid, seq, ticker, side, price, size)
@@ -533,7 +529,7 @@ class StoreIngest:
                         stopped = True
                         break
                     continue
-                if kind in (OTHER, ERROR, LONG):
+                if kind in (OTHER, ERROR):
                     line_no, raw = gl[g], gr[g]
                     g += 1
                     if kind == ERROR:  # always the last row: the recording ends here
@@ -541,13 +537,14 @@ class StoreIngest:
                         reader._bad(line_no, raw.decode())
                         read_error = True
                         break
-                    if kind == LONG:
-                        sync_out()
-                        reader._bad(line_no, TOO_LONG_REASON)
+                    if raw == TOO_LONG:
+                        reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
                         continue
-                    reader._last_t_ms = hw
+                    reader._last_t_ms = high_water
                     item = reader._parse(line_no, raw)
-                    hw = reader._last_t_ms
+                    high_water = reader._last_t_ms
+                    if high_water is not None:
+                        limit = min(MAX_T_MS, high_water + max_jump)
                     if item is None:
                         continue
                     sync_out()
@@ -617,7 +614,7 @@ class StoreIngest:
             self._done = done_rows / max(n_rows, 1)
         sync_out()
         self._done = 1.0
-        reader._last_t_ms = hw
+        reader._last_t_ms = high_water
         reader.lines_read = max(reader.lines_read, line_no)
         flush_fast_counters(
             dec, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
