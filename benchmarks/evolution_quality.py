@@ -166,11 +166,13 @@ def rule_genome(low: float, high: float) -> tuple[Genome, dict[str, Any]]:
         daily_loss_limit_pct=1.0,
         max_trades_per_day=1.0,
     )
+    # Upper bounds first: decoding orders each pair (the smaller gene is the lower bound), so a
+    # lower bound solved while its partner still sits at 0.50 could not rise above 0.50.
     for name, field, target in (
-        ("price_threshold_low", "price_threshold_low", low),
         ("price_threshold_high", "price_threshold_high", high),
-        ("min_price", "min_price", low),
+        ("price_threshold_low", "price_threshold_low", low),
         ("max_price", "max_price", high),
+        ("min_price", "min_price", low),
     ):
         genes[name] = _solve_gene(genes, name, field, target)
     genome = Genome("0000a1e5", 0, [], genes)
