@@ -68,20 +68,22 @@ class Plan:
     population: int
     generations: int
     top: int
+    min_settled_trades: int
 
 
 FULL = Plan(
-    markets=300,
+    markets=600,
     train_hours=92.0,
-    test_hours=30.0,
+    test_hours=24.0,
     test_seeds=(201, 202),
     train_seed=101,
     bias=0.2,
     window_secs=7200,
     wait_secs=3600,
-    population=40,
+    population=50,
     generations=30,
     top=20,
+    min_settled_trades=3,
 )
 QUICK = Plan(
     markets=120,
@@ -95,6 +97,7 @@ QUICK = Plan(
     population=20,
     generations=6,
     top=10,
+    min_settled_trades=3,
 )
 
 
@@ -165,16 +168,20 @@ def rule_genome(low: float, high: float) -> tuple[Genome, dict[str, Any]]:
         max_single_market_pct=1.0,
         daily_loss_limit_pct=1.0,
         max_trades_per_day=1.0,
+        price_threshold_low=0.0,
+        min_price=0.0,
+        price_threshold_high=1.0,
+        max_price=1.0,
     )
-    # Upper bounds first: decoding orders each pair (the smaller gene is the lower bound), so a
-    # lower bound solved while its partner still sits at 0.50 could not rise above 0.50.
-    for name, field, target in (
-        ("price_threshold_high", "price_threshold_high", high),
-        ("price_threshold_low", "price_threshold_low", low),
-        ("max_price", "max_price", high),
-        ("min_price", "min_price", low),
-    ):
-        genes[name] = _solve_gene(genes, name, field, target)
+    # Bounds decode as ordered pairs, so start them wide apart and solve in two passes.
+    for _ in range(2):
+        for name, target in (
+            ("price_threshold_low", low),
+            ("price_threshold_high", high),
+            ("min_price", low),
+            ("max_price", high),
+        ):
+            genes[name] = _solve_gene(genes, name, name, target)
     genome = Genome("0000a1e5", 0, [], genes)
     p = genome.decode()
     expressed = {
@@ -230,6 +237,7 @@ def _config(path: Path, plan: Plan, fitness: str | None) -> Path:
         f"elite_count = {max(2, plan.population // 20)}",
         f"immigrant_count = {max(2, plan.population // 20)}",
         "tournament_size = 5",
+        f"min_settled_trades = {plan.min_settled_trades}",
         "seed = 7",
     ]
     if fitness is not None:
@@ -373,7 +381,8 @@ def experiment(
     in_sample = [float(e["fitness_roi_pct"]) for e in entries]
     oos_fit = [statistics.fmean(pooled[i]["fit"]) if pooled[i]["fit"] else 0.0 for i in hof_ids]
     rule_roi = rule_fig["oos_roi_bankroll_pct_per_window"]
-    last_stats = orjson.loads(gens[-1].read_bytes())["stats"] if gens else {}
+    all_stats = [orjson.loads(g.read_bytes())["stats"] for g in gens]
+    last_stats = all_stats[-1] if all_stats else {}
     return {
         "fitness": fitness or "roi (default)",
         "generations_trained": len(gens),
@@ -389,6 +398,10 @@ def experiment(
             "share_of_rule_roi": _share(
                 best["oos_roi_bankroll_pct_per_window"] if best else None, rule_roi
             ),
+            "share_of_rule_roi_on_stake": _share(
+                best["oos_roi_stake_pct"] if best else None, rule_fig["oos_roi_stake_pct"]
+            ),
+            "params": entries[0]["params"] if entries else None,
         },
         "hof_top5_mean_oos_roi_bankroll_pct": top5_mean,
         "hof_top5_share_of_rule_roi": _share(top5_mean, rule_roi),
@@ -397,8 +410,25 @@ def experiment(
         "in_sample_fitness": [round(x, 3) for x in in_sample],
         "out_of_sample_fitness": [round(x, 3) for x in oos_fit],
         "hof_oos_roi_bankroll_pct": [f["oos_roi_bankroll_pct_per_window"] for f in hof_figs],
+        "luck_test": _luck_summary(all_stats),
         "last_generation_stats": {k: v for k, v in last_stats.items() if not isinstance(v, list)},
     }
+
+
+def _luck_summary(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often each luck-test verdict the generation files carry said what (if any)."""
+    out: dict[str, Any] = {}
+    for stats in all_stats:
+        for key, value in stats.items():
+            if key.startswith("luck") and key.endswith("verdict") and isinstance(value, str):
+                counts = out.setdefault(key, {})
+                counts[value] = counts.get(value, 0) + 1
+    if all_stats:
+        last = all_stats[-1]
+        out["last_generation"] = {
+            k: v for k, v in last.items() if k.startswith("luck") and not isinstance(v, list)
+        }
+    return out
 
 
 def _round(x: float | None) -> float | None:
@@ -461,7 +491,7 @@ def main() -> int:
             }
         else:
             ci = best.get("ci95")
-            goals[key] = {"no_edge_hof_best_ci_reaches_0": ci is None or ci[0] <= 0.0}
+            goals[key] = {"no_positive_edge_hof_best_ci_low_at_most_0": ci is None or ci[0] <= 0.0}
     out = {
         "benchmark": "evolution_quality",
         "plan": plan.__dict__,

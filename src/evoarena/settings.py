@@ -137,6 +137,9 @@ class RecordSettings(BaseModel):
     rotate_max_bytes: int = Field(gt=0)
     rotate_every_secs: int = Field(gt=0)
     flush_every_secs: float = Field(gt=0, le=1.0)
+    max_time_jump_secs: int = Field(gt=0)
+    """Reading a recording: a line whose ``t_ms`` jumps further past the previous line's is a
+    bad line (a far-future time would otherwise make a replay run away)."""
 
 
 class LogSettings(BaseModel):

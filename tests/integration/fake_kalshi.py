@@ -788,6 +788,8 @@ class FakeKalshi:
             await self._error(session, cmd_id, 13, "Unsupported action")
 
     async def _ok(self, session: FakeSession, cmd_id: int, sub: FakeSub) -> None:
+        # Like Kalshi, the ok reply to update_subscription takes the next seq of the sid's stream.
+        sub.seq += 1
         await self._send(
             session,
             {

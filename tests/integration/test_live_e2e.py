@@ -147,17 +147,24 @@ class Exchange:
 
 @asynccontextmanager
 async def live_service(
-    tmp_path: Path, *extra: str
+    tmp_path: Path,
+    *extra: str,
+    fake_out: list[FakeKalshi] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[anyio.abc.Process, Path, Path, list[dict[str, Any]]]]:
-    """Start the fake exchange and `evoarena run --record` against it."""
+    """Start the fake exchange and `evoarena run --record` against it (``fake_out`` receives the
+    fake exchange, for tests that inject faults)."""
     state, rec = tmp_path / "live-state", tmp_path / "live.jsonl"
     async with FakeKalshi() as fk, anyio.create_task_group() as tg:
+        if fake_out is not None:
+            fake_out.append(fk)
         clock = ScaledClock(SPEED)
         exchange = Exchange(fk, clock)
         cfg = _config(tmp_path, fk, state)
         env = base_env(tmp_path)
         env["KALSHI_API_KEY_ID"] = KEY_ID
         env["KALSHI_PRIVATE_KEY"] = private_key_pem()
+        env.update(env_extra or {})
         logs: list[dict[str, Any]] = []
         tg.start_soon(exchange.run)
         cmd = [
@@ -272,15 +279,25 @@ async def test_double_sigterm_during_shutdown_still_saves_and_exits_0(tmp_path: 
                     stopping.set()
                 return _past_tick_20(entry)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_read_logs, proc, logs, until, seen)
-                await seen.wait()
-                proc.send_signal(signal.SIGTERM)
-                proc.send_signal(signal.SIGTERM)
+            async def third_during_shutdown() -> None:
                 await stopping.wait()
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
+
+            async def read_all() -> None:
+                await _read_logs(proc, logs, until, seen)
+                seen.set()  # the service ended on its own: the assertions below show why
+                stopping.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_all)
+                await seen.wait()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                    proc.send_signal(signal.SIGTERM)
+                tg.start_soon(third_during_shutdown)
                 code = await proc.wait()
+                tg.cancel_scope.cancel()
     assert code == 0, logs[-5:]
     stopped = next(e for e in logs if e.get("event") == "stopped")
     cp = orjson.loads((tmp_path / "live-state" / "checkpoint_gen0000.json").read_bytes())

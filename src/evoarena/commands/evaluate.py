@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="trade fixed genomes over a recording, window by window, without evolving",
         description="Run fixed genomes (a hall of fame, a generation file or a JSON file of "
         "genomes) over recordings on the same machinery as replay, one window per generation "
-        "length, and report per genome: windows, trades, ROI on bankroll (mean ± 95%% interval "
+        "length, and report per genome: windows, trades, ROI on bankroll (mean ± 95% interval "
         "across windows, worst window), ROI on stake and win rate. Out-of-sample only if the "
         "genomes were not chosen on these recordings.",
     )

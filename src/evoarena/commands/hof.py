@@ -16,7 +16,7 @@ from rich.table import Table
 
 from evoarena.commands import hof_merge
 from evoarena.commands._args import add_config_argument, add_state_dir_argument
-from evoarena.commands.report import best_ever_line, roi_on_bankroll
+from evoarena.commands.report import SHORT_SIGNAL, best_ever_line, roi_on_bankroll
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
@@ -98,10 +98,6 @@ def _row(rank: str, e: dict[str, Any], bankroll: float) -> list[str]:
         _num(oos.get("mean_roi_stake_pct") if n else None, "+.2f"),
         SHORT_SIGNAL.get(str(e["signal_type"]), str(e["signal_type"])),
     ]
-
-
-SHORT_SIGNAL = {"mean_reversion": "mean_rev"}
-"""Signal names shortened so that the table fits 80 columns."""
 
 
 def _print_table(hof: dict[str, Any], top: int, settings: Settings) -> None:

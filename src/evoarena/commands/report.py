@@ -14,6 +14,11 @@ from evoarena.replayer import ReplayReport
 from evoarena.settings import Settings, load_settings
 
 
+def _fmt_oos_fitness(e: dict[str, Any]) -> str:
+    value = (e.get("out_of_sample") or {}).get("mean_fitness")
+    return "-" if value is None else f"{float(value):+.2f}"
+
+
 def print_replay_summary(report: ReplayReport, console: Console) -> None:
     """Per-generation table and run figures."""
     span = ""
@@ -31,8 +36,10 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         console.print(f"  virtual time {span}")
     if report.resumed_from is not None:
         console.print(f"  resumed after generation {report.resumed_from}")
-    # No box and two-line headers so the table fits 80 columns.
-    table = Table(title="generations", box=None, pad_edge=False)
+    # No box, one space between columns and short headers so the table fits 80 columns.
+    table = Table(
+        title="generations", box=None, pad_edge=False, padding=(0, 1), collapse_padding=True
+    )
     for col in (
         "gen",
         "best\nfitness",
@@ -44,6 +51,7 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
         "active\nbots",
         "ticks",
         "luck\np",
+        "elites\nOOS %\nstake",
     ):
         table.add_column(col, justify="right", no_wrap=True, header_style="bold")
     for g in report.generations:
@@ -59,27 +67,25 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
             f"{s['active_bots']}/{s.get('population', '')}",
             str(g.ticks),
             _fmt_luck(s),
+            _fmt_elites(s),
         )
     console.print(table)
     if report.generations:
-        last = report.generations[-1].stats
-        kind = last.get("fitness", "roi")
-        what = "that ROI" if kind == "roi" else "the 95 % lower bound of ROI on stake"
+        kind = report.generations[-1].stats.get("fitness", "roi")
+        what = "ROI % on bankroll" if kind == "roi" else "95 % lower bound of ROI % on stake"
         console.print(
-            "  ROI % = realized P&L / starting bankroll (in-sample); fitness = "
-            f"{what} ({kind}) for bots with at least [evolution] min_settled_trades settled "
-            "trades, the inactive penalty for the others. luck p = chance that no-skill bots "
-            "reach a best result this good (* = edge)",
+            f"  fitness ({kind}) = {what} of bots with enough settled trades",
             markup=False,
         )
-        oos = [(g.generation, _fmt_elites(g.stats)) for g in report.generations]
-        oos = [(n, v) for n, v in oos if v != "-"]
-        if oos:
-            console.print(
-                "  out-of-sample: last generation's elites' ROI % on stake in the next window: "
-                + ", ".join(f"gen {n} {v}" for n, v in oos),
-                markup=False,
-            )
+        for line in (
+            "    ([evolution] min_settled_trades); the others score the inactive penalty.",
+            "  ROI % = realized P&L / starting bankroll. All figures are in-sample (the",
+            "    window that scored them), except elites OOS: last generation's elites,",
+            "    trading this window unchanged (out-of-sample), mean ROI % on stake.",
+            "  luck p = chance that no-skill bots reach a best result this good (* = edge).",
+        ):
+            console.print(line, markup=False)
+        last = report.generations[-1].stats
         if "luck_oos_verdict" in last:
             console.print(
                 f"  walk-forward luck test over {last['luck_oos_windows']} out-of-sample "
@@ -92,18 +98,6 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
             f"  generation {report.incomplete_generation} was still running when the recording "
             f"ended (tick {report.incomplete_tick}); its checkpoint is saved"
         )
-
-
-def _fmt_luck(s: dict[str, Any]) -> str:
-    p = s.get("luck_p_value")
-    if p is None:
-        return "-"
-    return f"{float(p):.3f}" + ("*" if s.get("luck_verdict") == "edge" else "")
-
-
-def _fmt_elites(s: dict[str, Any]) -> str:
-    value = (s.get("carried_elites_oos") or {}).get("mean_roi_stake_pct")
-    return "-" if value is None else f"{float(value):+.1f}"
 
 
 def roi_on_bankroll(entry: dict[str, Any], bankroll_usd: float) -> float:
@@ -132,6 +126,23 @@ def best_ever_line(best: dict[str, Any], settings: Settings) -> str:
     return line
 
 
+def _fmt_luck(s: dict[str, Any]) -> str:
+    p = s.get("luck_p_value")
+    if p is None:
+        return "-"
+    return f"{float(p):.3f}" + ("*" if s.get("luck_verdict") == "edge" else "")
+
+
+def _fmt_elites(s: dict[str, Any]) -> str:
+    oos = s.get("carried_elites_oos") or {}
+    value = oos.get("mean_roi_stake_pct")
+    return "-" if value is None else f"{float(value):+.2f}"
+
+
+SHORT_SIGNAL = {"mean_reversion": "mean_rev"}
+"""Signal names shortened so that tables fit 80 columns."""
+
+
 def print_hall_of_fame(
     state_dir: Path, console: Console, top: int = 5, settings: Settings | None = None
 ) -> bool:
@@ -141,8 +152,15 @@ def print_hall_of_fame(
         return False
     settings = settings if settings is not None else load_settings()
     bankroll = float(settings.evolution.initial_bankroll_usd)
-    table = Table(title=f"hall of fame (top {top}) — {state_dir}", box=None, pad_edge=False)
-    for col in ("#", "genome", "gen", "fitness", "ROI %", "trades", "win", "P&L $", "signal"):
+    table = Table(
+        title=f"hall of fame (top {top}) — {state_dir}",
+        box=None,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    cols = ("#", "genome", "gen", "IS\nfitness", "IS\nROI %", "IS\ntrades", "IS\nwin")
+    for col in (*cols, "IS\nP&L $", "OOS\nn", "OOS\nfitness", "signal"):
         justify: JustifyMethod = "left" if col in ("genome", "signal") else "right"
         table.add_column(col, justify=justify, no_wrap=True, header_style="bold")
     for i, e in enumerate(hof.get("entries", [])[:top], start=1):
@@ -155,10 +173,16 @@ def print_hall_of_fame(
             str(e["total_trades"]),
             f"{float(e['win_rate']) * 100:.0f}%",
             f"{float(e['realized_pnl']):+.2f}",
-            str(e["signal_type"]),
+            str((e.get("out_of_sample") or {}).get("n_windows", 0)),
+            _fmt_oos_fitness(e),
+            SHORT_SIGNAL.get(str(e["signal_type"]), str(e["signal_type"])),
         )
     console.print(table)
     best = hof.get("best_ever")
     if best:
-        console.print("  " + best_ever_line(best, settings))
+        console.print("  " + best_ever_line(best, settings), markup=False)
+        console.print(
+            "  IS = in the window that chose the genome; OOS = the windows it traded after (mean)",
+            markup=False,
+        )
     return True

@@ -44,6 +44,7 @@ import orjson
 import structlog
 
 from evoarena.errors import StateError, StateWriteError
+from evoarena.evolution import state_models
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.hall_of_fame import (
     DEFAULT_MAX_ENTRIES,
@@ -260,39 +261,23 @@ def _is_finite_number(v: object) -> bool:
 
 
 def _validate_generation_doc(doc: Mapping[str, Any], generation: int) -> list[Genome]:
-    _require(doc, "generation", "timestamp", "genomes", "fitness_scores", "stats")
+    model = state_models.validate(state_models.GenerationFile, doc)
     _check_generation_field(doc, generation)
-    _check_timestamp(doc)
-    genomes = _check_genomes(doc)
-    scores = doc["fitness_scores"]
-    if not isinstance(scores, list) or not all(_is_finite_number(s) for s in scores):
-        msg = "'fitness_scores' must be a list of finite numbers"
-        raise ValueError(msg)
-    if len(scores) != len(genomes):
-        msg = f"{len(scores)} fitness scores for {len(genomes)} genomes"
-        raise ValueError(msg)
-    if not isinstance(doc["stats"], dict):
-        msg = "'stats' must be an object"
-        raise ValueError(msg)
-    return genomes
+    return [Genome.from_dict(g) for g in model.genomes]
 
 
 def _validate_latest_doc(doc: Mapping[str, Any]) -> tuple[int, list[Genome]]:
-    _require(doc, "generation", "file", "timestamp", "genomes")
-    generation = _check_count(doc, "generation")
-    if doc["file"] != generation_file_name(generation):
-        msg = f"'file' is {doc['file']!r}, expected {generation_file_name(generation)!r}"
-        raise ValueError(msg)
-    _check_timestamp(doc)
-    return generation, _check_genomes(doc)
+    model = state_models.validate(state_models.LatestFile, doc)
+    return model.generation, [Genome.from_dict(g) for g in model.genomes]
 
 
 def _validate_checkpoint_doc(doc: Mapping[str, Any], generation: int) -> None:
-    _require(doc, "generation", "tick_count", "timestamp", "bots")
+    state_models.validate(state_models.CheckpointFile, doc)
     _check_generation_field(doc, generation)
-    _check_count(doc, "tick_count")
-    _check_timestamp(doc)
-    _check_bots(doc["bots"])
+
+
+def _validate_hall_of_fame_doc(doc: Mapping[str, Any]) -> None:
+    state_models.validate(state_models.HallOfFameFile, doc)
 
 
 def _check_bots(bots: object) -> None:
@@ -433,23 +418,32 @@ def load_latest_state(*, state_dir: Path) -> tuple[int, list[Genome]] | None:
         else:
             latest = loaded[1]
             reason = f"{LATEST_FILE} points at generation {latest[0]} but a newer file exists"
-    newer = [n for n in list_generations(state_dir) if latest is None or n > latest[0]]
-    for n in reversed(newer):
+    # The generation file latest.json points at must be usable too (the runner breeds from its
+    # fitness scores): when it is damaged, fall back to the newest usable one below it.
+    gens = list_generations(state_dir)
+    candidates = [n for n in gens if latest is None or n >= latest[0]]
+    if latest is not None and latest[0] in gens:
+        candidates += [n for n in gens if n < latest[0]]
+    for n in sorted(set(candidates), reverse=True):
         try:
             doc = load_generation(n, state_dir=state_dir)
         except StateError as e:
             log.warning("generation_file_corrupt_skipped", error=str(e))
             problems.append(str(e))
+            if latest is not None and n == latest[0]:
+                reason = f"{generation_file_name(n)}, which {LATEST_FILE} points at, is damaged"
             continue
         if doc is None:  # removed since the directory was listed
             continue
+        if latest is not None and n == latest[0]:
+            return latest
         log.warning(
             "latest_state_rebuilt", file=str(path), source=generation_file_name(n), reason=reason
         )
         _rebuild_latest(state_dir, n, doc)
         return n, [Genome.from_dict(g) for g in doc["genomes"]]
-    if latest is not None:
-        return latest
+    if latest is not None and latest[0] not in gens:
+        return latest  # no generation file at all for it: the runner reports that
     if problems:
         msg = f"{path}: no usable saved state; " + "; ".join(problems)
         raise StateError(msg)
@@ -781,7 +775,7 @@ def reconcile_hall_of_fame(
 
 def load_hall_of_fame(*, state_dir: Path) -> dict[str, Any] | None:
     """The validated content of ``hall_of_fame.json``, or ``None`` if absent."""
-    loaded = _load_validated(state_dir / HALL_OF_FAME_FILE, validate_hall_of_fame)
+    loaded = _load_validated(state_dir / HALL_OF_FAME_FILE, _validate_hall_of_fame_doc)
     return None if loaded is None else loaded[0]
 
 
@@ -791,7 +785,7 @@ def write_hall_of_fame(hof: Mapping[str, Any], *, state_dir: Path) -> dict[str, 
     ``hof`` is validated first (``ValueError`` naming the problem; nothing is written); the
     schema version is added. Returns what was written.
     """
-    validate_hall_of_fame(hof)
     doc = {**hof, "schema_version": SCHEMA_VERSION}
+    _validate_hall_of_fame_doc(doc)
     _write_doc(state_dir / HALL_OF_FAME_FILE, doc)
     return doc

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from evoarena.errors import RecordingError
+from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, MAX_LINE_BYTES, check_time, safe_repr
 
 FORMAT_VERSION = 1
 MAX_REPORTED_BAD_LINES = 20
@@ -196,9 +198,18 @@ class RecordingReader:
     first few messages kept in ``bad_lines``.
     """
 
-    def __init__(self, path: Path, *, skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        skip_bad: bool = False,
+        max_time_jump_ms: int = DEFAULT_MAX_TIME_JUMP_MS,
+    ) -> None:
         self.path = path
         self.skip_bad = skip_bad
+        self.max_time_jump_ms = max_time_jump_ms
+        self._last_t_ms: int | None = None
+        """The latest accepted time (from the header's ``created_ms`` on): jumps count from it."""
         self.bad_count = 0
         self.bad_lines: list[str] = []
         self.lines_read = 0
@@ -216,6 +227,9 @@ class RecordingReader:
         except BaseException:
             self.close()
             raise
+        created = self.header.get("created_ms")
+        if type(created) is int and check_time(created, None, max_time_jump_ms) is None:
+            self._last_t_ms = created
 
     def _read_header(self) -> dict[str, Any]:
         try:
@@ -238,7 +252,7 @@ class RecordingReader:
             raise RecordingError(
                 str(self.path),
                 1,
-                f"unsupported recording version {version!r} "
+                f"unsupported recording version {safe_repr(version)} "
                 f"(this evoarena reads version {FORMAT_VERSION})",
             )
         return header
@@ -255,19 +269,29 @@ class RecordingReader:
         line_no = 1
         while True:
             try:
-                raw = self._fh.readline()
-            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                raw = self._fh.readline(MAX_LINE_BYTES + 1)
+                too_long = len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n")
+                if too_long:
+                    self._skip_rest_of_line()
+            except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
                 self._bad(line_no + 1, f"cannot read: {e}")
                 return
             if not raw:
                 return
             line_no += 1
             self.lines_read = line_no
+            if too_long:
+                self._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                continue
             if not raw.strip():
                 continue
             item = self._parse(line_no, raw)
             if item is not None:
                 yield item
+
+    def _skip_rest_of_line(self) -> None:
+        while (chunk := self._fh.readline(1 << 20)) and not chunk.endswith(b"\n"):
+            pass
 
     def _parse(self, line_no: int, raw: bytes) -> RecordItem | None:
         try:
@@ -281,6 +305,9 @@ class RecordingReader:
         t_ms = obj.get("t_ms")
         if not isinstance(t_ms, int) or isinstance(t_ms, bool):
             self._bad(line_no, "missing or non-integer 't_ms'")
+            return None
+        if (refused := check_time(t_ms, self._last_t_ms, self.max_time_jump_ms)) is not None:
+            self._bad(line_no, refused)
             return None
         kinds = [k for k in ("ws", "rest", "mark") if k in obj]
         if len(kinds) != 1:
@@ -297,6 +324,8 @@ class RecordingReader:
         if kind == "mark" and not isinstance(payload.get("kind"), str):
             self._bad(line_no, "'mark' needs a string 'kind'")
             return None
+        if self._last_t_ms is None or t_ms > self._last_t_ms:
+            self._last_t_ms = t_ms  # the high-water mark: an odd early time cannot lower it
         return RecordItem(line_no, t_ms, kind, payload)
 
     def bytes_read(self) -> int:

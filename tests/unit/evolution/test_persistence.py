@@ -478,7 +478,7 @@ def test_save_checkpoint_rejects_negative_ticks(tmp_path: Path) -> None:
         ({"set": ("tick_count", -4)}, "'tick_count' must be a non-negative integer"),
         ({"set": ("generation", 0)}, "'generation' is 0 but the file is for generation 1"),
         ({"drop": "bots"}, "missing field 'bots'"),
-        ({"bot_gene": 2.0}, r"bots\[0\]: .*must be a number in \[0, 1\]"),
+        ({"bot_gene": 2.0}, r"bots\[0\]\.genome: .*must be a number in \[0, 1\]"),
     ],
 )
 def test_corrupt_checkpoint_is_a_state_error(tmp_path: Path, how: Any, message: str) -> None:

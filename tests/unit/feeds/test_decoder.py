@@ -183,12 +183,27 @@ def test_ok_reply_adds_markets_and_list_reply_names_channels() -> None:
     feed(dec, [ok, lst])
     assert dec.tickers_on(456) == ["FED-23DEC-T3.00", "FED-23DEC-T3.25"]
     assert dec.channels == {1: "orderbook_delta", 2: "ticker"}
-    feed(dec, [snap(456, 10, "FED-23DEC-T3.00")])
-    evs = dec.decode_ws(delta(456, 12, "FED-23DEC-T3.00"), T)
+    # the ok reply (seq 222) holds its place in the sid's count: the stream goes on at 223
+    feed(dec, [snap(456, 223, "FED-23DEC-T3.00")])
+    evs = dec.decode_ws(delta(456, 225, "FED-23DEC-T3.00"), T)
     assert evs[0] == BookInvalidated(
         ("FED-23DEC-T3.00", "FED-23DEC-T3.25"), "seq gap on sid 456", T
     )
     assert [r.type for r in dec.replies] == ["ok", "ok"]
+
+
+def test_ok_reply_seq_is_counted_in_its_sid_stream() -> None:
+    """update_subscription's ok takes the next seq of the sid: no spurious gap after it."""
+    dec = KalshiDecoder()
+    feed(dec, [snap(7, 1, "A"), delta(7, 2, "A")])
+    ok = {"id": 5, "sid": 7, "seq": 3, "type": "ok", "msg": {"market_tickers": ["A", "B"]}}
+    assert dec.decode_ws(ok, T) == []
+    evs = dec.decode_ws(delta(7, 4, "A"), T)
+    assert [type(e).__name__ for e in evs] == ["BookDelta"]
+    assert dec.counters.gaps == 0
+    # an ok that skips numbers is a gap like any other frame
+    dec.decode_ws({**ok, "seq": 9}, T)
+    assert dec.counters.gaps == 1
 
 
 def test_command_error_is_counted_and_queued() -> None:

@@ -83,7 +83,9 @@ class WatchingDecoder(KalshiDecoder):
 
     def decode_ws(self, obj: dict[str, Any], recv_ms: int) -> list[MarketEvent]:
         """Check the frame's seq (data frames only), then decode it."""
-        if obj.get("type") not in ("subscribed", "ok", "unsubscribed", "error"):
+        # An update_subscription ok with a seq counts in its sid's stream (kalshi-api.md §9.3).
+        ok_with_seq = obj.get("type") == "ok" and "seq" in obj
+        if ok_with_seq or obj.get("type") not in ("subscribed", "ok", "unsubscribed", "error"):
             seq, sid = obj.get("seq"), obj.get("sid")
             if seq is None:
                 self.unsequenced_types.add(str(obj.get("type")))

@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 
 from evoarena.feeds.events import BookInvalidated, MarketEvent
+from evoarena.feeds.guard import safe_repr
 from evoarena.feeds.kalshi.parse import (
     LIFECYCLE_EVENT_TYPES,
     LIFECYCLE_IGNORED,
@@ -129,7 +130,7 @@ class KalshiDecoder:
             self._malformed("?", "not an object with a 'type'")
             return []
         if type(mtype) is not str:
-            self._malformed("?", f"'type' is not a string: {mtype!r}")
+            self._malformed("?", f"'type' is not a string: {safe_repr(mtype)}")
             return []
         by_type = c.frames_by_type
         by_type[mtype] = by_type.get(mtype, 0) + 1
@@ -142,6 +143,12 @@ class KalshiDecoder:
         except MalformedFrame as e:
             self._malformed(mtype, str(e))
             return []
+        except RecursionError:
+            self._malformed(mtype, "nested too deeply")
+            return []
+        except Exception as e:  # hostile input never escapes as a traceback (see feeds.guard)
+            self._malformed(mtype, f"unreadable: {type(e).__name__}: {safe_repr(str(e))}")
+            return []
 
     def decode_rest(
         self, path: str, params: dict[str, Any], status: int, body: object, recv_ms: int
@@ -151,6 +158,15 @@ class KalshiDecoder:
         ``params`` (the query) is accepted for symmetry with the recording; decoding needs only
         the path.
         """
+        try:
+            return self._decode_rest(path, status, body, recv_ms)
+        except RecursionError:
+            self._malformed("rest", "nested too deeply")
+        except Exception as e:  # hostile input never escapes as a traceback (see feeds.guard)
+            self._malformed("rest", f"unreadable: {type(e).__name__}: {safe_repr(str(e))}")
+        return []
+
+    def _decode_rest(self, path: str, status: int, body: object, recv_ms: int) -> list[MarketEvent]:
         c = self.counters
         c.rest_responses += 1
         kind, _ = rest_route(path)
@@ -369,10 +385,18 @@ class KalshiDecoder:
     def _on_reply(self, obj: JsonObj, recv_ms: int) -> list[MarketEvent]:
         reply = parse_command_reply(obj)
         sid = reply.sid
+        out: list[MarketEvent] = []
         if reply.type == "subscribed" and sid is not None:
             self._drop_sid(sid)  # a new subscription numbers its frames afresh
             self.channels[sid] = reply.channel or ""
         elif reply.type == "ok":
+            seq = obj.get("seq")
+            if sid is not None and type(seq) is int:
+                # The ok reply to update_subscription carries the next seq of the sid's stream
+                # (kalshi-api.md §9.3/§9.5): count it, or the next data frame looks like a gap.
+                checked = self._sequence(sid, seq, "ok", recv_ms)
+                if checked:
+                    out.extend(checked)
             if sid is not None and reply.market_tickers is not None:
                 # Union, not replace: dropping a market we still receive would leave its book
                 # un-invalidated on a gap; keeping an extra one only costs a spare resync.
@@ -391,7 +415,7 @@ class KalshiDecoder:
                 market=reply.market_tickers[0] if reply.market_tickers else None,
             )
         self.replies.append(reply)
-        return []
+        return out
 
     def _drop_sid(self, sid: int) -> None:
         self.sequencer.forget(sid)

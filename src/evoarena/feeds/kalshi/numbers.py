@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE
+from evoarena.feeds.guard import MAX_COUNT, MAX_MICROS, safe_repr
 
 MICROS_PER_CENT = 10_000
 """One cent in micro-dollars."""
@@ -59,6 +60,9 @@ def parse_dollars(s: str) -> int:
     except TypeError:  # unhashable: certainly not a string
         pass
     value = _fixed_point(s, 6, "dollar amount")
+    if not -MAX_MICROS <= value <= MAX_MICROS:
+        msg = f"dollar amount {safe_repr(s)} is out of range"
+        raise ValueError(msg)
     if len(_DOLLARS) < _CACHE_LIMIT:
         _DOLLARS[s] = value
     return value
@@ -94,6 +98,9 @@ def parse_count(s: str) -> int:
     except TypeError:
         pass
     value = _fixed_point(s, 2, "contract count")
+    if not -MAX_COUNT <= value <= MAX_COUNT:
+        msg = f"contract count {safe_repr(s)} is out of range"
+        raise ValueError(msg)
     if len(_COUNTS) < _CACHE_LIMIT:
         _COUNTS[s] = value
     return value
@@ -102,7 +109,10 @@ def parse_count(s: str) -> int:
 def cents_to_micros(cents: int) -> int:
     """Legacy integer cents → micro-dollars (``56`` → 560_000)."""
     if type(cents) is not int:
-        msg = f"invalid cents value {cents!r}: expected an integer"
+        msg = f"invalid cents value {safe_repr(cents)}: expected an integer"
+        raise ValueError(msg)
+    if not -MAX_MICROS <= cents * MICROS_PER_CENT <= MAX_MICROS:
+        msg = f"cents value {safe_repr(cents)} is out of range"
         raise ValueError(msg)
     return cents * MICROS_PER_CENT
 
@@ -110,7 +120,10 @@ def cents_to_micros(cents: int) -> int:
 def contracts_to_centi(n: int) -> int:
     """Legacy integer contract count → centi-contracts (``3`` → 300)."""
     if type(n) is not int:
-        msg = f"invalid contract count {n!r}: expected an integer"
+        msg = f"invalid contract count {safe_repr(n)}: expected an integer"
+        raise ValueError(msg)
+    if not -MAX_COUNT <= n * COUNT_ONE <= MAX_COUNT:
+        msg = f"contract count {safe_repr(n)} is out of range"
         raise ValueError(msg)
     return n * COUNT_ONE
 
@@ -121,6 +134,9 @@ def parse_decimal(v: object) -> Decimal:
         msg = f"invalid number {v!r}"
         raise ValueError(msg)
     if isinstance(v, int):
+        if abs(v) > MAX_MICROS:
+            msg = f"number {safe_repr(v)} is out of range"
+            raise ValueError(msg)
         return Decimal(v)
     if isinstance(v, float):
         v = repr(v)
@@ -129,9 +145,9 @@ def parse_decimal(v: object) -> Decimal:
             d = Decimal(v.strip())
         except InvalidOperation:
             d = Decimal("NaN")
-        if d.is_finite():
+        if d.is_finite() and abs(d) <= MAX_MICROS:
             return d
-    msg = f"invalid number {v!r}"
+    msg = f"invalid number {safe_repr(v)}"
     raise ValueError(msg)
 
 

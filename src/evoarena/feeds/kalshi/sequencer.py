@@ -4,11 +4,17 @@ Kalshi numbers the data frames of each subscription (``sid``) with consecutive i
 first ``seq`` seen on a sid is accepted as the start; ``last + 1`` applies; anything at or below
 ``last`` is a stale duplicate to ignore; anything beyond ``last + 1`` is a gap — frames were lost —
 after which the count continues from the seq that revealed the gap.
+
+A leap of more than :data:`SUSPICIOUS_LEAP` followed by frames that continue at the old numbers
+(one corrupted ``seq``) must not blind the sid: the first such frame is a gap *back* (the books
+are resynced once more) and the count continues from it.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+
+SUSPICIOUS_LEAP = 10_000
 
 
 class Verdict(Enum):
@@ -22,7 +28,7 @@ class Verdict(Enum):
 class Sequencer:
     """Tracks the last ``seq`` of every sid."""
 
-    __slots__ = ("last_gap", "positions")
+    __slots__ = ("_before_leap", "last_gap", "positions")
 
     def __init__(self) -> None:
         self.positions: dict[int, int] = {}
@@ -31,6 +37,7 @@ class Sequencer:
         ``check``."""
         self.last_gap: tuple[int, int, int] | None = None
         """(sid, expected seq, received seq) of the most recent gap."""
+        self._before_leap: dict[int, int] = {}
 
     def check(self, sid: int, seq: int) -> Verdict:
         """Classify ``seq`` on ``sid`` and advance the sid's position unless it is stale."""
@@ -39,7 +46,17 @@ class Sequencer:
             self.positions[sid] = seq
             return Verdict.APPLY
         if seq <= last:
-            return Verdict.STALE
+            before = self._before_leap.get(sid)
+            if before is None or seq <= before:
+                return Verdict.STALE
+            del self._before_leap[sid]  # the leap was one bad number: follow the old count
+            self.positions[sid] = seq
+            self.last_gap = (sid, last + 1, seq)
+            return Verdict.GAP
+        if seq - last > SUSPICIOUS_LEAP:
+            self._before_leap[sid] = last
+        else:
+            self._before_leap.pop(sid, None)
         self.positions[sid] = seq
         self.last_gap = (sid, last + 1, seq)
         return Verdict.GAP
@@ -51,7 +68,9 @@ class Sequencer:
     def forget(self, sid: int) -> None:
         """Drop ``sid`` (unsubscribed, or re-subscribed): its next seq starts afresh."""
         self.positions.pop(sid, None)
+        self._before_leap.pop(sid, None)
 
     def clear(self) -> None:
         """Forget every sid (a new connection numbers its subscriptions anew)."""
         self.positions.clear()
+        self._before_leap.clear()

@@ -282,6 +282,7 @@ class _Recorder(_Books):
     def _ok(self, t: int, s: _Sub) -> int:
         reply: dict[str, Any] = {"id": self._cmd(), "sid": s.sid}
         if s.channel == "orderbook_delta":
+            s.seq += 1  # like Kalshi's: the ok takes the next seq of the sid's stream
             reply["seq"] = s.seq
         reply["type"] = "ok"
         reply["msg"] = {"market_tickers": list(s.server)}
