@@ -51,7 +51,6 @@ from evoarena.evolution.hall_of_fame import (
     merge_hall_of_fame,
     parse_genome,
     validate_entry,
-    validate_hall_of_fame,
 )
 
 log = structlog.get_logger(__name__)
