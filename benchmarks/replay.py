@@ -1,42 +1,95 @@
-"""Replay benchmark: one 24 h generation of 100 bots over a synthetic 500-market day.
+"""Replay benchmark: the JSON parse floor, inspect, compile, cold and warm replay, in one run.
 
-Synthesizes the day (timed separately), then replays it through the real decoder, book, bots and
-evolution with 30 s ticks and prints one JSON object: wall seconds, frames/s, ticks/s, virtual
-to wall speed-up and peak RSS. Run with ``make bench`` or::
+Synthesizes a day (``--markets`` markets over ``--hours`` of trading plus the settlement wait;
+timed separately, reused with ``--keep DIR`` when already there), then measures on that file, in
+this one process, one after the other:
 
-    .venv/bin/python benchmarks/replay.py [--markets 500] [--hours 24] [--bots 100]
+* ``floor`` — gzip + ``orjson.loads`` of every line and nothing else, with the fastest gzip
+  available (``isal`` when installed) and, for reference, the standard library's;
+* ``inspect`` — ``evoarena inspect``'s summary (the general per-line path into a book);
+* ``compile`` — ``evoarena compile`` (wall time, store size against the ``.jsonl.gz``);
+* ``cold`` — ``evoarena replay --checkpoint-every 0`` from the JSON (the fused path), one
+  generation of ``--bots`` bots with 30 s ticks;
+* ``warm`` — the same replay from the compiled store;
+* ``general`` (with ``--with-general``) — the same replay through the general per-line path.
+
+Each phase reports CPU seconds (``time.process_time``, all threads) and wall seconds, and its
+ratio to the floor's CPU seconds; replays add ticks/s. ``identical_state`` says whether every
+replay wrote byte-identical state files. Prints one JSON object. Run with ``make bench`` or::
+
+    .venv/bin/python benchmarks/replay.py [--markets 500] [--hours 24] [--bots 100] [--seed 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import resource
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
 
+from evoarena.commands.inspect import summarize
+from evoarena.feeds.fused import GZIP_IMPLEMENTATION, open_recording
+from evoarena.feeds.store import compile_recording
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
 
+SETTLE_HOURS = 2.0
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _floor(path: Path, fastest: bool) -> int:
+    """Lines parsed: gzip + orjson.loads of every line, nothing else."""
+    loads = orjson.loads
+    n = 0
+    if fastest:
+        raw, fh = open_recording(path)
+        with raw, fh:
+            for line in fh:
+                loads(line)
+                n += 1
+    else:
+        with gzip.open(path, "rb") as f:
+            for line in f:
+                loads(line)
+                n += 1
+    return n
+
 
 def main() -> int:
     """Run the benchmark; prints JSON on stdout."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--markets", type=int, default=500)
     p.add_argument("--hours", type=float, default=24.0, help="trading period (one generation)")
     p.add_argument("--bots", type=int, default=100)
-    p.add_argument("--seed", type=int, default=11, help="seed of the synthetic day")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic day")
     p.add_argument(
         "--keep",
         type=Path,
         default=None,
         metavar="DIR",
-        help="write the recording and state here instead of a temporary directory",
+        help="write (or reuse) the recording here instead of a temporary directory",
+    )
+    p.add_argument(
+        "--with-general", action="store_true", help="also replay through the general path"
     )
     args = p.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -44,58 +97,105 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep if args.keep is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        recording = work / "bench-day.jsonl.gz"
-        settle_h = 2.0
-        t0 = time.perf_counter()
-        summary = generate_day(
-            recording,
-            markets=args.markets,
-            hours=args.hours + settle_h + 0.5,
-            seed=args.seed,
-            start_ms=DEFAULT_START_MS,
-        )
-        synth_secs = time.perf_counter() - t0
+        hours = args.hours + SETTLE_HOURS + 0.5
+        recording = work / f"bench-{args.markets}m-{hours:g}h-seed{args.seed}.jsonl.gz"
+        synth_secs = None
+        if not recording.exists():
+            t0 = time.perf_counter()
+            generate_day(
+                recording,
+                markets=args.markets,
+                hours=hours,
+                seed=args.seed,
+                start_ms=DEFAULT_START_MS,
+            )
+            synth_secs = round(time.perf_counter() - t0, 2)
+        size = recording.stat().st_size
 
-        settings = load_settings(
-            None,
-            {
-                "evolution": {"population_size": args.bots},
-                "trading": {
-                    "generation_duration_secs": int(args.hours * 3600),
-                    "tick_interval_secs": 30,
-                    "settlement_wait_secs": int(settle_h * 3600),
+        def settings(name: str) -> Any:
+            state = work / f"state-{name}"
+            shutil.rmtree(state, ignore_errors=True)
+            return load_settings(
+                None,
+                {
+                    "evolution": {"population_size": args.bots},
+                    "trading": {
+                        "generation_duration_secs": int(args.hours * 3600),
+                        "tick_interval_secs": 30,
+                        "settlement_wait_secs": int(SETTLE_HOURS * 3600),
+                    },
+                    "state": {"dir": str(state)},
                 },
-                "state": {"dir": str(work / "state")},
-            },
-        )
-        report = run_replay(recording, settings, max_generations=1)
+            )
 
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    virtual_secs = ((report.last_ms or 0) - (report.first_ms or 0)) / 1000
-    result = {
-        "benchmark": "replay",
-        "markets": args.markets,
-        "bots": args.bots,
-        "trading_hours": args.hours,
-        "recording": {
-            "lines": summary.lines,
-            "ws_frames": summary.ws_frames,
-            "bytes": summary.bytes,
-            "synth_secs": round(synth_secs, 2),
-        },
-        "generations_completed": len(report.generations),
-        "wall_secs": round(report.wall_secs, 2),
-        "frames": report.items,
-        "events": report.events,
-        "frames_per_sec": round(report.items / report.wall_secs),
-        "ticks": report.ticks,
-        "ticks_per_sec": round(report.ticks / report.wall_secs, 1),
-        "virtual_secs": virtual_secs,
-        "speedup": round(virtual_secs / report.wall_secs),
-        "peak_rss_mb": round(rss_kb / 1024, 1),
-        "trades": sum(g.stats["total_trades"] for g in report.generations),
-        "python": sys.version.split()[0],
-    }
+        phases: dict[str, dict[str, Any]] = {}
+        lines, cpu, wall = _timed(lambda: _floor(recording, fastest=True))
+        floor_cpu = cpu
+        phases["floor"] = {"gzip": GZIP_IMPLEMENTATION, "lines": lines}
+        phases["floor"].update(cpu_secs=round(cpu, 2), wall_secs=round(wall, 2))
+        _, cpu, wall = _timed(lambda: _floor(recording, fastest=False))
+        phases["floor_stdlib_gzip"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
+        _, cpu, wall = _timed(lambda: summarize(recording))
+        phases["inspect"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
+        compiled, cpu, wall = _timed(lambda: compile_recording(recording))
+        phases["compile"] = {
+            "cpu_secs": round(cpu, 2),
+            "wall_secs": round(wall, 2),
+            "store_bytes": compiled.store_bytes,
+            "store_vs_recording": round(compiled.store_bytes / size, 3),
+        }
+        runs = [("cold", {"use_cache": False}), ("warm", {"use_cache": True})]
+        if args.with_general:
+            runs.append(("general", {"fused": False}))
+        reports = {}
+        for name, kw in runs:
+            s = settings(name)
+            report, cpu, wall = _timed(
+                lambda s=s, kw=kw: run_replay(
+                    recording, s, max_generations=1, checkpoint_every_ticks=0, **kw
+                )
+            )
+            reports[name] = report
+            phases[name] = {
+                "cpu_secs": round(cpu, 2),
+                "wall_secs": round(wall, 2),
+                "ticks": report.ticks,
+                "ticks_per_sec": round(report.ticks / wall, 1),
+                "frames_per_sec": round(report.items / wall),
+                "read_store": bool(report.stores),
+                "peak_rss_mb_so_far": _rss_mb(),
+            }
+        for name, ph in phases.items():
+            if "cpu_secs" in ph and name != "floor":
+                ph["x_floor_cpu"] = round(ph["cpu_secs"] / floor_cpu, 2)
+
+        def state_bytes(name: str) -> dict[str, bytes]:
+            d = work / f"state-{name}"
+            return {f.name: f.read_bytes() for f in sorted(d.iterdir())}
+
+        identical = all(state_bytes(n) == state_bytes("cold") for n, _ in runs)
+        cold = reports["cold"]
+        result = {
+            "benchmark": "replay",
+            "markets": args.markets,
+            "bots": args.bots,
+            "trading_hours": args.hours,
+            "seed": args.seed,
+            "recording": {
+                "lines": lines,
+                "bytes": size,
+                "synth_secs": synth_secs,
+                "frames": cold.items,
+            },
+            "generations_completed": len(cold.generations),
+            "trades": sum(g.stats["total_trades"] for g in cold.generations),
+            "phases": phases,
+            "identical_state": identical,
+            "checkpoints": "only when a replay ends mid-generation (--checkpoint-every 0)",
+            "peak_rss_mb": _rss_mb(),
+            "python": sys.version.split()[0],
+            "command": " ".join(["benchmarks/replay.py", *sys.argv[1:]]),
+        }
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 

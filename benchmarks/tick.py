@@ -17,8 +17,10 @@ history) and ``--bots`` random-genome bots with a $100 bankroll each, then times
 Usage::
 
     .venv/bin/python benchmarks/tick.py [--markets 500] [--bots 100] [--repeats 30] [--seed 0]
+    .venv/bin/python benchmarks/tick.py --grid   # 100 x 500, 1000 x 500, 100 x 2000, 1000 x 2000
 
-Prints one JSON object: the sizes, the timings, fill counts and the exact command.
+Prints one JSON object (``--grid``: a list, one per size): the sizes, the timings, fill counts and
+the exact command. Timings are wall-clock (``time.perf_counter``) medians.
 """
 
 from __future__ import annotations
@@ -266,7 +268,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of book and genomes (default 0)")
     ap.add_argument("--history", type=int, default=120, help="history ticks (default 120)")
     ap.add_argument("--warmup", type=int, default=40, help="untimed steady ticks (default 40)")
+    ap.add_argument(
+        "--grid",
+        action="store_true",
+        help="run bots x markets = 100 x 500, 1000 x 500, 100 x 2000 and 1000 x 2000",
+    )
     args = ap.parse_args()
+    if args.grid:
+        sizes = [(100, 500), (1000, 500), (100, 2000), (1000, 2000)]
+        reports = [run(m, b, args.repeats, args.seed, args.history, args.warmup) for b, m in sizes]
+        print(json.dumps(reports))
+        return
     report = run(args.markets, args.bots, args.repeats, args.seed, args.history, args.warmup)
     print(json.dumps(report))
 

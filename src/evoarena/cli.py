@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoarena import __version__
+from evoarena.commands import compile as compile_cmd
 from evoarena.commands import (
     demo,
     evaluate,
@@ -36,6 +37,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS = (
     run,
     replay,
+    compile_cmd,
     evaluate,
     synth,
     inspect,

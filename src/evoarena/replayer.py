@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -44,11 +44,13 @@ from evoarena.evolution.generation import Phase
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner, GenerationSummary, load_usable_checkpoint
 from evoarena.feeds.events import BookSnapshot
+from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
-from evoarena.feeds.replay import ReplaySource
+from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.store import StoreIngest, fresh_store
+from evoarena.marks import MARK_FIRE, MARK_START
 from evoarena.settings import Settings, decision_settings
 from evoarena.statedir import state_dir_lock
-from evoarena.supervisor import MARK_FIRE, MARK_START
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +86,8 @@ class ReplayReport:
     resumed_from: int | None
     ticks: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    stores: list[Path] = field(default_factory=list)
+    """Compiled stores read instead of their recordings (``evoarena compile``)."""
 
 
 def run_replay(
@@ -96,13 +100,28 @@ def run_replay(
     progress_every_items: int = 50_000,
     seed_genomes: Sequence[Genome] | None = None,
     evolve: bool = True,
+    fused: bool = True,
+    checkpoint_every_ticks: int | None = None,
+    use_cache: bool = True,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
     Returns what happened; the state files are written to ``settings.state.dir``.
     ``seed_genomes`` and ``evolve`` are passed to the
     :class:`~evoarena.evolution.runner.EvolutionRunner` (seeded start, fixed population).
+
+    ``fused`` reads through :mod:`evoarena.feeds.fused` (same results, faster; a resuming replay
+    fast-forwards on the general path); ``False`` takes the general per-line path. With
+    ``use_cache`` (and ``fused``), a file with a fresh compiled store (:mod:`evoarena.feeds.store`,
+    ``evoarena compile``) is read from it instead (same results; :attr:`ReplayReport.stores`
+    lists the stores used). ``checkpoint_every_ticks``: ``None`` checkpoints as the live service
+    does (``[trading] checkpoint_every_ticks``); ``0`` only when the replay stops before the
+    generation's end (``evoarena replay``'s default: the latest checkpoint and the recorded
+    generation start are all an exact resume needs); ``n`` every ``n`` ticks as well.
     """
+    if checkpoint_every_ticks is not None and checkpoint_every_ticks < 0:
+        msg = f"checkpoint_every_ticks must be None or >= 0, got {checkpoint_every_ticks}"
+        raise ValueError(msg)
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
         msg = "run_replay needs at least one recording"
@@ -120,6 +139,9 @@ def run_replay(
             progress_every_items=progress_every_items,
             seed_genomes=seed_genomes,
             evolve=evolve,
+            fused=fused,
+            checkpoint_every_ticks=checkpoint_every_ticks,
+            use_cache=use_cache,
         )
 
 
@@ -134,6 +156,9 @@ def _run_locked(
     progress_every_items: int,
     seed_genomes: Sequence[Genome] | None,
     evolve: bool,
+    fused: bool,
+    checkpoint_every_ticks: int | None,
+    use_cache: bool,
 ) -> ReplayReport:
     state_dir = Path(settings.state.dir)
     plan = plan_resume(state_dir, recording_id, settings)
@@ -155,6 +180,8 @@ def _run_locked(
     )
     replay.recording_id = recording_id
     replay.plan = plan
+    replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
+    stores: list[Path] = []
     saved = persistence.list_generations(state_dir)
     replay.runner.check_seeded(saved[-1] if saved else None)
     bad_lines = 0
@@ -171,13 +198,26 @@ def _run_locked(
                 max_time_jump_ms=settings.record.max_time_jump_secs * 1000,
             ) as source:
                 replay.begin_file(path, source.header)
-                replay.feed(source, done_bytes)
+                fast = fused and replay.plan is None  # a fast-forward takes the general path
+                store = fresh_store(path) if fast and use_cache else None
+                if store is not None:
+                    log.info("replay_uses_compiled_store", recording=str(path), store=str(store))
+                    stores.append(store)
+                    with StoreIngest(source, replay.book, store) as warm:
+                        replay.feed_fused(warm, done_bytes)
+                elif fast:
+                    with FusedIngest(source, replay.book) as ingest:
+                        replay.feed_fused(ingest, done_bytes)
+                else:
+                    replay.feed(source, done_bytes)
                 bad_lines += source.reader.bad_count
                 bad_examples.extend(source.reader.bad_lines)
                 done_bytes += path.stat().st_size
             if replay.runner.done:
                 break
-    return replay.finish(files[0], bad_lines, bad_examples)
+    report = replay.finish(files[0], bad_lines, bad_examples)
+    report.stores = stores
+    return report
 
 
 FINGERPRINT_BYTES = 1 << 16
@@ -396,69 +436,90 @@ class _Replay:
             self._feed_scheduled(source, done_bytes)
 
     def _feed_scheduled(self, source: ReplaySource, done_bytes: int) -> None:
-        runner, apply = self.runner, self.book.apply
-        ff = self.plan is not None
         for step in source:
-            t = step.t_ms
-            if ff:
-                ff = self._fast_forwarding()
-            self._seen(t)
-            if not self.started and self.snapshot_ms is not None and t > self.snapshot_ms:
-                if not ff:
-                    runner.start(self.snapshot_ms)
-                self.started = True
-            if ff:
-                assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
-                self.ghost.fire_due(t - 1)
-            elif self.started:
-                self.fire_ms = t - 1
-                runner.fire_due(t - 1)
-                if runner.done:
-                    return
-            events = step.events
-            for ev in events:
-                apply(ev)
-            self._applied(step.line_no, t)
-            self.progress.events += len(events)
-            if self.snapshot_ms is None and any(type(ev) is BookSnapshot for ev in events):
-                self.snapshot_ms = t
-            if self.progress.items % self.every == 0:
-                self._report(t, source, done_bytes)
+            if self._step_scheduled(step, source, done_bytes):
+                return
+
+    def _step_scheduled(self, step: ReplayStep, source: _Progress, done_bytes: int) -> bool:
+        """One item in scheduled mode; True once the runner is done (the item is not applied)."""
+        t = step.t_ms
+        ff = self.plan is not None and self._fast_forwarding()
+        self._seen(t)
+        if self._schedule(t, ff):
+            return True
+        events = step.events
+        apply = self.book.apply
+        for ev in events:
+            apply(ev)
+        self._applied(step.line_no, t)
+        self.progress.events += len(events)
+        if self.snapshot_ms is None and any(type(ev) is BookSnapshot for ev in events):
+            self.snapshot_ms = t
+        if self.progress.items % self.every == 0:
+            self._report(t, source, done_bytes)
+        return False
+
+    def _schedule(self, t: int, ff: bool = False) -> bool:
+        """Scheduled mode, before an item received at ``t``: start, fire what is due before
+        ``t`` (ghost ticks while fast-forwarding); True once the runner is done."""
+        runner = self.runner
+        if not self.started and self.snapshot_ms is not None and t > self.snapshot_ms:
+            if not ff:
+                runner.start(self.snapshot_ms)
+            self.started = True
+        if ff:
+            assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
+            self.ghost.fire_due(t - 1)
+        elif self.started:
+            self.fire_ms = t - 1
+            runner.fire_due(t - 1)
+            if runner.done:
+                return True
+        return False
 
     def _feed_marked(self, source: ReplaySource, done_bytes: int) -> None:
-        runner, apply = self.runner, self.book.apply
-        ff = self.plan is not None
         for step in source:
-            t = step.t_ms
-            if ff:
-                ff = self._fast_forwarding()
-            self._seen(t)
-            events = step.events
-            for ev in events:
-                apply(ev)
-            self.progress.events += len(events)
-            mark = step.mark
-            if mark is not None:
-                kind = mark.get("kind")
-                act_ms = _mark_ms(mark, t)
-                if kind == MARK_START and not self.started:
-                    if not ff:
-                        runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
-                        _warn_on_start_drift(mark, runner)
-                    self.started = True
-                elif kind == MARK_FIRE and self.started:
-                    self.fire_ms = act_ms
-                    if ff:
-                        assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
-                        self.ghost.fire_due(act_ms)
-                    else:
-                        runner.fire_due(act_ms)
-                        if runner.done:
-                            self._applied(step.line_no, t)
-                            return
-            self._applied(step.line_no, t)
-            if self.progress.items % self.every == 0:
-                self._report(t, source, done_bytes)
+            if self._step_marked(step, source, done_bytes):
+                return
+
+    def _step_marked(self, step: ReplayStep, source: _Progress, done_bytes: int) -> bool:
+        """One item in marked mode; True once the runner is done."""
+        runner = self.runner
+        t = step.t_ms
+        ff = self.plan is not None and self._fast_forwarding()
+        self._seen(t)
+        events = step.events
+        apply = self.book.apply
+        for ev in events:
+            apply(ev)
+        self.progress.events += len(events)
+        mark = step.mark
+        if mark is not None:
+            kind = mark.get("kind")
+            act_ms = _mark_ms(mark, t)
+            if kind == MARK_START and not self.started:
+                if not ff:
+                    runner.start(act_ms, resume_checkpoint=bool(mark.get("resumed_checkpoint")))
+                    _warn_on_start_drift(mark, runner)
+                self.started = True
+            elif kind == MARK_FIRE and self.started:
+                self.fire_ms = act_ms
+                if ff:
+                    assert self.ghost is not None  # noqa: S101 — set by _fast_forwarding
+                    self.ghost.fire_due(act_ms)
+                else:
+                    runner.fire_due(act_ms)
+                    if runner.done:
+                        self._applied(step.line_no, t)
+                        return True
+        self._applied(step.line_no, t)
+        if self.progress.items % self.every == 0:
+            self._report(t, source, done_bytes)
+        return False
+
+    def feed_fused(self, ingest: FusedIngest | StoreIngest, done_bytes: int) -> None:
+        """Like :meth:`feed`, through a fused loop (same results; not while fast-forwarding)."""
+        _FusedAdapter(self, ingest, done_bytes).run()
 
     def _applied(self, line_no: int, t: int) -> None:
         self.applied += 1
@@ -471,7 +532,7 @@ class _Replay:
         self.last_ms = t
         self.progress.items += 1
 
-    def _report(self, t: int, source: ReplaySource, done_bytes: int) -> None:
+    def _report(self, t: int, source: _Progress, done_bytes: int) -> None:
         if self.on_progress is None:
             return
         p = self.progress
@@ -517,6 +578,119 @@ class _Replay:
                 "markets": len(self.book.markets),
             },
         )
+
+
+class _Progress(Protocol):
+    def bytes_read(self) -> int: ...
+
+
+class _FusedAdapter:
+    """Presents a :class:`_Replay` to the fused loop as a :class:`~evoarena.feeds.fused.FusedSink`.
+
+    The gate is the earliest receive time at which the schedule has work (start, or a due
+    action): below it, :meth:`_Replay._schedule` would do nothing.
+    """
+
+    def __init__(self, replay: _Replay, ingest: FusedIngest | StoreIngest, done_bytes: int) -> None:
+        self.replay = replay
+        self.ingest = ingest
+        self.done_bytes = done_bytes
+        self.marked = bool(replay.marked)
+        self.gate = NEVER
+        self._update_gate()
+        self.next_report = (replay.progress.items // replay.every + 1) * replay.every
+
+    # the counters live on the replay
+    @property
+    def items(self) -> int:
+        return self.replay.progress.items
+
+    @items.setter
+    def items(self, n: int) -> None:
+        self.replay.progress.items = n
+
+    @property
+    def events(self) -> int:
+        return self.replay.progress.events
+
+    @events.setter
+    def events(self, n: int) -> None:
+        self.replay.progress.events = n
+
+    @property
+    def first_ms(self) -> int | None:
+        return self.replay.first_ms
+
+    @first_ms.setter
+    def first_ms(self, t: int | None) -> None:
+        self.replay.first_ms = t
+
+    @property
+    def last_ms(self) -> int | None:
+        return self.replay.last_ms
+
+    @last_ms.setter
+    def last_ms(self, t: int | None) -> None:
+        self.replay.last_ms = t
+
+    @property
+    def applied(self) -> int:
+        return self.replay.applied
+
+    @applied.setter
+    def applied(self, n: int) -> None:
+        self.replay.applied = n
+
+    @property
+    def last_line(self) -> int:
+        return self.replay.last_line
+
+    @last_line.setter
+    def last_line(self, n: int) -> None:
+        self.replay.last_line = n
+
+    @property
+    def applied_t(self) -> int | None:
+        return self.replay.applied_t
+
+    @applied_t.setter
+    def applied_t(self, t: int | None) -> None:
+        self.replay.applied_t = t
+
+    def run(self) -> None:
+        self.ingest.run(self)
+
+    def _update_gate(self) -> None:
+        r = self.replay
+        if self.marked:
+            self.gate = NEVER
+        elif not r.started:
+            self.gate = NEVER if r.snapshot_ms is None else r.snapshot_ms + 1
+        else:
+            due = r.runner.next_due_ms()
+            self.gate = NEVER if due is None else due + 1
+
+    def at_gate(self, t_ms: int) -> bool:
+        stop = False if self.marked else self.replay._schedule(t_ms)
+        self._update_gate()
+        return stop
+
+    def general(self, step: ReplayStep) -> bool:
+        r = self.replay
+        if self.marked:
+            stop = r._step_marked(step, self.ingest, self.done_bytes)
+        else:
+            stop = r._step_scheduled(step, self.ingest, self.done_bytes)
+        self._update_gate()
+        if r.progress.items >= self.next_report:
+            self.next_report = (r.progress.items // r.every + 1) * r.every
+        return stop
+
+    def chunk_done(self, t_ms: int) -> None:
+        r = self.replay
+        if r.progress.items >= self.next_report:
+            self.next_report = (r.progress.items // r.every + 1) * r.every
+            r._report(t_ms, self.ingest, self.done_bytes)
 
 
 def _mark_ms(mark: dict[str, Any], t: int) -> int:

@@ -42,15 +42,13 @@ from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
+from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
 from evoarena.observe.live import LiveMonitor
 from evoarena.settings import Settings
 from evoarena.statedir import STOP_SIGNALS, ignore_further_signals
 
 log = structlog.get_logger(__name__)
 
-MARK_START = "start"
-MARK_FIRE = "fire"
-MARK_STOP = "stop"
 
 EventSink = Callable[[list[MarketEvent]], None]
 

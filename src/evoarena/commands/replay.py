@@ -74,6 +74,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="count and skip bad recording lines (default: stop at the first, exit 2)",
     )
     p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read the recording's JSON even when a fresh compiled store exists "
+        "(default: use it; see evoarena compile)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="TICKS",
+        help="checkpoint the generation in progress every TICKS ticks (default: [trading] "
+        "checkpoint_every_ticks, as live, so a killed replay resumes close to where it was); "
+        "0: only when the replay ends mid-generation (faster; a rerun after a kill then "
+        "resumes from the generation's start)",
+    )
+    p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)"
     )
     add_seed_genomes_argument(p)
@@ -91,6 +107,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     collector = quiet_logs(args, settings)
     if args.generations is not None and args.generations < 1:
         raise UserError("--generations must be at least 1")
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise UserError("--checkpoint-every must be 0 or more")
     for path in args.recordings:
         if not path.is_file():
             raise UserError(f"{path}: no such recording file")
@@ -107,6 +125,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
                 skip_bad=args.skip_bad,
                 max_generations=args.generations,
                 seed_genomes=seeds,
+                checkpoint_every_ticks=args.checkpoint_every,
+                use_cache=not args.no_cache,
             )
     except StopRequested as stop:
         log.info("stop_requested", signal=stop.signal, context="replay")
@@ -173,6 +193,8 @@ def print_report(report: ReplayReport, settings: Settings, console: Console) -> 
     if short is not None:
         print(f"evoarena: error: {short}", file=sys.stderr)
         return 2
+    for store in report.stores:
+        print(f"read the compiled store {store} (evoarena compile; --no-cache reads the JSON)")
     print_replay_summary(report, console)
     print_hall_of_fame(Path(settings.state.dir), console, top=5, settings=settings)
     if report.bad_lines:

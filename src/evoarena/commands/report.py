@@ -90,7 +90,8 @@ def print_replay_summary(report: ReplayReport, console: Console) -> None:
             console.print(
                 f"  walk-forward luck test over {last['luck_oos_windows']} out-of-sample "
                 f"window(s): p = {float(last['luck_oos_combined_p_value']):.3f}, "
-                f"{last['luck_oos_verdict']}"
+                f"{last['luck_oos_verdict']}",
+                markup=False,
             )
     if report.incomplete_generation is not None:
         console.print(

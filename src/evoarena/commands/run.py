@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import anyio
-import httpx
 import structlog
 
 from evoarena.clock import Clock, ScaledClock, SystemClock, ms_to_datetime
@@ -21,13 +20,16 @@ from evoarena.commands._args import (
 from evoarena.errors import AuthError, UserError
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import load_genomes
-from evoarena.feeds.kalshi.auth import Signer, load_signer
-from evoarena.feeds.kalshi.feed import KalshiFeed
 from evoarena.feeds.recording import RecordingWriter, sibling_path
-from evoarena.observe.live import LiveMonitor, bind_metrics
 from evoarena.settings import Settings, decision_settings
 from evoarena.statedir import state_dir_lock
-from evoarena.supervisor import Outcome, Supervisor
+
+if TYPE_CHECKING:
+    from evoarena.feeds.kalshi.auth import Signer
+    from evoarena.supervisor import Outcome
+
+# The live-only stack (httpx, websockets, cryptography, the supervisor) is imported when the
+# command runs, so ``replay``, ``inspect`` and the rest of the CLI never load it.
 
 log = structlog.get_logger(__name__)
 
@@ -174,6 +176,10 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             "--seed-genomes starts an evolving run; --genomes --no-evolve trades fixed genomes: "
             "choose one"
         )
+    import anyio  # the live stack, imported only when the service runs
+
+    from evoarena.feeds.kalshi.auth import load_signer
+
     clock = _clock(settings, args.time_scale)
     seeds = seed_genomes(args, settings)
     try:
@@ -199,6 +205,12 @@ async def _serve(
     seeds: list[Genome] | None = None,
     genomes: list[Genome] | None = None,
 ) -> Outcome:
+    import httpx
+
+    from evoarena.feeds.kalshi.feed import KalshiFeed
+    from evoarena.observe.live import LiveMonitor, bind_metrics
+    from evoarena.supervisor import Supervisor
+
     timeout = httpx.Timeout(settings.kalshi.request_timeout_secs)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
         feed = KalshiFeed(settings.kalshi, settings.trading, clock, http, signer, recorder=recorder)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import islice
 from typing import overload
 
 import numpy as np
@@ -49,6 +50,8 @@ _FINAL_STATUSES = frozenset(
 )
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 _EMPTY_ROW = 0
 """The store row every history points at until it records its first price; never written."""
@@ -229,6 +232,7 @@ class MarketState:
     __slots__ = (
         "_best_no",
         "_best_yes",
+        "_dirty",
         "close_ms",
         "event_ticker",
         "has_book",
@@ -249,12 +253,17 @@ class MarketState:
     )
 
     def __init__(
-        self, ticker: str, history_len: int, store: PriceHistoryStore | None = None
+        self,
+        ticker: str,
+        history_len: int,
+        store: PriceHistoryStore | None = None,
+        dirty: set[MarketState] | None = None,
     ) -> None:
         """A market nobody has told us anything about yet.
 
         Its price history keeps the last ``history_len`` values, in ``store`` (the book's shared
-        store) or, without one, in a store of its own.
+        store) or, without one, in a store of its own. ``dirty`` (the book's
+        :attr:`MarketBook.dirty`) collects the market whenever its ladders change.
         """
         if store is None:
             store = PriceHistoryStore(history_len, capacity=2)
@@ -280,6 +289,7 @@ class MarketState:
         self.history = PriceHistory(store)
         self._best_yes: int | None = None
         self._best_no: int | None = None
+        self._dirty: set[MarketState] = dirty if dirty is not None else set()
 
     # -- derived prices -----------------------------------------------------------------------
 
@@ -335,36 +345,140 @@ class MarketState:
         self._best_no = max(self.no_bids) if self.no_bids else None
         self.has_book = True
         self.stale = False
+        self._dirty.add(self)
 
     def _apply_delta(self, side: Side, price: int, delta: int) -> bool:
         """Apply a signed size change; returns False (and changes nothing) if it is impossible."""
+        # A change below the best level changes nothing a view reads: only the others mark dirty.
         if side is Side.YES:
             ladder = self.yes_bids
             new_size = ladder.get(price, 0) + delta
+            best = self._best_yes
             if new_size > 0:
                 ladder[price] = new_size
-                if (best := self._best_yes) is None or price > best:
+                if best is None or price >= best:
                     self._best_yes = price
+                    self._dirty.add(self)
             elif new_size == 0:
                 ladder.pop(price, None)
-                if self._best_yes == price:
+                if best == price:
                     self._best_yes = max(ladder) if ladder else None
+                    self._dirty.add(self)
             else:
                 return False
         else:
             ladder = self.no_bids
             new_size = ladder.get(price, 0) + delta
+            best = self._best_no
             if new_size > 0:
                 ladder[price] = new_size
-                if (best := self._best_no) is None or price > best:
+                if best is None or price >= best:
                     self._best_no = price
+                    self._dirty.add(self)
             elif new_size == 0:
                 ladder.pop(price, None)
-                if self._best_no == price:
+                if best == price:
                     self._best_no = max(ladder) if ladder else None
+                    self._dirty.add(self)
             else:
                 return False
         return True
+
+
+COLS = 7
+"""Columns of :attr:`BookArrays.raw`."""
+
+
+def market_row(m: MarketState) -> tuple[int | None, ...]:
+    """What a view reads of one market (``None`` = missing, NaN in the arrays)."""
+    by = m._best_yes
+    bn = m._best_no
+    return (
+        by,
+        bn,
+        None if by is None else m.yes_bids[by],
+        None if bn is None else m.no_bids[bn],
+        m.close_ms,
+        m.volume_24h,
+        m.open_interest,
+    )
+
+
+class BookArrays:
+    """One book's markets as arrays kept up to date incrementally (one row per market, in the
+    order the book first heard of them; :attr:`order` lists the rows in ticker order).
+
+    Columns of :attr:`raw` (float64, NaN = missing): best YES bid, best NO bid, size at the best
+    YES bid, size at the best NO bid, close time, 24 h volume, open interest. :attr:`fresh`:
+    a trustworthy book (``has_book and not stale``); :attr:`tradable`:
+    :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row.
+
+    :meth:`sync` appends rows for new markets and re-reads only the markets in
+    :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes);
+    categories are re-derived when :attr:`MarketBook.category_version` moves.
+    """
+
+    def __init__(self) -> None:
+        self.states: list[MarketState] = []
+        self.slot: dict[MarketState, int] = {}
+        self.order: IntArray = np.zeros(0, dtype=np.int64)
+        self.raw: FloatArray = np.zeros((0, COLS))
+        self.tradable = np.zeros(0, dtype=np.bool_)
+        self.fresh = np.zeros(0, dtype=np.bool_)
+        self.hist_row: IntArray = np.zeros(0, dtype=np.int64)
+        self._cat_key: tuple[list[str], int] | None = None
+        self._cat_pos: IntArray = np.zeros(0, dtype=np.int64)
+
+    def sync(self, book: MarketBook) -> None:
+        dirty = book.dirty
+        n_old = len(self.states)
+        if len(book.markets) != n_old:  # markets are only ever added, in dict order
+            new = list(islice(book.markets.values(), n_old, None))
+            for i, m in enumerate(new, n_old):
+                self.slot[m] = i
+            self.states.extend(new)
+            raw, tradable, fresh, rows = _load(new)
+            self.raw = np.concatenate((self.raw, raw))
+            self.tradable = np.concatenate((self.tradable, tradable))
+            self.fresh = np.concatenate((self.fresh, fresh))
+            self.hist_row = np.concatenate((self.hist_row, rows))
+            tickers = [m.ticker for m in self.states]
+            self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
+            self._cat_key = None
+            dirty.difference_update(new)
+        if dirty:
+            changed = list(dirty)
+            slot = self.slot
+            at = np.array([slot[m] for m in changed], dtype=np.int64)
+            self.raw[at], self.tradable[at], self.fresh[at], self.hist_row[at] = _load(changed)
+            dirty.clear()
+
+    def category_pos(self, book: MarketBook, categories: list[str]) -> IntArray:
+        """Each row's index in ``categories`` (-1: unknown or not listed)."""
+        key = (categories, book.category_version)
+        if self._cat_key != key:
+            cat_pos = {c: i for i, c in enumerate(categories)}
+            by_event: dict[str | None, int] = {}
+            idx = []
+            for m in self.states:
+                # A market's category is a function of its event alone: look it up once per event.
+                pos = by_event.get(m.event_ticker)
+                if pos is None:
+                    cat = book.category(m.ticker)
+                    pos = -1 if cat is None else cat_pos.get(cat, -1)
+                    by_event[m.event_ticker] = pos
+                idx.append(pos)
+            self._cat_pos = np.array(idx, dtype=np.int64)
+            self._cat_key = (list(categories), book.category_version)
+        return self._cat_pos
+
+
+def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
+    raw = np.array([market_row(m) for m in markets], dtype=np.float64).reshape(len(markets), COLS)
+    tradable = np.array([m.tradable for m in markets], dtype=np.bool_)
+    fresh = np.array([m.has_book and not m.stale for m in markets], dtype=np.bool_)
+    rows = np.array([m.history.row for m in markets], dtype=np.int64)
+    return raw, tradable, fresh, rows
 
 
 @dataclass(slots=True)
@@ -409,6 +523,12 @@ class MarketBook:
         self._series: dict[str, _SeriesMeta] = {}
         self.counters = BookCounters()
         self._newly_determined: list[str] = []
+        self.dirty: set[MarketState] = set()
+        """Markets whose view-relevant state (top of book, status, staleness, close time, volume,
+        open interest, history row) changed since the last :meth:`MarketView.build` took them."""
+        self.category_version = 0
+        """Bumped whenever a market's category may have changed (event or series info)."""
+        self._arrays: BookArrays | None = None
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -420,7 +540,7 @@ class MarketBook:
         """The market, created empty on first mention."""
         m = self.markets.get(ticker)
         if m is None:
-            m = MarketState(ticker, self.history_len, self.history_store)
+            m = MarketState(ticker, self.history_len, self.history_store, self.dirty)
             self.markets[ticker] = m
         return m
 
@@ -480,22 +600,28 @@ class MarketBook:
 
     # -- updates ------------------------------------------------------------------------------
 
+    def arrays(self) -> BookArrays:
+        """Every market as arrays, brought up to date (see :class:`BookArrays`)."""
+        if self._arrays is None:
+            self._arrays = BookArrays()
+        self._arrays.sync(self)
+        return self._arrays
+
     def record_tick(self) -> None:
         """Append every market's current YES ask to its rolling history (once per tick).
 
         Only fresh books with a NO bid (hence a YES ask) record a value.
         """
-        rows: list[int] = []
-        asks: list[int] = []
-        for m in self.markets.values():
-            best_no = m._best_no
-            if best_no is not None and m.has_book and not m.stale:
-                h = m.history  # every market of the book keeps its history in the book's store
-                rows.append(h._row or h.own_row())
-                asks.append(PRICE_ONE - best_no)
-        self.history_store.append_rows(
-            np.array(rows, dtype=np.int64), np.array(asks, dtype=np.int64)
-        )
+        a = self.arrays()
+        best_no = a.raw[:, 1]
+        at = np.flatnonzero(a.fresh & ~np.isnan(best_no))
+        rows = a.hist_row[at]
+        states = a.states
+        for j in np.flatnonzero(rows == 0).tolist():  # first value: take a store row (in order)
+            i = int(at[j])
+            rows[j] = a.hist_row[i] = states[i].history.own_row()
+        asks = PRICE_ONE - best_no[at].astype(np.int64)
+        self.history_store.append_rows(rows, asks)
 
     def apply(self, ev: MarketEvent) -> None:  # noqa: C901 — one flat dispatch reads best here
         """Apply one domain event."""
@@ -512,6 +638,7 @@ class MarketBook:
             elif not m._apply_delta(ev.side, ev.price, ev.delta):
                 c.impossible_deltas += 1
                 m.stale = True
+                self.dirty.add(m)
         elif isinstance(ev, BookSnapshot):
             c.snapshots += 1
             self.market(ev.ticker)._set_ladders(ev.yes_bids, ev.no_bids)
@@ -525,6 +652,7 @@ class MarketBook:
                 m.volume_24h = ev.volume_24h
             if ev.open_interest is not None:
                 m.open_interest = ev.open_interest
+            self.dirty.add(m)
         elif isinstance(ev, TradePrint):
             self.market(ev.ticker).last_price = ev.yes_price
         elif isinstance(ev, BookInvalidated):
@@ -532,15 +660,19 @@ class MarketBook:
             for t in ev.tickers:
                 if (m := self.markets.get(t)) is not None:
                     m.stale = True
+                    self.dirty.add(m)
         elif isinstance(ev, MarketInfo):
             self._apply_info(ev)
         elif isinstance(ev, MarketStatusChanged):
             self._set_status(self.market(ev.ticker), ev.status)
         elif isinstance(ev, CloseTimeChanged):
-            self.market(ev.ticker).close_ms = ev.close_ms
+            m = self.market(ev.ticker)
+            m.close_ms = ev.close_ms
+            self.dirty.add(m)
         elif isinstance(ev, MarketDetermined):
             self._determine(self.market(ev.ticker), ev.result, ev.settlement_value)
         elif isinstance(ev, EventInfo):
+            self.category_version += 1  # categories may change
             meta = self._events.setdefault(ev.event_ticker, _EventMeta())
             meta.series_ticker = ev.series_ticker or meta.series_ticker
             meta.category = ev.category or meta.category
@@ -548,6 +680,7 @@ class MarketBook:
             if ev.fee_multiplier is not None:
                 meta.fee_multiplier_override = ev.fee_multiplier
         elif isinstance(ev, SeriesInfo):
+            self.category_version += 1  # categories may change
             s = self._series.setdefault(ev.series_ticker, _SeriesMeta())
             s.category = ev.category or s.category
             s.fee_type = ev.fee_type or s.fee_type
@@ -560,7 +693,10 @@ class MarketBook:
 
     def _apply_info(self, ev: MarketInfo) -> None:
         m = self.market(ev.ticker)
+        self.dirty.add(m)
         if ev.event_ticker is not None:
+            if ev.event_ticker != m.event_ticker:
+                self.category_version += 1  # its category may change
             m.event_ticker = ev.event_ticker
             self._events.setdefault(ev.event_ticker, _EventMeta())
         if ev.title is not None:
@@ -583,6 +719,7 @@ class MarketBook:
         if m.settlement_value is not None and status not in _FINAL_STATUSES:
             return
         m.status = status
+        self.dirty.add(m)
 
     def _determine(self, m: MarketState, result: Side | None, value: int) -> None:
         if m.settlement_value is not None:
@@ -591,5 +728,6 @@ class MarketBook:
         m.settlement_value = value
         if m.status not in _FINAL_STATUSES:
             m.status = MarketStatus.DETERMINED
+        self.dirty.add(m)
         self.counters.determined += 1
         self._newly_determined.append(m.ticker)

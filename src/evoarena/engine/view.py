@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from evoarena.engine.book import MarketBook, MarketState
+from evoarena.engine.book import COLS, MarketBook, MarketState, market_row
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,13 +70,6 @@ class MarketView:
         categories: list[str],
         category_idx: IntArray,
     ) -> None:
-        n = len(markets)
-        self.now_ms = now_ms
-        self.markets = markets
-        self.tickers = [m.ticker for m in markets]
-        self.index = {t: i for i, t in enumerate(self.tickers)}
-        self.categories = categories
-        self.category_idx = category_idx
         rows = []
         hist_rows = []
         store = markets[0].history.store if markets else None
@@ -86,22 +79,33 @@ class MarketView:
             hist_rows.append(h.row)
             if h.store is not store:
                 shared = False
-            by = m.best_yes_bid
-            bn = m.best_no_bid
-            rows.append(
-                (
-                    by,
-                    bn,
-                    None if by is None else m.yes_bids[by],
-                    None if bn is None else m.no_bids[bn],
-                    m.close_ms,
-                    m.volume_24h,
-                    m.open_interest,
-                )
-            )
+            rows.append(market_row(m))
         # None becomes NaN. Integer micro-dollars and centi-contracts are exact in float64 and are
         # divided once, so equal integers give equal floats and their order is kept.
-        raw = np.array(rows, dtype=np.float64).reshape(n, 7)
+        raw = np.array(rows, dtype=np.float64).reshape(len(markets), COLS)
+        if store is not None and shared:
+            hist = store.gather(np.array(hist_rows, dtype=np.int64))
+        else:  # markets of different books (or none): read them one by one
+            parts = [m.history.to_array() for m in markets]
+            lengths = np.array([len(p) for p in parts], dtype=np.int64)
+            hist = lengths, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self._fill(now_ms, markets, categories, category_idx, raw, hist)
+
+    def _fill(
+        self,
+        now_ms: int,
+        markets: list[MarketState],
+        categories: list[str],
+        category_idx: IntArray,
+        raw: FloatArray,
+        hist: tuple[IntArray, IntArray],
+    ) -> None:
+        self.now_ms = now_ms
+        self.markets = markets
+        self.tickers = [m.ticker for m in markets]
+        self.index = {t: i for i, t in enumerate(self.tickers)}
+        self.categories = categories
+        self.category_idx = category_idx
         yes_bid, no_bid = raw[:, 0], raw[:, 1]
         self.yes_bid: FloatArray = yes_bid / PRICE_ONE
         self.no_bid: FloatArray = no_bid / PRICE_ONE
@@ -114,12 +118,7 @@ class MarketView:
         self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
         self.hist_len: IntArray
         self._hist_flat: IntArray  # every history (YES asks, µ$) concatenated in view order
-        if store is not None and shared:
-            self.hist_len, self._hist_flat = store.gather(np.array(hist_rows, dtype=np.int64))
-        else:  # markets of different books (or none): read them one by one
-            parts = [m.history.to_array() for m in markets]
-            self.hist_len = np.array([len(p) for p in parts], dtype=np.int64)
-            self._hist_flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self.hist_len, self._hist_flat = hist
         self._hist_ends: IntArray = np.cumsum(self.hist_len)
         self._hist_mean: FloatArray | None = None
         self._hist_std: FloatArray | None = None
@@ -145,35 +144,37 @@ class MarketView:
         cannot settle in time would only be force-closed as a loss).
 
         ``categories`` is the generation's category list (the genome mask indexes it); a market
-        whose category is unknown or not listed gets index -1. ``lookbacks`` are momentum
-        lookbacks to compute up front; others are computed (and cached) on first use.
+        whose category is unknown or not listed gets index -1. ``lookbacks`` (momentum lookbacks
+        the caller may ask for) are only validated: every momentum is computed on first use and
+        cached (:meth:`momenta` computes several in one pass), so a tick without an active
+        momentum bot computes none.
         """
-        markets = [
-            m
-            for t in sorted(book.markets)
-            if (m := book.markets[t]).tradable and (m.close_ms is None or m.close_ms > now_ms)
-        ]
+        cache = book.arrays()
+        close = cache.raw[:, 4]
+        ok = cache.tradable & ~(close <= now_ms)  # an unknown (NaN) close time stays
         if max_close_ms is not None:
-            markets = [m for m in markets if m.close_ms is not None and m.close_ms <= max_close_ms]
-        cat_pos = {c: i for i, c in enumerate(categories)}
-        by_event: dict[str | None, int] = {}
-        idx = []
-        for m in markets:
-            # A market's category is a function of its event alone: look it up once per event.
-            pos = by_event.get(m.event_ticker)
-            if pos is None:
-                cat = book.category(m.ticker)
-                pos = -1 if cat is None else cat_pos.get(cat, -1)
-                by_event[m.event_ticker] = pos
-            idx.append(pos)
-        view = cls(
-            now_ms=now_ms,
-            markets=markets,
-            categories=list(categories),
-            category_idx=np.array(idx, dtype=np.int64),
+            ok &= close <= max_close_ms
+        order = cache.order
+        sel = order[ok[order]]  # rows of the view's markets, in ticker order
+        states = cache.states
+        markets = [states[i] for i in sel.tolist()]
+        hist_rows = cache.hist_row[sel]
+        for j in np.flatnonzero(hist_rows == 0).tolist():  # a history may have begun since
+            hist_rows[j] = cache.hist_row[sel[j]] = markets[j].history.row
+        view = cls.__new__(cls)
+        view._fill(
+            now_ms,
+            markets,
+            list(categories),
+            cache.category_pos(book, categories)[sel],
+            cache.raw[sel],
+            book.history_store.gather(hist_rows),
         )
         if lookbacks is not None:
-            view.momenta(lookbacks)
+            wanted = frozenset(lookbacks)
+            if wanted and min(wanted) < 1:
+                msg = f"momentum lookback must be at least 1 tick, was {min(wanted)}"
+                raise ValueError(msg)
         return view
 
     def __len__(self) -> int:

@@ -23,11 +23,13 @@ limits are ``micro-dollars × ppb // PPB``. All randomness comes from the inject
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from evoarena.engine.fees import CENT
 from evoarena.engine.paper import BotAccount, Fill, PaperExchange
@@ -36,10 +38,11 @@ from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
+    PopulationParams,
     category_table,
     market_filter,
-    population_filter,
-    population_signals,
+    population_filter_of,
+    population_signals_of,
     signal,
 )
 from evoarena.feeds.events import PRICE_ONE, Side
@@ -239,52 +242,101 @@ def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
+class _Population:
+    """Per-population arrays that do not change between ticks: parameter columns, category
+    tables (per category list), the bots' account ids."""
+
+    __slots__ = ("bots", "cat_key", "cat_tables", "params")
+
+    def __init__(self, bots: Sequence[GeneticBot]) -> None:
+        self.bots = list(bots)
+        self.params = PopulationParams(
+            [b.params for b in bots],
+            [b._price_low for b in bots],
+            [b._price_high for b in bots],
+        )
+        self.cat_key: list[str] | None = None
+        self.cat_tables: BoolArray = np.zeros((0, 0), dtype=np.bool_)
+
+    def is_for(self, bots: Sequence[GeneticBot]) -> bool:
+        mine = self.bots
+        return len(mine) == len(bots) and all(map(operator.is_, mine, bots))
+
+    def category_tables(self, view: MarketView) -> BoolArray:
+        if self.cat_key != view.categories:
+            self.cat_tables = np.stack([b.category_table(view) for b in self.bots])
+            self.cat_key = view.categories
+        return self.cat_tables
+
+
+_last_population: _Population | None = None
+
+
+def _population(bots: Sequence[GeneticBot]) -> _Population:
+    """The arrays of ``bots`` (the same list of the same bots tick after tick reuses them)."""
+    global _last_population
+    pop = _last_population
+    if pop is None or not pop.is_for(bots):
+        pop = _last_population = _Population(bots)
+    return pop
+
+
 def population_candidates(
     bots: Sequence[GeneticBot], view: MarketView
 ) -> list[tuple[list[int], list[int]]]:
     """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
     if not bots:
         return []
+    return _candidates(_population(bots), np.arange(len(bots)), view)
+
+
+def _candidates(
+    pop: _Population, rows: npt.NDArray[np.intp], view: MarketView
+) -> list[tuple[list[int], list[int]]]:
+    """Candidates of the population's bots ``rows`` (in that order)."""
+    n = len(rows)
     if len(view) == 0:
-        return [([], []) for _ in bots]
-    params = [b.params for b in bots]
-    sig = population_signals(params, view)
-    ok = (sig != 0) & population_filter(
-        params,
-        view,
-        price_lows=[b._price_low for b in bots],
-        price_highs=[b._price_high for b in bots],
-        categories_allowed=np.stack([b.category_table(view) for b in bots]),
-    )
-    rows, cols = np.nonzero(ok)
-    bounds = np.searchsorted(rows, np.arange(len(bots) + 1)).tolist()
+        return [([], []) for _ in range(n)]
+    params = pop.params if n == pop.params.n else pop.params.take(rows)
+    tables = pop.category_tables(view)
+    sig = population_signals_of(params, view)
+    ok = sig != 0
+    if not ok.any():
+        return [([], []) for _ in range(n)]
+    ok &= population_filter_of(params, view, tables if n == len(tables) else tables[rows])
+    r, cols = np.nonzero(ok)
+    bounds = np.searchsorted(r, np.arange(n + 1)).tolist()
     col_list = cols.tolist()
-    sig_list = sig[rows, cols].tolist()
+    sig_list = sig[r, cols].tolist()
     return [
-        (col_list[bounds[r] : bounds[r + 1]], sig_list[bounds[r] : bounds[r + 1]])
-        for r in range(len(bots))
+        (col_list[bounds[i] : bounds[i + 1]], sig_list[bounds[i] : bounds[i + 1]]) for i in range(n)
     ]
 
 
 def run_population_tick(
-    bots: Iterable[GeneticBot], view: MarketView, exchange: PaperExchange, now_ms: int
+    bots: Sequence[GeneticBot], view: MarketView, exchange: PaperExchange, now_ms: int
 ) -> int:
     """Tick every bot in the given (fixed) order; returns the total number of fills.
 
     Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
     other's fills), but the filters and signals of all bots not at a limit are evaluated together
-    as ``(bots × markets)`` masks.
+    as ``(bots × markets)`` masks, from parameter arrays kept while the population is the same.
     """
-    active: list[GeneticBot] = []
-    for bot in bots:
-        acct = exchange.account(bot.bot_id)
+    active: list[int] = []
+    account = exchange.account
+    for i, bot in enumerate(bots):
+        acct = account(bot.bot_id)
         acct.roll_to(now_ms)
         if not bot.at_limit(acct):
-            active.append(bot)
+            active.append(i)
     if len(active) < _BATCH_MIN_BOTS:
-        return sum(b.execute(view, exchange, now_ms, *b.candidates(view)) for b in active)
-    found = population_candidates(active, view)
+        return sum(
+            b.execute(view, exchange, now_ms, *b.candidates(view))
+            for b in (bots[i] for i in active)
+        )
+    found = _candidates(_population(bots), np.array(active, dtype=np.intp), view)
     return sum(
-        b.execute(view, exchange, now_ms, idx, sigs)
-        for b, (idx, sigs) in zip(active, found, strict=True)
+        bots[i].execute(view, exchange, now_ms, idx, sigs)
+        for i, (idx, sigs) in zip(active, found, strict=True)
+        if idx
     )

@@ -51,7 +51,6 @@ from evoarena.evolution.hall_of_fame import (
     merge_hall_of_fame,
     parse_genome,
     validate_entry,
-    validate_hall_of_fame,
 )
 
 log = structlog.get_logger(__name__)
@@ -785,7 +784,7 @@ def write_hall_of_fame(hof: Mapping[str, Any], *, state_dir: Path) -> dict[str, 
     ``hof`` is validated first (``ValueError`` naming the problem; nothing is written); the
     schema version is added. Returns what was written.
     """
-    validate_hall_of_fame(hof)
     doc = {**hof, "schema_version": SCHEMA_VERSION}
+    _validate_hall_of_fame_doc(doc)
     _write_doc(state_dir / HALL_OF_FAME_FILE, doc)
     return doc

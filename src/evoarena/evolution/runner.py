@@ -167,6 +167,11 @@ class EvolutionRunner:
         self.completed: list[GenerationSummary] = []
         self.resumed_from: int | None = None
         self.resumed_checkpoint = False
+        self.checkpoint_every_ticks: int | None = None
+        """``None``: checkpoint when the generation asks (``checkpoint_every_ticks`` setting, live);
+        ``0``: only on :meth:`stop`; ``n``: every ``n`` ticks (replay, where only the last
+        checkpoint can ever matter)."""
+        self._checkpointed_tick = -1
         self.carried_elites: CarriedElites | None = None
         """The previous generation's elites (by gene hash), which trade this window unchanged."""
         self.oos_z_sum = 0.0
@@ -391,11 +396,17 @@ class EvolutionRunner:
             due = self.run.next_due_ms()
             if due is None or due > now_ms:
                 break
-            for req in self.run.fire_due(due):
+            run = self.run
+            for req in run.fire_due(due):
                 if req.kind == "checkpoint":
-                    self.save_checkpoint(due)
+                    if self.checkpoint_every_ticks is None:
+                        self.save_checkpoint(due)
                 else:
                     out.append(req)
+            every = self.checkpoint_every_ticks
+            if every and run.tick_count % every == 0 and run.tick_count != self._checkpointed_tick:
+                self._checkpointed_tick = run.tick_count
+                self.save_checkpoint(due)
             if self.run.phase is Phase.DONE:
                 finished = self.run.finished_ms if self.run.finished_ms is not None else due
                 self._complete(finished)

@@ -130,30 +130,85 @@ def _column(values: Sequence[float]) -> FloatArray:
     return np.asarray(values, dtype=np.float64).reshape(-1, 1)
 
 
+_PARAM_COLUMNS = (
+    "price_threshold_low",
+    "price_threshold_high",
+    "momentum_trigger",
+    "mean_rev_zscore",
+    "value_edge_min",
+    "contrarian_threshold",
+    "min_time_to_expiry_hrs",
+    "max_time_to_expiry_hrs",
+    "min_volume_24h",
+    "min_open_interest",
+)
+
+
+class PopulationParams:
+    """Many bots' parameters as ``(n_bots, 1)`` columns, built once and sliced per tick.
+
+    ``price_lows``/``price_highs`` are the bots' filter price bounds (dollars).
+    """
+
+    __slots__ = ("columns", "kind_codes", "lookbacks", "n")
+
+    def __init__(
+        self,
+        params: Sequence[BotParams],
+        price_lows: Sequence[float] = (),
+        price_highs: Sequence[float] = (),
+    ) -> None:
+        self.n = len(params)
+        self.columns: dict[str, FloatArray] = {
+            name: _column([getattr(p, name) for p in params]) for name in _PARAM_COLUMNS
+        }
+        self.columns["price_low"] = _column(price_lows) if price_lows else _column([])
+        self.columns["price_high"] = _column(price_highs) if price_highs else _column([])
+        codes = {k: i for i, k in enumerate(SIGNAL_TYPES)}
+        try:
+            self.kind_codes = np.array([codes[p.signal_type] for p in params], dtype=np.int64)
+        except KeyError as e:
+            msg = f"unknown signal type {e.args[0]!r}; expected one of {', '.join(SIGNAL_TYPES)}"
+            raise ValueError(msg) from None
+        self.lookbacks = np.array([p.momentum_lookback for p in params], dtype=np.int64)
+
+    def take(self, rows: npt.NDArray[np.intp]) -> PopulationParams:
+        """The sub-population ``rows`` (in that order)."""
+        sub = PopulationParams.__new__(PopulationParams)
+        sub.n = len(rows)
+        sub.columns = {k: v[rows] if len(v) else v for k, v in self.columns.items()}
+        sub.kind_codes = self.kind_codes[rows]
+        sub.lookbacks = self.lookbacks[rows]
+        return sub
+
+
 def population_signals(params: Sequence[BotParams], view: MarketView) -> SignalArray:
     """Every bot's :func:`signal` at once: shape ``(len(params), len(view))``."""
-    out = np.zeros((len(params), len(view)), dtype=np.int8)
-    by_kind: dict[str, list[int]] = {}
-    for row, p in enumerate(params):
-        by_kind.setdefault(p.signal_type, []).append(row)
-    for kind, rows in by_kind.items():
-        ps = [params[r] for r in rows]
+    return population_signals_of(PopulationParams(params), view)
+
+
+def population_signals_of(pop: PopulationParams, view: MarketView) -> SignalArray:
+    """:func:`population_signals` from prepared columns."""
+    out = np.zeros((pop.n, len(view)), dtype=np.int8)
+    cols = pop.columns
+    for code in np.unique(pop.kind_codes).tolist():
+        kind = SIGNAL_TYPES[code]
+        rows = np.flatnonzero(pop.kind_codes == code)
         if kind == "price_level":
-            low = _column([p.price_threshold_low for p in ps])
-            high = _column([p.price_threshold_high for p in ps])
+            low = cols["price_threshold_low"][rows]
+            high = cols["price_threshold_high"][rows]
             out[rows] = price_level_signal(view, low, high)
         elif kind == "momentum":
-            triggers = _column([p.momentum_trigger for p in ps])
-            out[rows] = momentum_signal_rows(view, [p.momentum_lookback for p in ps], triggers)
+            triggers = cols["momentum_trigger"][rows]
+            lookbacks = pop.lookbacks[rows].tolist()
+            view.momenta(lookbacks)  # every lookback needed, in one pass
+            out[rows] = momentum_signal_rows(view, lookbacks, triggers)
         elif kind == "mean_reversion":
-            out[rows] = mean_reversion_signal(view, _column([p.mean_rev_zscore for p in ps]))
+            out[rows] = mean_reversion_signal(view, cols["mean_rev_zscore"][rows])
         elif kind == "value":
-            out[rows] = value_signal(view, _column([p.value_edge_min for p in ps]))
-        elif kind == "contrarian":
-            out[rows] = contrarian_signal(view, _column([p.contrarian_threshold for p in ps]))
-        else:
-            msg = f"unknown signal type {kind!r}; expected one of {', '.join(SIGNAL_TYPES)}"
-            raise ValueError(msg)
+            out[rows] = value_signal(view, cols["value_edge_min"][rows])
+        else:  # contrarian (the codes come from SIGNAL_TYPES)
+            out[rows] = contrarian_signal(view, cols["contrarian_threshold"][rows])
     return out
 
 
@@ -236,13 +291,22 @@ def population_filter(
     categories_allowed: BoolArray,
 ) -> BoolArray:
     """Every bot's :func:`market_filter` at once: shape ``(len(params), len(view))``."""
+    pop = PopulationParams(params, price_lows, price_highs)
+    return population_filter_of(pop, view, categories_allowed)
+
+
+def population_filter_of(
+    pop: PopulationParams, view: MarketView, categories_allowed: BoolArray
+) -> BoolArray:
+    """:func:`population_filter` from prepared columns."""
+    cols = pop.columns
     return filter_mask(
         view,
-        price_low=_column(price_lows),
-        price_high=_column(price_highs),
-        min_hours=_column([p.min_time_to_expiry_hrs for p in params]),
-        max_hours=_column([p.max_time_to_expiry_hrs for p in params]),
-        min_volume=_column([p.min_volume_24h for p in params]),
-        min_open_interest=_column([p.min_open_interest for p in params]),
+        price_low=cols["price_low"],
+        price_high=cols["price_high"],
+        min_hours=cols["min_time_to_expiry_hrs"],
+        max_hours=cols["max_time_to_expiry_hrs"],
+        min_volume=cols["min_volume_24h"],
+        min_open_interest=cols["min_open_interest"],
         categories_allowed=categories_allowed,
     )

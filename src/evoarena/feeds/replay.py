@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.guard import DEFAULT_MAX_TIME_JUMP_MS, safe_repr
 from evoarena.feeds.kalshi.decoder import WS_RECONNECT_MARK, KalshiDecoder
-from evoarena.feeds.recording import RecordingReader
+from evoarena.feeds.recording import RecordingReader, RecordItem
 
 
 class ReplayStep(NamedTuple):
@@ -52,28 +52,31 @@ class ReplaySource:
         self.decoder = decoder if decoder is not None else KalshiDecoder()
 
     def __iter__(self) -> Iterator[ReplayStep]:
-        decoder = self.decoder
-        decode_ws = decoder.decode_ws
+        decode_ws = self.decoder.decode_ws
         step = ReplayStep
         make = tuple.__new__  # builds the NamedTuple without its Python-level __new__ frame
         for item in self.reader:
-            kind = item.kind
-            if kind == "ws":
+            if item.kind == "ws":
                 yield make(
                     step, (item.t_ms, decode_ws(item.payload, item.t_ms), None, item.line_no)
                 )
-            elif kind == "rest":
-                yield make(
-                    step, (item.t_ms, self._rest(item.payload, item.t_ms), None, item.line_no)
-                )
             else:
-                mark = item.payload
-                events = (
-                    decoder.reset_session(item.t_ms)
-                    if mark.get("kind") == WS_RECONNECT_MARK
-                    else []
-                )
-                yield ReplayStep(item.t_ms, events, mark, item.line_no)
+                yield self.step_of(item)
+
+    def step_of(self, item: RecordItem) -> ReplayStep:
+        """One recorded item, decoded (what iterating yields for it)."""
+        kind = item.kind
+        if kind == "ws":
+            return ReplayStep(
+                item.t_ms, self.decoder.decode_ws(item.payload, item.t_ms), None, item.line_no
+            )
+        if kind == "rest":
+            return ReplayStep(item.t_ms, self._rest(item.payload, item.t_ms), None, item.line_no)
+        mark = item.payload
+        events = (
+            self.decoder.reset_session(item.t_ms) if mark.get("kind") == WS_RECONNECT_MARK else []
+        )
+        return ReplayStep(item.t_ms, events, mark, item.line_no)
 
     def _rest(self, rest: dict[str, Any], t_ms: int) -> list[MarketEvent]:
         status = rest.get("status")

@@ -1,0 +1,459 @@
+"""The fused replay ingest: read, parse and apply the hot frame types in one loop.
+
+A replay spends most of its time on three WebSocket frame types — ``orderbook_delta`` (about two
+thirds of a day's lines), ``ticker`` and ``trade``. :class:`FusedIngest` reads the recording in
+large decompressed chunks (``isal``'s gzip where installed, the standard library's otherwise),
+``orjson``-parses each line and, for those three types, goes straight from the JSON object to the
+book's ladders and fields: no :class:`~evoarena.feeds.recording.RecordItem`, no domain event, no
+per-frame call into the decoder or the book. Everything else — snapshots, lifecycle, command
+replies, REST bodies, marks, blank or bad lines, and any hot frame that is not in the exact
+common shape (an out-of-order ``seq``, a value not seen before, a legacy field, a wrong type) —
+takes the general path (:meth:`~evoarena.feeds.replay.ReplaySource.step_of`), unchanged.
+
+Contract: for every recording the book, the decoder's sequencing state and counters, and the
+replay's schedule end up exactly as with the general path (a test compares the state files byte
+for byte), with two deliberate omissions the fast path does not compute because nothing in a
+replay reads them: a ticker's cumulative ``volume`` (:attr:`MarketState.volume` keeps its last
+general-path value) and the taker side and size of a trade. Their strings are still checked for
+shape, so a malformed one is still reported by the general path.
+
+The sink (the replayer) is consulted for a hot frame only when its receive time reaches
+:attr:`FusedSink.gate` (one integer comparison per frame).
+"""
+
+from __future__ import annotations
+
+import gzip as stdlib_gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import orjson
+
+from evoarena.engine.book import MarketBook
+from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
+from evoarena.feeds.kalshi.decoder import KalshiDecoder
+from evoarena.feeds.kalshi.fields import _SIDES
+from evoarena.feeds.kalshi.numbers import _COUNTS, _PRICES, _fixed_point
+from evoarena.feeds.replay import ReplaySource, ReplayStep
+
+try:  # the isa-l gzip is about 1.5-2x faster than zlib's; optional
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - depends on the platform's wheels
+    import gzip as _gzip  # type: ignore[no-redef]
+
+GZIP_IMPLEMENTATION = "isal" if _gzip.__name__.startswith("isal") else "zlib"
+"""Which gzip decoder the fused path reads with."""
+
+CHUNK_BYTES = 1 << 20
+NEVER = 1 << 62
+"""A gate no receive time reaches."""
+
+# The shape of a fixed-point count the general parser accepts (a subset is enough: anything else
+# falls back to the general path, which decides).
+_COUNT_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?").fullmatch
+
+
+TOO_LONG = b"\x00 line over the length limit"
+"""Stands for a line longer than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` (a bad line)."""
+
+
+def open_recording(path: Path) -> tuple[IO[bytes], Any]:
+    """(raw file, decompressed stream) of a recording, through the fastest gzip available."""
+    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - the caller closes both
+    if not path.name.endswith(".gz"):
+        return raw, raw
+    opener: Any = _gzip.GzipFile  # isal's is untyped
+    return raw, opener(fileobj=raw, mode="rb")
+
+
+def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+    """``(lines, None)`` lists of complete lines (without their newline), in order, after the
+    header line; a read error ends the stream with ``(None, "cannot read: ...")``.
+
+    Exactly the lines the general reader (:class:`RecordingReader`, standard-library gzip, line
+    by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
+    from the same offset that way, so the last good lines and the error message are the same.
+    """
+    offset = len(fh.readline())  # the header (validated by RecordingReader)
+    tail = b""
+    skipping = False  # inside a line longer than MAX_LINE_BYTES: dropped up to its newline
+    while True:
+        try:
+            data = fh.read1(CHUNK_BYTES)
+        except (OSError, EOFError):
+            yield from _slow_rest(path, offset, b"" if skipping else tail)
+            return
+        if not data:
+            if skipping:
+                yield [TOO_LONG], None
+            elif tail:
+                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None
+            return
+        offset += len(data)
+        if skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                continue
+            skipping = False
+            yield [TOO_LONG], None
+            data = data[end + 1 :]
+        if tail:
+            data = tail + data
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if len(tail) > MAX_LINE_BYTES:
+            skipping, tail = True, b""
+        if len(data) > MAX_LINE_BYTES:  # a complete line may be over the limit too
+            lines = [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines]
+        yield lines, None
+
+
+def _slow_rest(
+    path: Path, offset: int, tail: bytes
+) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+    """The rest of a recording from decompressed ``offset``, read as the general reader does."""
+    opener: Any = stdlib_gzip.GzipFile if path.name.endswith(".gz") else None
+    with open(path, "rb") as raw:
+        fh = opener(fileobj=raw, mode="rb") if opener is not None else raw
+        try:
+            fh.seek(offset)
+            while True:
+                line = fh.readline()
+                if not line:
+                    if tail:
+                        yield [tail], None
+                    return
+                if tail:
+                    line, tail = tail + line, b""
+                if line.endswith(b"\n"):
+                    line = line[:-1]
+                    yield [TOO_LONG if len(line) > MAX_LINE_BYTES else line], None
+                else:
+                    tail = line
+        except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
+            yield None, f"cannot read: {e}"
+
+
+class FusedSink(Protocol):
+    """What the fused loop needs from the replay driving it."""
+
+    gate: int
+    """A hot frame received at ``t >= gate`` is passed to :meth:`at_gate` before it is applied."""
+    items: int
+    events: int
+    first_ms: int | None
+    last_ms: int | None
+    applied: int
+    """Items whose events are applied (the replay's resume position counts these)."""
+    last_line: int
+    applied_t: int | None
+
+    def at_gate(self, t_ms: int) -> bool:
+        """Scheduled work before a frame at ``t_ms`` (the frame is already counted); True = stop
+        without applying it."""
+        ...
+
+    def general(self, step: ReplayStep) -> bool:
+        """One line on the general path, handled exactly as a :class:`ReplaySource` step
+        (counting included); True = stop."""
+        ...
+
+    def chunk_done(self, t_ms: int) -> None:
+        """Called after each chunk of lines (progress display)."""
+        ...
+
+
+class FusedIngest:
+    """One recording file through the fused loop (see the module docstring).
+
+    Wraps a :class:`ReplaySource` (which validates the header and owns the bad-line bookkeeping)
+    and reads the body through a second handle.
+    """
+
+    def __init__(self, source: ReplaySource, book: MarketBook) -> None:
+        self.source = source
+        self.book = book
+        self.decoder: KalshiDecoder = source.decoder
+        self._raw, self._fh = open_recording(source.path)
+        self._bytes_read = 0
+
+    @property
+    def path(self) -> Path:
+        """The recording."""
+        return self.source.path
+
+    def bytes_read(self) -> int:
+        """Bytes of the file (compressed, for ``.gz``) consumed so far."""
+        if not self._raw.closed:
+            self._bytes_read = self._raw.tell()
+        return self._bytes_read
+
+    def close(self) -> None:
+        """Close the second handle (the source is closed by its owner)."""
+        if not self._raw.closed:
+            self._bytes_read = self._raw.tell()
+        self._fh.close()
+        self._raw.close()
+
+    def __enter__(self) -> FusedIngest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _chunks(self) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
+        return body_chunks(self._fh, self.source.path)
+
+    def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
+        """Feed the whole file; returns True if the sink asked to stop."""
+        source = self.source
+        reader = source.reader
+        step_of = source.step_of
+        book = self.book
+        markets = book.markets
+        dirty = book.dirty
+        market = book.market
+        dec = self.decoder
+        positions: dict[Any, int] = dec._positions
+        sid_tickers: dict[Any, set[str]] = dec._sid_tickers
+        loads = orjson.loads
+        json_error = orjson.JSONDecodeError
+        sides: dict[Any, Any] = _SIDES
+        prices: dict[Any, Any] = _PRICES
+        counts: dict[Any, Any] = _COUNTS
+        count_shape = _COUNT_SHAPE
+        fixed_point = _fixed_point
+        # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
+        # time it would refuse takes the general path, which refuses it the same way.
+        high_water: Any = reader._last_t_ms
+        max_jump = reader.max_time_jump_ms
+
+        line_no = 1
+        items = sink.items
+        events = sink.events
+        first = sink.first_ms
+        last = sink.last_ms
+        applied = sink.applied
+        last_line = sink.last_line
+        applied_t = sink.applied_t
+        gate = sink.gate
+        n_delta = n_ticker = n_trade = 0
+        without_book = impossible = 0
+        stopped = False
+        unapplied = 0
+        t: Any = 0
+        obj: Any
+        ws: Any
+        msg: Any
+        ticker: Any = None
+        sid: Any = None
+        seq: Any = None
+        side: Any = None
+        price: Any = None
+        delta: Any = None
+        oi: Any = None
+
+        def sync_out() -> None:
+            sink.items = items
+            sink.events = events
+            sink.first_ms = first
+            sink.last_ms = last
+            sink.applied = applied
+            sink.last_line = last_line
+            sink.applied_t = applied_t
+
+        for lines, error in self._chunks():
+            if lines is None:
+                sync_out()
+                reader._bad(line_no + 1, error or "cannot read")
+                break
+            for raw in lines:
+                line_no += 1
+                try:
+                    obj = loads(raw)
+                except json_error:
+                    obj = None
+                fast = 0
+                try:  # classify: only exact common shapes take the fast path; nothing mutates here
+                    if type(obj) is dict and len(obj) == 2:
+                        t = obj.get("t_ms")
+                        ws = obj.get("ws")
+                        if (
+                            type(t) is int
+                            and type(ws) is dict
+                            and 0 <= t <= MAX_T_MS
+                            and (high_water is None or t - high_water <= max_jump)
+                        ):
+                            kind = ws.get("type")
+                            msg = ws.get("msg")
+                            if kind == "orderbook_delta" and type(msg) is dict:
+                                sid = ws.get("sid")
+                                seq = ws.get("seq")
+                                ticker = msg.get("market_ticker")
+                                side = sides.get(msg.get("side"))
+                                price = prices.get(msg.get("price_dollars"))
+                                delta = counts.get(msg.get("delta_fp"))
+                                if (
+                                    type(seq) is int
+                                    and type(sid) is int
+                                    and positions.get(sid) == seq - 1
+                                    and type(ticker) is str
+                                    and ticker
+                                    and side is not None
+                                    and price is not None
+                                    and delta is not None
+                                ):
+                                    fast = 1
+                            elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
+                                ticker = msg.get("market_ticker")
+                                lp = msg.get("price_dollars")
+                                oi_s = msg.get("open_interest_fp")
+                                vol_s = msg.get("volume_fp")
+                                if (
+                                    type(ticker) is str
+                                    and ticker
+                                    and lp in prices
+                                    and msg.get("yes_bid_dollars") in prices
+                                    and msg.get("yes_ask_dollars") in prices
+                                    and type(vol_s) is str
+                                    and count_shape(vol_s) is not None
+                                    and type(oi_s) is str
+                                    and count_shape(oi_s) is not None
+                                ):
+                                    price = prices[lp]
+                                    oi = counts.get(oi_s)
+                                    if oi is None:
+                                        oi = fixed_point(oi_s, 2, "contract count")
+                                    if -MAX_COUNT <= oi <= MAX_COUNT:
+                                        fast = 2
+                            elif kind == "trade" and type(msg) is dict and "seq" not in ws:
+                                ticker = msg.get("market_ticker")
+                                yp = msg.get("yes_price_dollars")
+                                count_s = msg.get("count_fp")
+                                if (
+                                    type(ticker) is str
+                                    and ticker
+                                    and yp in prices
+                                    and type(count_s) is str
+                                    and count_shape(count_s) is not None
+                                ):
+                                    price = prices[yp]
+                                    fast = 3
+                except TypeError:
+                    fast = 0  # an unhashable value where a string belongs: the general path decides
+                if fast:
+                    if high_water is None or t > high_water:
+                        high_water = t
+                    items += 1
+                    last = t
+                    if first is None:
+                        first = t
+                    if t >= gate:
+                        sync_out()
+                        stop = sink.at_gate(t)
+                        gate = sink.gate
+                        if stop:
+                            # The general path decodes a frame before the schedule says stop.
+                            unapplied = fast
+                            if fast == 1:
+                                positions[sid] = seq
+                                sid_tickers.setdefault(sid, set()).add(ticker)
+                            stopped = True
+                            break
+                    events += 1
+                    applied += 1
+                    last_line = line_no
+                    applied_t = t
+                    if fast == 1:
+                        positions[sid] = seq
+                        known = sid_tickers.get(sid)
+                        if known is None:
+                            known = sid_tickers[sid] = set()
+                        known.add(ticker)
+                        n_delta += 1
+                        m = markets.get(ticker)
+                        if m is None or not m.has_book or m.stale:
+                            without_book += 1
+                        elif not m._apply_delta(side, price, delta):
+                            impossible += 1
+                            m.stale = True
+                            dirty.add(m)
+                    else:
+                        m = markets.get(ticker)
+                        if m is None:
+                            m = market(ticker)
+                        m.last_price = price
+                        if fast == 2:
+                            n_ticker += 1
+                            m.open_interest = oi
+                            dirty.add(m)
+                        else:
+                            n_trade += 1
+                    continue
+                # -- the general path ----------------------------------------------------------
+                if obj is None and not raw.strip():
+                    continue
+                if raw is TOO_LONG:
+                    reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                    continue
+                reader._last_t_ms = high_water
+                item = reader._parse(line_no, raw)
+                high_water = reader._last_t_ms
+                if item is None:
+                    continue
+                sync_out()
+                stop = sink.general(step_of(item))
+                items, events, first, last = sink.items, sink.events, sink.first_ms, sink.last_ms
+                applied, last_line, applied_t = sink.applied, sink.last_line, sink.applied_t
+                gate = sink.gate
+                if stop:
+                    stopped = True
+                    break
+            if stopped:
+                break
+            sync_out()
+            sink.chunk_done(t if type(t) is int else 0)
+        sync_out()
+        reader._last_t_ms = high_water
+        reader.lines_read = line_no
+        flush_fast_counters(
+            self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
+        )
+        return stopped
+
+
+def flush_fast_counters(
+    dec: KalshiDecoder,
+    book: MarketBook,
+    n_delta: int,
+    n_ticker: int,
+    n_trade: int,
+    without_book: int,
+    impossible: int,
+    unapplied: int,
+) -> None:
+    """Add a fast loop's counts to the decoder's and the book's, as the general path would
+    have counted them frame by frame; ``unapplied`` is the kind (1 delta, 2 ticker, 3 trade) of a
+    frame decoded but not applied because the schedule stopped first, else 0."""
+    dc = dec.counters
+    frames = dc.frames_by_type
+    bc = book.counters
+    by_type = bc.by_type
+    for kind, mtype, ename, n in (
+        (1, "orderbook_delta", "BookDelta", n_delta),
+        (2, "ticker", "TickerUpdate", n_ticker),
+        (3, "trade", "TradePrint", n_trade),
+    ):
+        decoded = n + (kind == unapplied)
+        if decoded:
+            frames[mtype] = frames.get(mtype, 0) + decoded
+        if n:
+            by_type[ename] = by_type.get(ename, 0) + n
+    total = n_delta + n_ticker + n_trade
+    dc.ws_frames += total + (unapplied != 0)
+    bc.events += total
+    bc.deltas += n_delta
+    bc.deltas_without_book += without_book
+    bc.impossible_deltas += impossible
