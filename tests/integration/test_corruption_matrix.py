@@ -82,7 +82,17 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "not-an-object": _array,
     "schema-2": _schema,
 }
-FILES = ("gen_0002.json", "latest.json", "checkpoint_gen0003.json", "hall_of_fame.json")
+FILES = ("newest-generation", "latest.json", "checkpoint", "hall_of_fame.json")
+
+
+def _resolve(state: Path, name: str) -> tuple[int, str]:
+    """(the newest generation, the file name ``name`` stands for) in an undamaged directory."""
+    newest = persistence.list_generations(state)[-1]
+    if name == "newest-generation":
+        return newest, persistence.generation_file_name(newest)
+    if name == "checkpoint":
+        return newest, persistence.checkpoint_file_name(newest + 1)
+    return newest, name
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +105,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     cfg.write_text(CONFIG)
     state = tmp / "reference"
     assert main(_args(day, cfg, state)) == 0
-    assert {"gen_0002.json", "checkpoint_gen0003.json"} <= {p.name for p in state.iterdir()}
+    newest = persistence.list_generations(state)[-1]
+    assert newest >= 2
+    names = {p.name for p in state.iterdir()}
+    assert persistence.checkpoint_file_name(newest + 1) in names
     return day, cfg, state
 
 
@@ -126,6 +139,7 @@ def test_start_over_damage_repairs_and_loses_nothing(
 ) -> None:
     """What a start does with the damaged directory: no exception, the hall of fame whole."""
     day, cfg, reference = setup
+    newest, name = _resolve(reference, name)
     state = tmp_path / "state"
     shutil.copytree(reference, state)
     path = state / name
@@ -134,27 +148,33 @@ def test_start_over_damage_repairs_and_loses_nothing(
     runner = EvolutionRunner(settings, MarketBook())
     latest = runner.housekeeping()
     assert latest is not None
-    assert latest[0] == (1 if name == "gen_0002.json" else 2)
+    damaged_gen = name == persistence.generation_file_name(newest)
+    assert latest[0] == (newest - 1 if damaged_gen else newest)
     plan = plan_resume(state, recording_fingerprint(day), settings)
     assert plan is not None
     cp = load_usable_checkpoint(latest[0] + 1, state, settings)
-    if name.startswith("checkpoint"):  # kept aside; the generation restarts from its start
-        assert cp is None
+    if name.startswith("checkpoint"):  # kept aside; the previous checkpoint is used
         assert (state / f"{name}.corrupt-1").read_bytes() == DAMAGE[damage](
             (reference / name).read_bytes()
         )
-        assert plan.checkpoint is None
+        prev = reference / name.replace(".json", ".prev.json")
+        if prev.exists():  # the previous checkpoint is used, else the generation's start
+            assert cp is not None
+            assert cp["tick_count"] == orjson.loads(prev.read_bytes())["tick_count"]
+        else:
+            assert cp is None
+            assert plan.checkpoint is None
     expected = _entries(reference)
     got = _entries(state)
-    if name == "gen_0002.json":
+    if damaged_gen:
         # the damaged generation is re-run by the next replay; everything before it is kept
-        # (the hall of fame is as it was after generation 1: gen 2's entries come back then)
-        # (their out-of-sample records, which generation 2 extended, are as after generation 1)
+        # (the hall of fame is as it was before that generation: its entries come back then;
+        # the out-of-sample records it extended are as they were before it)
         def in_sample(entries: list[Any]) -> list[Any]:
             return [
                 {k: v for k, v in e.items() if k != "out_of_sample"}
                 for e in entries
-                if e["generation"] < 2
+                if e["generation"] < newest
             ]
 
         assert in_sample(expected) == [e for e in in_sample(got) if e in in_sample(expected)]
@@ -164,7 +184,7 @@ def test_start_over_damage_repairs_and_loses_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gen_0002.json", "checkpoint_gen0003.json", "hall_of_fame.json"])
+@pytest.mark.parametrize("name", ["newest-generation", "checkpoint", "hall_of_fame.json"])
 def test_replay_rerun_over_damage_ends_as_undamaged(
     setup: tuple[Path, Path, Path],
     tmp_path: Path,
@@ -174,6 +194,7 @@ def test_replay_rerun_over_damage_ends_as_undamaged(
     """The same replay command over a damaged file: exit 0, no traceback, the reference state
     (a damaged checkpoint is kept aside as ``.corrupt-1``)."""
     day, cfg, reference = setup
+    _, name = _resolve(reference, name)
     state = tmp_path / "state"
     shutil.copytree(reference, state)
     (state / name).write_bytes(_truncate((state / name).read_bytes()))

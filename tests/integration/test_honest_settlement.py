@@ -19,7 +19,7 @@ from evoarena.feeds.replay import ReplaySource
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.settings import Settings, load_settings
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # two short replays, ~2 s each
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import pytest
 from evoarena.cli import main
 from evoarena.engine.book import MarketBook
 from evoarena.evolution import persistence
+from evoarena.feeds.guard import MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.store import compile_recording, fresh_store, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
@@ -89,6 +90,10 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
             }
         ),
         w({"type": "ticker", "sid": 99, "msg": ticker_msg}, extra_key=1),
+        # hostile input: refused the same way on every path (feeds.guard)
+        w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "open_interest_fp": "9" * 40}}),
+        orjson.dumps({"t_ms": MAX_T_MS + 1, "ws": delta(msg, seq + 5)}),  # beyond the year 9999
+        orjson.dumps({"t_ms": t + 8 * 86_400_000, "ws": delta(msg, seq + 5)}),  # a week's jump
     ]
 
 
@@ -199,9 +204,10 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert "cannot read" in g.bad_examples[0]
     if which == "awkward_day":
         counters = fused["decoder"].counters
-        assert counters.malformed >= 4
+        assert counters.malformed >= 5
         assert counters.stale_frames >= 1
-        assert g.bad_lines == 1
+        assert g.bad_lines == 3
+        assert sum("'t_ms'" in line for line in g.bad_examples) == 2
 
 
 @pytest.mark.parametrize(("every", "expected"), [(0, "stop only"), (60, "every 60 ticks")])
@@ -280,3 +286,36 @@ def test_cli_compile_then_replay_says_it_reads_the_store(
     assert "compiled store" not in capsys.readouterr().out
     assert main(["compile", str(tmp_path / "missing.jsonl.gz")]) == 2
     assert "no such recording file" in capsys.readouterr().err
+
+
+def test_an_overlong_line_is_the_same_bad_line_on_every_path(
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line over the length limit (made small here) is one bad line, skipped, on all paths."""
+    for module in ("recording", "fused", "store"):
+        monkeypatch.setattr(f"evoarena.feeds.{module}.MAX_LINE_BYTES", 4096)
+    lines = gzip.decompress(day.read_bytes()).split(b"\n")
+    at = len(lines) // 3
+    t = orjson.loads(lines[at])["t_ms"]
+    long_rest = {"method": "GET", "path": "/trade-api/v2/markets", "status": 200}
+    overlong = orjson.dumps({"t_ms": t, "rest": {**long_rest, "body": {"x": "y" * 10_000}}})
+    path = tmp_path / "long.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join([*lines[: at + 1], overlong, *lines[at + 1 :]])))
+    general = run_replay(path, _settings(tmp_path / "g"), skip_bad=True, fused=False)
+    fused = run_replay(path, _settings(tmp_path / "f"), skip_bad=True, use_cache=False)
+    compile_recording(path)
+    warm = run_replay(path, _settings(tmp_path / "w"), skip_bad=True)
+    assert warm.stores == [store_path(path)]
+    # (the day's biggest snapshots and REST bodies are over this small limit too)
+    assert general.bad_lines >= 1
+    assert all("line longer than 4,096 bytes" in b for b in general.bad_examples)
+    assert any(f":{at + 2}:" in b for b in general.bad_examples)  # the inserted line
+    for other in (fused, warm):
+        assert other.bad_lines == general.bad_lines
+        assert other.bad_examples == general.bad_examples
+        assert (other.items, other.events, other.ticks) == (
+            general.items,
+            general.events,
+            general.ticks,
+        )
+    assert _files(tmp_path / "g") == _files(tmp_path / "f") == _files(tmp_path / "w")

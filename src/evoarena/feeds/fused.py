@@ -32,6 +32,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from evoarena.engine.book import MarketBook
+from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.fields import _SIDES
 from evoarena.feeds.kalshi.numbers import _COUNTS, _PRICES, _fixed_point
@@ -51,7 +52,13 @@ NEVER = 1 << 62
 
 # The shape of a fixed-point count the general parser accepts (a subset is enough: anything else
 # falls back to the general path, which decides).
-_COUNT_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?").fullmatch
+_COUNT_SHAPE = re.compile(r"-?[0-9]{1,11}(?:\.[0-9]{1,2})?").fullmatch
+"""At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT` (a longer
+count takes the general path, which decides)."""
+
+
+TOO_LONG = b"\x00 line over the length limit"
+"""Stands for a line longer than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` (a bad line)."""
 
 
 def open_recording(path: Path) -> tuple[IO[bytes], Any]:
@@ -73,21 +80,35 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
     """
     offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
+    skipping = False  # inside a line longer than MAX_LINE_BYTES: dropped up to its newline
     while True:
         try:
             data = fh.read1(CHUNK_BYTES)
         except (OSError, EOFError):
-            yield from _slow_rest(path, offset, tail)
+            yield from _slow_rest(path, offset, b"" if skipping else tail)
             return
         if not data:
-            if tail:
-                yield [tail], None
+            if skipping:
+                yield [TOO_LONG], None
+            elif tail:
+                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None
             return
         offset += len(data)
+        if skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                continue
+            skipping = False
+            yield [TOO_LONG], None
+            data = data[end + 1 :]
         if tail:
             data = tail + data
         lines = data.split(b"\n")
         tail = lines.pop()
+        if len(tail) > MAX_LINE_BYTES:
+            skipping, tail = True, b""
+        if len(data) > MAX_LINE_BYTES:  # a complete line may be over the limit too
+            lines = [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines]
         yield lines, None
 
 
@@ -109,7 +130,8 @@ def _slow_rest(
                 if tail:
                     line, tail = tail + line, b""
                 if line.endswith(b"\n"):
-                    yield [line[:-1]], None
+                    line = line[:-1]
+                    yield [TOO_LONG if len(line) > MAX_LINE_BYTES else line], None
                 else:
                     tail = line
         except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
@@ -205,6 +227,10 @@ class FusedIngest:
         counts: dict[Any, Any] = _COUNTS
         count_shape = _COUNT_SHAPE
         fixed_point = _fixed_point
+        # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
+        # time it would refuse takes the general path, which refuses it the same way.
+        high_water: Any = reader._last_t_ms
+        max_jump = reader.max_time_jump_ms
 
         line_no = 1
         items = sink.items
@@ -256,7 +282,12 @@ class FusedIngest:
                     if type(obj) is dict and len(obj) == 2:
                         t = obj.get("t_ms")
                         ws = obj.get("ws")
-                        if type(t) is int and type(ws) is dict:
+                        if (
+                            type(t) is int
+                            and type(ws) is dict
+                            and 0 <= t <= MAX_T_MS
+                            and (high_water is None or t - high_water <= max_jump)
+                        ):
                             kind = ws.get("type")
                             msg = ws.get("msg")
                             if kind == "orderbook_delta" and type(msg) is dict:
@@ -297,7 +328,8 @@ class FusedIngest:
                                     oi = counts.get(oi_s)
                                     if oi is None:
                                         oi = fixed_point(oi_s, 2, "contract count")
-                                    fast = 2
+                                    if -MAX_COUNT <= oi <= MAX_COUNT:
+                                        fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
                                 ticker = msg.get("market_ticker")
                                 yp = msg.get("yes_price_dollars")
@@ -314,6 +346,8 @@ class FusedIngest:
                 except TypeError:
                     fast = 0  # an unhashable value where a string belongs: the general path decides
                 if fast:
+                    if high_water is None or t > high_water:
+                        high_water = t
                     items += 1
                     last = t
                     if first is None:
@@ -363,7 +397,12 @@ class FusedIngest:
                 # -- the general path ----------------------------------------------------------
                 if obj is None and not raw.strip():
                     continue
+                if raw is TOO_LONG:
+                    reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                    continue
+                reader._last_t_ms = high_water
                 item = reader._parse(line_no, raw)
+                high_water = reader._last_t_ms
                 if item is None:
                     continue
                 sync_out()
@@ -379,6 +418,7 @@ class FusedIngest:
             sync_out()
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
+        reader._last_t_ms = high_water
         reader.lines_read = line_no
         flush_fast_counters(
             self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied

@@ -40,7 +40,14 @@ import structlog
 from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
 from evoarena.feeds.events import Side
-from evoarena.feeds.fused import FusedSink, body_chunks, flush_fast_counters, open_recording
+from evoarena.feeds.fused import (
+    TOO_LONG,
+    FusedSink,
+    body_chunks,
+    flush_fast_counters,
+    open_recording,
+)
+from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS, check_time
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
 from evoarena.feeds.kalshi.parse import MalformedFrame, parse_orderbook_snapshot
@@ -479,6 +486,11 @@ class StoreIngest:
         stopped = read_error = False
         g = 0  # next general row
         line_no = 0
+        # The reader's time checks (feeds.guard.check_time), kept in step with it: a typed row
+        # whose time it would refuse is the same bad line as on the other paths.
+        max_jump = reader.max_time_jump_ms
+        high_water: Any = reader._last_t_ms
+        limit = MAX_T_MS if high_water is None else min(MAX_T_MS, high_water + max_jump)
 
         def sync_out() -> None:
             sink.items = items
@@ -492,6 +504,14 @@ class StoreIngest:
         for batch in self._batches():
             rows = zip(*batch, strict=True)
             for t, kind, ticker, sid, seq, side, price, size, line in rows:
+                if kind != OTHER and kind != ERROR:
+                    if t > limit or t < 0:
+                        sync_out()
+                        reader._bad(line, check_time(t, high_water, max_jump) or "bad 't_ms'")
+                        continue
+                    if high_water is None or t > high_water:
+                        high_water = t
+                        limit = min(MAX_T_MS, t + max_jump)
                 if kind == DELTA and positions.get(sid) != seq - 1:
                     # Out of order: the decoder decides (stale, gap), from the same values.
                     frame = _delta_frame(sid, seq, ticker, side, price, size)
@@ -517,7 +537,14 @@ class StoreIngest:
                         reader._bad(line_no, raw.decode())
                         read_error = True
                         break
+                    if raw == TOO_LONG:
+                        reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                        continue
+                    reader._last_t_ms = high_water
                     item = reader._parse(line_no, raw)
+                    high_water = reader._last_t_ms
+                    if high_water is not None:
+                        limit = min(MAX_T_MS, high_water + max_jump)
                     if item is None:
                         continue
                     sync_out()
@@ -587,6 +614,7 @@ class StoreIngest:
             self._done = done_rows / max(n_rows, 1)
         sync_out()
         self._done = 1.0
+        reader._last_t_ms = high_water
         reader.lines_read = max(reader.lines_read, line_no)
         flush_fast_counters(
             dec, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
