@@ -70,6 +70,7 @@ class TradingSettings(BaseModel):
     settlement_check_every_ticks: int = Field(gt=0)
     settlement_wait_secs: int = Field(ge=0)
     settlement_poll_secs: int = Field(gt=0)
+    settlement_wait_ends_early: bool = True
     market_close_window_secs: int = Field(gt=0)
     settlement_margin_secs: int = Field(ge=0)
     deadline_policy: Literal["loss", "last_bid"]

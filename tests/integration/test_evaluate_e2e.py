@@ -15,7 +15,9 @@ import pytest
 from test_run_cli import base_env
 
 from evoarena.evolution import persistence
+from evoarena.evolution.evaluate import evaluate_genomes
 from evoarena.evolution.genome import Genome
+from evoarena.evolution.genome_source import load_genome_source
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
@@ -40,13 +42,14 @@ DAY_MS = 86_400_000
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A training day, a training run of two generations over it, and a later fresh day."""
+    """A training day, a training run of two generations over it, and a later fresh day (9 h:
+    two fixed evaluation windows of 3 h trading + 1 h settlement)."""
     root = tmp_path_factory.mktemp("evaluate")
     cfg = root / "small.toml"
     cfg.write_text(CONFIG, encoding="utf-8")
     train, test = root / "train.jsonl.gz", root / "test.jsonl.gz"
     generate_day(train, markets=50, hours=8, seed=3, start_ms=DEFAULT_START_MS)
-    generate_day(test, markets=50, hours=8, seed=4, start_ms=DEFAULT_START_MS + 30 * DAY_MS)
+    generate_day(test, markets=50, hours=9, seed=4, start_ms=DEFAULT_START_MS + 30 * DAY_MS)
     run = root / "run-a"
     settings = load_settings(cfg, {"state": {"dir": str(run)}})
     report = run_replay(train, settings, max_generations=2)
@@ -233,3 +236,20 @@ def test_hof_merge_of_two_runs_then_seed_from_it(world: dict[str, Path]) -> None
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert _json(seeded / "gen_0000.json")["genomes"][0]["id"] == "0000beef"
+
+
+def test_a_genomes_figures_do_not_depend_on_what_is_evaluated_with_it(
+    world: dict[str, Path],
+) -> None:
+    """Windows are fixed (trading + the whole settlement wait): two genomes evaluated alone get
+    exactly the figures they get beside the whole population."""
+    settings = load_settings(world["cfg"])
+    gen0 = world["run"] / "gen_0000.json"
+    everyone = evaluate_genomes([world["test"]], settings, load_genome_source(gen0))
+    two = evaluate_genomes([world["test"]], settings, load_genome_source(gen0, 2))
+    assert len(everyone["windows"]) == len(two["windows"]) >= 2
+    assert everyone["windows"] == two["windows"]
+    by_id = {g["genome_id"]: g for g in everyone["genomes"]}
+    for g in two["genomes"]:
+        mine = {k: v for k, v in g.items() if k != "rank"}
+        assert mine == {k: v for k, v in by_id[g["genome_id"]].items() if k != "rank"}

@@ -159,8 +159,8 @@ def print_table(result: dict[str, Any]) -> None:
     intro = (
         f"evaluate: {len(result['genomes'])} genome(s) from {src} ({result['source']['kind']}) "
         f"on {', '.join(result['recordings'])}: {len(windows)} window(s) of "
-        f"{_hours(result['window_secs'])} + up to {_hours(result['settlement_wait_secs'])} "
-        "settlement."
+        f"{_hours(result['window_secs'])} + {_hours(result['settlement_wait_secs'])} "
+        "settlement (fixed windows: each genome's figures do not depend on the others')."
     )
     _say(intro)
     unfinished = result["unfinished_window"]

@@ -166,8 +166,16 @@ def evaluate_genomes(
 ) -> dict[str, Any]:
     """Trade ``source.genomes`` over ``recordings``; the ``evaluate --json`` object."""
     with tempfile.TemporaryDirectory(prefix="evoarena-evaluate-") as tmp:
+        # Fixed windows (trading + the whole settlement wait): with the seeds' early end a
+        # window would last until every genome evaluated with it had settled, so one genome's
+        # results would depend on the others'.
         run_settings = settings.model_copy(
-            update={"state": settings.state.model_copy(update={"dir": Path(tmp)})}
+            update={
+                "state": settings.state.model_copy(update={"dir": Path(tmp)}),
+                "trading": settings.trading.model_copy(
+                    update={"settlement_wait_ends_early": False}
+                ),
+            }
         )
         report = run_replay(
             list(recordings),

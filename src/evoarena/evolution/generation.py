@@ -13,9 +13,10 @@ Schedule, with ``start`` the generation's start and ``dt`` the tick interval:
   a checkpoint request, every ``settlement_check_every_ticks`` a targeted settlement check request;
 * the settlement wait from ``start + duration``: a poll every ``settlement_poll_secs`` settles what
   has a result and asks the shell to check held, closed markets; it ends as soon as no position
-  is open, or at the *deadline* ``start + duration + settlement_wait_secs`` by force-closing the
-  rest: as total losses (``deadline_policy = "loss"``, the seeds' rule) or at the last fresh best
-  bid (``"last_bid"``).
+  is open (unless ``settlement_wait_ends_early`` is off: then at the deadline), or at the
+  *deadline* ``start + duration + settlement_wait_secs`` by force-closing the rest: as total
+  losses (``deadline_policy = "loss"``, the seeds' rule) or at the last fresh best bid
+  (``"last_bid"``).
 
 Honest settlement: a tick offers bots only markets that close by
 ``min(deadline − settlement_margin_secs, now + market_close_window_secs)``, so every position can
@@ -200,7 +201,9 @@ class GenerationRun:
         self.settle_available(now_ms)
         if self.track_bids:
             self.exchange.record_bids(now_ms)
-        if self.open_positions() == 0:
+        if self.open_positions() == 0 and (
+            self.settings.trading.settlement_wait_ends_early or now_ms >= self.deadline_ms
+        ):
             self._finish(now_ms, timed_out=False)
             return []
         if now_ms >= self.deadline_ms:
