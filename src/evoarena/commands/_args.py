@@ -91,3 +91,15 @@ def seed_genomes(args: argparse.Namespace, settings: Settings) -> list[Genome] |
     genomes = load_genomes(source, settings.evolution.population_size)
     log.info("seed_genomes_loaded", source=str(source), genomes=len(genomes))
     return genomes
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1 (the message names the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a positive integer, was {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value

@@ -17,31 +17,13 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from evoarena.commands._args import add_config_argument
+from evoarena.commands._args import add_config_argument, positive_int
 from evoarena.commands._offline import print_warnings, quiet_logs, replay_progress
+from evoarena.commands.report import SHORT_SIGNAL
 from evoarena.errors import UserError
 from evoarena.evolution.evaluate import evaluate_genomes
 from evoarena.evolution.genome_source import load_genome_source
 from evoarena.settings import Settings
-
-_SIGNAL_SHORT = {
-    "price_level": "level",
-    "momentum": "moment",
-    "mean_reversion": "mrev",
-    "value": "value",
-    "contrarian": "contra",
-}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a positive integer, was {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--top",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="only the best N genomes (default: all)",
@@ -183,7 +165,7 @@ def print_table(result: dict[str, Any]) -> None:
         win_rate = None if g["win_rate"] is None else 100 * g["win_rate"]
         print(
             f"{g['rank']:>3} {g['genome_id']:<8} "
-            f"{_SIGNAL_SHORT.get(g['signal_type'], g['signal_type'][:6]):<6} "
+            f"{SHORT_SIGNAL.get(g['signal_type'], g['signal_type'][:6]):<6} "
             f"{g['windows']:>3} {g['trades']:>6} {ci} {_pct(roi['worst'], 6)} "
             f"{_pct(g['roi_stake_pct'], 6)} {_pct(win_rate, 5, signed=False)} "
             f"{_pct(g['in_sample_fitness'], 7)}"

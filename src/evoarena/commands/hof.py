@@ -15,23 +15,12 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from evoarena.commands import hof_merge
-from evoarena.commands._args import add_config_argument, add_state_dir_argument
+from evoarena.commands._args import add_config_argument, add_state_dir_argument, positive_int
 from evoarena.commands.report import SHORT_SIGNAL, best_ever_line, roi_on_bankroll
 from evoarena.errors import StateError, UserError
 from evoarena.evolution.hall_of_fame import entry_genome_id
 from evoarena.evolution.persistence import HALL_OF_FAME_FILE, load_hall_of_fame
 from evoarena.settings import Settings
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a positive integer, was {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="print the whole hall_of_fame.json, ignoring --top (default: a table)",
     )
     p.add_argument(
-        "--top", type=_positive_int, default=20, metavar="N", help="show the best N (default: 20)"
+        "--top", type=positive_int, default=20, metavar="N", help="show the best N (default: 20)"
     )
     p.set_defaults(handler=_handle)
     hof_merge.register(p)

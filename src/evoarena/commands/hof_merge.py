@@ -11,22 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evoarena.commands._args import add_config_argument
+from evoarena.commands._args import add_config_argument, positive_int
 from evoarena.errors import UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.hof_merge import merge_halls
 from evoarena.settings import Settings
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a positive integer, was {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def register(hof_parser: argparse.ArgumentParser) -> None:
@@ -45,7 +34,7 @@ def register(hof_parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--top",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="keep the best N (default: [evolution] hall_of_fame_size)",

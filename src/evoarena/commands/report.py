@@ -139,7 +139,13 @@ def _fmt_elites(s: dict[str, Any]) -> str:
     return "-" if value is None else f"{float(value):+.2f}"
 
 
-SHORT_SIGNAL = {"mean_reversion": "mean_rev"}
+SHORT_SIGNAL = {
+    "price_level": "level",
+    "momentum": "moment",
+    "mean_reversion": "mrev",
+    "value": "value",
+    "contrarian": "contra",
+}
 """Signal names shortened so that tables fit 80 columns."""
 
 

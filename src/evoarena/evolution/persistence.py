@@ -177,8 +177,9 @@ def _write_doc(path: Path, doc: Mapping[str, Any]) -> None:
     _atomic_write(path, data)
 
 
-def _read_doc(path: Path) -> dict[str, Any] | None:
-    """The JSON object in ``path`` with a checked schema version; ``None`` if it does not exist."""
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` if the file does not exist, :class:`StateError`
+    naming the file if it cannot be read or is not a JSON object."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -194,6 +195,14 @@ def _read_doc(path: Path) -> dict[str, Any] | None:
     if not isinstance(doc, dict):
         msg = f"{path}: expected a JSON object, found {type(doc).__name__}"
         raise StateError(msg)
+    return doc
+
+
+def _read_doc(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path`` with a checked schema version; ``None`` if it does not exist."""
+    doc = read_json_object(path)
+    if doc is None:
+        return None
     if "schema_version" not in doc:
         msg = f"{path}: missing field 'schema_version'"
         raise StateError(msg)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from evoarena.errors import StateError
+from evoarena.evolution.persistence import read_json_object
 
 STATUS_FILE = "status.json"
 SCHEMA_VERSION = 1
@@ -91,23 +91,7 @@ def write_status(state_dir: Path, doc: Mapping[str, Any]) -> None:
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
     """The status file's content, ``None`` if there is none; :class:`StateError` if unreadable."""
-    path = state_dir / STATUS_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        msg = f"{path}: cannot read: {e.strerror or e}"
-        raise StateError(msg) from e
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        msg = f"{path}: not valid JSON: {e}"
-        raise StateError(msg) from e
-    if not isinstance(doc, dict):
-        msg = f"{path}: expected a JSON object"
-        raise StateError(msg)
-    return doc
+    return read_json_object(state_dir / STATUS_FILE)
 
 
 @dataclass(frozen=True, slots=True)
