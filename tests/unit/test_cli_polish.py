@@ -59,15 +59,15 @@ def test_warnings_wait_for_the_tables_and_are_explained(
     collector = quiet_logs(argparse.Namespace(verbose=False), settings)
     log = structlog.get_logger("test")
     log.info("progress", tick=1)
-    log.warning("settlement_timeout", generation=2, force_closed=4)
-    log.warning("settlement_timeout", generation=3, force_closed=1)
+    log.warning("settlement_timeout", generation=2, force_closed=4, policy="loss")
+    log.warning("settlement_timeout", generation=3, force_closed=1, policy="loss")
     log.warning("something_else", detail="x")
     assert capsys.readouterr().err == ""  # nothing interrupts the run's output
     print_warnings(collector, Console())
     err = " ".join(capsys.readouterr().err.split())
     assert "warnings during the run (3)" in err
     assert "settlement_timeout (generation 2, 3): 5 position(s) were still open" in err
-    assert "force-closed" in err
+    assert "force-closed: booked as total losses" in err  # what the deadline policy did
     assert "warning: something_else: {'detail': 'x'}" in err
     assert "progress" not in err
 
@@ -86,3 +86,16 @@ def test_command_name_is_one_that_works_from_here(
     assert _args.command_name() == "venv/bin/evoarena"  # not on PATH: the path that works
     monkeypatch.setattr(_args.shutil, "which", lambda _name: str(script))
     assert _args.command_name() == "evoarena"
+
+
+def test_the_settlement_timeout_explanation_follows_the_deadline_policy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    collector = quiet_logs(argparse.Namespace(verbose=False), load_settings())
+    structlog.get_logger("test").warning(
+        "settlement_timeout", generation=0, force_closed=2, policy="last_bid"
+    )
+    print_warnings(collector, Console())
+    err = " ".join(capsys.readouterr().err.split())
+    assert "force-closed: sold at the last best bid" in err
+    assert "total losses" not in err

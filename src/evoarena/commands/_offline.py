@@ -61,12 +61,20 @@ def quiet_logs(args: argparse.Namespace, settings: Settings) -> WarningCollector
 def _settlement_timeout(events: list[dict[str, Any]]) -> str:
     gens = sorted({e.get("generation") for e in events}, key=str)
     closed = sum(int(e.get("force_closed", 0) or 0) for e in events)
+    how = (
+        "sold at the last best bid seen while their market traded ([trading] deadline_policy "
+        '= "last_bid")'
+        if {e.get("policy") for e in events} == {"last_bid"}
+        else "booked as total losses (the seeds' rule; [trading] deadline_policy = "
+        '"last_bid" sells them at the last best bid instead)'
+    )
     return (
         f"settlement_timeout (generation {', '.join(map(str, gens))}): {closed} position(s) "
-        "were still open when the settlement wait ended and were force-closed at their last "
-        "price (counted in P&L; `evoarena history` shows them per generation). A longer "
-        "recording or a longer [trading] settlement_wait_secs lets them settle on their real "
-        "outcome."
+        f"were still open at the settlement deadline and were force-closed: {how}. Bots only "
+        "buy markets closing [trading] settlement_margin_secs before the deadline, so these "
+        "are markets whose close was postponed or whose result came late; `evoarena history` "
+        "shows them per generation. A longer [trading] settlement_wait_secs lets them settle "
+        "on their real outcome."
     )
 
 
