@@ -22,7 +22,9 @@ applying items to the book without trading while "ghost ticks" at the original t
 rebuild the price history; it restores the pending results and continues from there. Killed at
 any instant, the rerun ends with the state files of an uninterrupted run. A state directory
 whose saved state comes from another recording (or from the live service) is bred on from, as
-before: the next generation starts at the recording's first snapshot.
+before: the next generation starts at the recording's first snapshot. A marked recording's
+state files must equal the live run's, so its positions are kept in ``replay_position.json``
+instead (:mod:`evoarena.replay_position`); the fast-forward is the same.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 import structlog
 
 from evoarena.engine.book import MarketBook
@@ -49,6 +52,7 @@ from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.replay import ReplaySource, ReplayStep
 from evoarena.feeds.store import StoreIngest, fresh_store
 from evoarena.marks import MARK_FIRE, MARK_START
+from evoarena.replay_position import PositionLog
 from evoarena.settings import Settings, decision_settings
 from evoarena.statedir import state_dir_lock
 
@@ -161,15 +165,6 @@ def _run_locked(
     use_cache: bool,
 ) -> ReplayReport:
     state_dir = Path(settings.state.dir)
-    plan = plan_resume(state_dir, recording_id, settings)
-    if plan is None and persistence.list_generations(state_dir):
-        log.warning(
-            "replay_breeds_on_existing_state",
-            state_dir=str(state_dir),
-            note="the saved generations come from another recording (or the live service): "
-            "this replay breeds on from them; use an empty --state-dir to start from "
-            "generation 0",
-        )
     replay = _Replay(
         settings,
         max_generations,
@@ -179,7 +174,6 @@ def _run_locked(
         evolve=evolve,
     )
     replay.recording_id = recording_id
-    replay.plan = plan
     replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
     stores: list[Path] = []
     saved = persistence.list_generations(state_dir)
@@ -247,8 +241,7 @@ class ResumePlan:
     ghost ticks that rebuild the price history during the fast-forward."""
 
 
-def _position_of(doc: dict[str, Any] | None, recording_id: str) -> dict[str, Any] | None:
-    pos = None if doc is None else doc.get("recording_position")
+def _checked(pos: object, recording_id: str) -> dict[str, Any] | None:
     if not isinstance(pos, dict) or pos.get("recording") != recording_id:
         return None
     needed = ("items", "t_ms", "fire_ms", "generation_start_ms", "first_tick", "ticks")
@@ -261,8 +254,25 @@ def _window(pos: dict[str, Any]) -> tuple[int, int, int]:
     return (int(pos["generation_start_ms"]), int(pos["first_tick"]), int(pos["ticks"]))
 
 
-def plan_resume(state_dir: Path, recording_id: str, settings: Settings) -> ResumePlan | None:
-    """The newest saved point of this recording in ``state_dir``, or ``None`` (start as usual)."""
+def plan_resume(
+    state_dir: Path,
+    recording_id: str,
+    settings: Settings,
+    positions: PositionLog | None = None,
+) -> ResumePlan | None:
+    """The newest saved point of this recording in ``state_dir``, or ``None`` (start as usual).
+
+    The positions are read from the state files' ``recording_position`` fields, or with
+    ``positions`` (a marked recording) from ``replay_position.json``.
+    """
+
+    def position_of(doc: dict[str, Any] | None, path: Path) -> dict[str, Any] | None:
+        if doc is None:
+            return None
+        if positions is None:
+            return _checked(doc.get("recording_position"), recording_id)
+        return _checked(positions.position_of(path), recording_id)
+
     latest = persistence.load_latest_state(state_dir=state_dir)
     generation = 0 if latest is None else latest[0] + 1
     windows: list[tuple[int, int, int]] = []
@@ -276,19 +286,30 @@ def plan_resume(state_dir: Path, recording_id: str, settings: Settings) -> Resum
             except StateError as e:
                 log.warning("generation_file_corrupt_skipped", error=str(e))
                 continue
-            pos = _position_of(doc, recording_id)
+            pos = position_of(doc, state_dir / persistence.generation_file_name(n))
             if pos is not None:
                 windows.append(_window(pos))
                 if n == latest[0]:
                     gen_pos = pos
     cp = load_usable_checkpoint(generation, state_dir, settings)
-    cp_pos = _position_of(cp, recording_id)
+    cp_pos = position_of(cp, _checkpoint_path(state_dir, generation, cp))
     if cp_pos is not None and (gen_pos is None or cp_pos["items"] >= gen_pos["items"]):
         start_ms = int(gen_pos["t_ms"]) if gen_pos is not None else 0
         return ResumePlan(cp_pos, cp, start_ms, [*windows, _window(cp_pos)])
     if gen_pos is None:
         return None
     return ResumePlan(gen_pos, None, int(gen_pos["t_ms"]), windows)
+
+
+def _checkpoint_path(state_dir: Path, generation: int, cp: dict[str, Any] | None) -> Path:
+    """Which file ``cp`` was read from: the current checkpoint, else the previous one."""
+    main = state_dir / persistence.checkpoint_file_name(generation)
+    try:
+        if cp is not None and orjson.loads(main.read_bytes()) == cp:
+            return main
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    return persistence.previous_checkpoint_path(main)
 
 
 class _GhostTicks:
@@ -419,12 +440,23 @@ class _Replay:
         marked = bool(header.get("marks", False))
         if self.marked is None:
             self.marked = marked
+            state_dir = self.runner.state_dir
+            positions = None
             if marked:
                 _warn_on_settings_drift(path, header, self.settings)
                 # A marked recording reproduces the live run's state files byte for byte, and
-                # those carry no recording position: neither do this replay's (no exact resume).
-                self.runner.position = None
-                self.plan = None
+                # those carry no recording position: it is kept beside them.
+                positions = PositionLog(state_dir)
+                self.runner.position_sink = positions.record
+            self.plan = plan_resume(state_dir, self.recording_id, self.settings, positions)
+            if self.plan is None and persistence.list_generations(state_dir):
+                log.warning(
+                    "replay_breeds_on_existing_state",
+                    state_dir=str(state_dir),
+                    note="the saved generations come from another recording (or the live "
+                    "service): this replay breeds on from them; use an empty --state-dir to "
+                    "start from generation 0",
+                )
         elif marked != self.marked:
             msg = f"{path}: mixes a marked and an unmarked recording; replay them separately"
             raise UserError(msg)

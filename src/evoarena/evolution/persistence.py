@@ -171,6 +171,12 @@ def _atomic_write(path: Path, data: bytes, *, keep_previous: Path | None = None)
     _fsync_dir(path.parent)
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` in the state directory atomically (see the module docstring)."""
+    ensure_state_dir(path.parent)
+    _atomic_write(path, data)
+
+
 def _write_doc(path: Path, doc: Mapping[str, Any]) -> None:
     data = _encode(path, doc)
     ensure_state_dir(path.parent)
@@ -334,6 +340,7 @@ def save_generation_state(
     now_ms: int,
     results: Sequence[Mapping[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
+    before_write: Callable[[Path, bytes], None] | None = None,
 ) -> Path:
     """Write ``gen_{NNNN}.json``, then point ``latest.json`` at it; returns the generation file.
 
@@ -341,9 +348,10 @@ def save_generation_state(
     :func:`~evoarena.evolution.stats.bot_result`) is stored as ``"results"`` when given.
     ``extra`` adds fields to the generation file (the runner adds ``hall_of_fame_entries``, the
     entries this generation gave the hall of fame, and ``recording_position``); it must not use
-    the seed's keys. Raises ``ValueError`` for inconsistent arguments (lengths differ,
-    non-finite fitness, no genomes, values orjson cannot encode) and :class:`StateError` if the
-    disk refuses.
+    the seed's keys. ``before_write(path, data)`` is called with the generation file's exact
+    bytes just before they are written. Raises ``ValueError`` for inconsistent arguments
+    (lengths differ, non-finite fitness, no genomes, values orjson cannot encode) and
+    :class:`StateError` if the disk refuses.
     """
     name = generation_file_name(generation)
     if not genomes:
@@ -377,7 +385,13 @@ def save_generation_state(
             raise ValueError(msg)
         doc.update(extra)
     path = state_dir / name
-    _write_doc(path, doc)
+    if before_write is None:
+        _write_doc(path, doc)
+    else:
+        data = _encode(path, doc)
+        ensure_state_dir(state_dir)
+        before_write(path, data)
+        _atomic_write(path, data)
     _write_latest(state_dir, generation, timestamp, genome_dicts)
     return path
 
@@ -475,8 +489,11 @@ def save_checkpoint(
     *,
     state_dir: Path,
     now_ms: int,
+    before_write: Callable[[Path, bytes], None] | None = None,
 ) -> Path:
     """Write ``checkpoint_gen{NNNN}.json``: ``checkpoint``'s keys plus generation, tick count, time.
+
+    ``before_write(path, data)`` is called with the file's exact bytes before they are written.
 
     ``checkpoint`` must hold ``bots`` (see the module docstring) and must not use the keys
     ``schema_version``, ``generation``, ``tick_count`` or ``timestamp`` (``ValueError``).
@@ -506,6 +523,8 @@ def save_checkpoint(
     }
     data = _encode(path, doc)
     ensure_state_dir(state_dir)
+    if before_write is not None:
+        before_write(path, data)
     try:
         if path.read_bytes() == data:
             return path  # the same checkpoint again (a rerun at the same point): keep both files

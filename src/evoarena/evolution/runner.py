@@ -51,6 +51,10 @@ from evoarena.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+PositionSink = Callable[[Path, bytes, dict[str, Any]], None]
+"""Receives ``(state file, its exact bytes, recording position)`` before the file is written."""
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationSummary:
     """One finished generation, for the CLI's final table."""
@@ -159,6 +163,10 @@ class EvolutionRunner:
         self.position = position
         """Where the shell is in its input (replay: the recording position); recorded in every
         generation file and checkpoint as ``recording_position``."""
+        self.position_sink: PositionSink | None = None
+        """When set, the recording position goes there (with the state file's path and exact
+        bytes, before they are written) instead of into the file: a marked replay's files must
+        equal the live run's (see :mod:`evoarena.replay_position`)."""
         self.first_tick = 0
         """The current generation's first tick run by this state directory's history (non-zero
         only when a live restart skipped missed ticks)."""
@@ -501,7 +509,7 @@ class EvolutionRunner:
         # caught up from the generation files; stale checkpoints are pruned).
         extra: dict[str, Any] = {persistence.HALL_OF_FAME_ENTRIES_FIELD: top_entries}
         position = self._position(now_ms)
-        if position is not None:
+        if position is not None and self.position_sink is None:
             extra["recording_position"] = position
         persistence.save_generation_state(
             run.generation,
@@ -512,6 +520,7 @@ class EvolutionRunner:
             now_ms=now_ms,
             results=per_bot,
             extra=extra,
+            before_write=self._before_write(position),
         )
         persistence.save_hall_of_fame(
             run.generation,
@@ -575,14 +584,24 @@ class EvolutionRunner:
         position = self._position(now_ms)
         if position is not None:
             position["pending_results"] = self.book.pending_determined()
-            data["recording_position"] = position
+            if self.position_sink is None:
+                data["recording_position"] = position
         persistence.save_checkpoint(
             self.run.generation,
             data,
             self.run.tick_count,
             state_dir=self.state_dir,
             now_ms=now_ms,
+            before_write=self._before_write(position),
         )
+
+    def _before_write(
+        self, position: dict[str, Any] | None
+    ) -> Callable[[Path, bytes], None] | None:
+        sink = self.position_sink
+        if sink is None or position is None:
+            return None
+        return lambda path, data: sink(path, data, position)
 
     def _prune_finished(self) -> None:
         """A generation begins: the checkpoints of the ones before it are history."""
