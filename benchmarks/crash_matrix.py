@@ -29,28 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# A wrapper that runs the CLI with os.replace instrumented: KILL_AT=N, KILL_PHASE=before|after
-# SIGKILLs the process at the N-th rename; COUNT_FILE receives the number of renames at exit.
-WRAPPER = r"""
-import atexit, os, signal, sys
-target = int(os.environ.get("KILL_AT", "0"))
-phase = os.environ.get("KILL_PHASE", "before")
-count = 0
-real_replace = os.replace
-def replace(src, dst, *args, **kwargs):
-    global count
-    count += 1
-    if count == target and phase == "before":
-        os.kill(os.getpid(), signal.SIGKILL)
-    real_replace(src, dst, *args, **kwargs)
-    if count == target and phase == "after":
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace
-if os.environ.get("COUNT_FILE"):
-    atexit.register(lambda: open(os.environ["COUNT_FILE"], "w").write(str(count)))
-from evoarena.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+from evoarena.testing import KILL_AT_RENAME
 
 LOCK_NAMES = frozenset({".evoarena.lock"})
 
@@ -71,7 +50,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     """One ``evoarena`` subprocess under the instrumented wrapper."""
     full_env = {**os.environ, "EVOARENA_LOG__LEVEL": "error", **env}
     return subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args],
+        [sys.executable, "-c", KILL_AT_RENAME, *args],
         env=full_env,
         capture_output=True,
         text=True,

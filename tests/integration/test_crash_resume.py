@@ -15,29 +15,10 @@ import pytest
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
+from evoarena.testing import KILL_AT_RENAME
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-# Runs the CLI with os.replace instrumented: KILL_AT=N with KILL_PHASE=before|after SIGKILLs
-# the process around the N-th rename.
-WRAPPER = r"""
-import os, signal, sys
-target = int(os.environ.get("KILL_AT", "0"))
-phase = os.environ.get("KILL_PHASE", "before")
-count = 0
-real_replace = os.replace
-def replace(src, dst, *args, **kwargs):
-    global count
-    count += 1
-    if count == target and phase == "before":
-        os.kill(os.getpid(), signal.SIGKILL)
-    real_replace(src, dst, *args, **kwargs)
-    if count == target and phase == "after":
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace
-from evoarena.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 CONFIG = """
 [evolution]
@@ -59,7 +40,7 @@ def _cli(tmp: Path, state: Path, env: dict[str, str]) -> subprocess.CompletedPro
     args = ["replay", str(tmp / "day.jsonl.gz"), "--config", str(tmp / "cfg.toml")]
     args += ["--state-dir", str(state), "--no-progress"]
     return subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args],
+        [sys.executable, "-c", KILL_AT_RENAME, *args],
         env={**os.environ, "EVOARENA_LOG__LEVEL": "error", **env},
         capture_output=True,
         text=True,

@@ -22,49 +22,15 @@ from typing import Any
 
 import orjson
 import pytest
+from test_crash_resume import CONFIG
 
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replay_position import POSITION_FILE, PositionLog
 from evoarena.replayer import plan_resume, recording_fingerprint, run_replay
 from evoarena.settings import Settings, load_settings
+from evoarena.testing import KILL_AT_RENAME
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-# Runs the CLI with os.replace instrumented: KILL_AT=N with KILL_PHASE=before|after SIGKILLs
-# the process around the N-th rename (as tests/integration/test_crash_resume.py does).
-WRAPPER = r"""
-import os, signal, sys
-target = int(os.environ.get("KILL_AT", "0"))
-phase = os.environ.get("KILL_PHASE", "before")
-count = 0
-real_replace = os.replace
-def replace(src, dst, *args, **kwargs):
-    global count
-    count += 1
-    if count == target and phase == "before":
-        os.kill(os.getpid(), signal.SIGKILL)
-    real_replace(src, dst, *args, **kwargs)
-    if count == target and phase == "after":
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace
-from evoarena.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-CONFIG = """
-[evolution]
-population_size = 10
-elite_count = 2
-tournament_size = 3
-immigrant_count = 1
-min_settled_trades = 1
-seed = 5
-[trading]
-generation_duration_secs = 3600
-settlement_wait_secs = 3600
-checkpoint_every_ticks = 20
-market_close_window_secs = 7200
-"""
 
 
 def mark_day(day: Path, out: Path, tick_ms: int) -> None:
@@ -177,7 +143,7 @@ def _cli(tmp: Path, state: Path, env: dict[str, str]) -> subprocess.CompletedPro
     args = ["replay", str(tmp / "marked.jsonl.gz"), "--config", str(tmp / "cfg.toml")]
     args += ["--state-dir", str(state), "--no-progress"]
     return subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args],
+        [sys.executable, "-c", KILL_AT_RENAME, *args],
         env={**os.environ, "EVOARENA_LOG__LEVEL": "error", **env},
         capture_output=True,
         text=True,
