@@ -26,7 +26,7 @@ import orjson
 import structlog
 
 from evoarena.evolution import persistence
-from evoarena.evolution.genome import GENE_NAMES, GENE_RANGES, Genome
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.luck import EDGE
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
@@ -37,38 +37,13 @@ def _planted_rule(bias: float) -> tuple[list[Genome], dict[str, Any]]:
     """The favourite band that exploits a planted bias, as a price_level genome.
 
     The band comes from benchmarks/evolution_quality.py's ``rule_band`` (derived from synth's
-    documented model); the genes are set through the inverse of their linear decode.
+    documented model), built by ``evolution_quality.rule_genome``.
     """
     sys.path.insert(0, str(Path(__file__).parent))
-    from evolution_quality import rule_band  # a sibling script
+    from evolution_quality import rule_band, rule_genome  # a sibling script
 
     low, high, info = rule_band(bias)
-
-    def gene(name: str, value: float) -> float:
-        r = GENE_RANGES[name]
-        return (value - r.lo) / (r.hi - r.lo)
-
-    genes = dict.fromkeys(GENE_NAMES, 0.5)
-    genes.update(
-        min_volume_24h=0.0,
-        min_open_interest=0.0,
-        min_time_to_expiry_hrs=0.0,
-        max_time_to_expiry_hrs=1.0,
-        category_mask=0.0,
-        signal_type=0.0,  # price_level
-        side_bias=0.5,  # follow the signal
-        side_flip_prob=0.0,
-        bankroll_fraction=1.0,
-        max_concurrent_positions=1.0,
-        max_single_market_pct=1.0,
-        daily_loss_limit_pct=1.0,
-        max_trades_per_day=1.0,
-        price_threshold_low=gene("price_threshold_low", low),
-        price_threshold_high=gene("price_threshold_high", high),
-        min_price=gene("min_price", low),
-        max_price=gene("max_price", high),
-    )
-    genome = Genome("0000a1e5", 0, [], genes)
+    genome, _expressed = rule_genome(low, high)
     p = genome.decode()
     return [genome], {
         "band": [round(p.price_threshold_low, 4), round(p.price_threshold_high, 4)],
