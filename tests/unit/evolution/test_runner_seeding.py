@@ -6,72 +6,22 @@ import random
 from pathlib import Path
 
 import pytest
+from test_runner import MIN, T0, _market
+from test_runner import _settings as _runner_settings
 
 from evoarena.engine.book import MarketBook
 from evoarena.errors import StateError
 from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner, genesis_rng, initial_population
-from evoarena.feeds.events import BookSnapshot, MarketInfo, MarketStatus, SeriesInfo
-from evoarena.settings import Settings, load_settings
+from evoarena.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
 
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-MIN = 60_000
-
 
 def _settings(tmp_path: Path, **trading: int) -> Settings:
-    t = {
-        "generation_duration_secs": 600,
-        "tick_interval_secs": 30,
-        "settlement_wait_secs": 600,
-        "settlement_poll_secs": 60,
-        "checkpoint_every_ticks": 5,
-        "settlement_check_every_ticks": 4,
-        "progress_log_every_ticks": 10,
-    }
-    t.update(trading)
-    return load_settings(
-        None,
-        {
-            "evolution": {
-                "population_size": 10,
-                "elite_count": 2,
-                "tournament_size": 3,
-                "immigrant_count": 2,
-                "min_settled_trades": 1,
-                "seed": 5,
-            },
-            "trading": t,
-            "state": {"dir": str(tmp_path / "state")},
-        },
-    )
-
-
-def _market(book: MarketBook, ticker: str, close_ms: int, *, mid_cents: int = 50) -> None:
-    book.apply(SeriesInfo("S", "Politics", "quadratic", None, T0))
-    book.apply(
-        MarketInfo(
-            ticker,
-            None,
-            MarketStatus.ACTIVE,
-            T0 - 3_600_000,
-            close_ms,
-            ticker,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            T0,
-        )
-    )
-    c = 10_000  # one cent in micro-dollars
-    yes = tuple((p * c, 50_000) for p in range(mid_cents - 5, mid_cents))
-    no = tuple((p * c, 50_000) for p in range(100 - mid_cents - 5, 100 - mid_cents))
-    book.apply(BookSnapshot(ticker, yes, no, T0))
+    """test_runner's settings with the default settlement margin."""
+    return _runner_settings(tmp_path, **{"settlement_margin_secs": 1800, **trading})
 
 
 def _seeds(n: int) -> list[Genome]:
