@@ -17,7 +17,7 @@ SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create the virtualenv and install the project
@@ -51,7 +51,7 @@ bench: $(STAMP) ## performance runs, JSON on stdout
 	$(BIN)/python benchmarks/replay.py
 
 lock: ## refresh constraints.txt from a clean resolve (review the diff)
-	$(PYTHON) -m venv /tmp/evoarena-lock && /tmp/evoarena-lock/bin/pip install --quiet -e '.[dev]' \
+	$(PYTHON) -m venv /tmp/evoarena-lock && /tmp/evoarena-lock/bin/pip install --quiet -e '.[dev,ray]' \
 	  && /tmp/evoarena-lock/bin/pip freeze --exclude-editable > constraints.txt
 
 clean:

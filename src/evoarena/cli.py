@@ -21,6 +21,7 @@ from evoarena.commands import (
     history,
     hof,
     inspect,
+    islands,
     replay,
     report_page,
     run,
@@ -37,6 +38,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS = (
     run,
     replay,
+    islands,
     compile_cmd,
     evaluate,
     synth,

@@ -45,7 +45,12 @@ from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.generation import Phase
 from evoarena.evolution.genome import Genome
-from evoarena.evolution.runner import EvolutionRunner, GenerationSummary, load_usable_checkpoint
+from evoarena.evolution.runner import (
+    BreedHook,
+    EvolutionRunner,
+    GenerationSummary,
+    load_usable_checkpoint,
+)
 from evoarena.feeds.events import BookSnapshot
 from evoarena.feeds.fused import NEVER, FusedIngest
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -107,6 +112,7 @@ def run_replay(
     fused: bool = True,
     checkpoint_every_ticks: int | None = None,
     use_cache: bool = True,
+    on_breed: BreedHook | None = None,
 ) -> ReplayReport:
     """Replay a recording (or its rotated segments, in order) through the runner.
 
@@ -122,6 +128,7 @@ def run_replay(
     does (``[trading] checkpoint_every_ticks``); ``0`` only when the replay stops before the
     generation's end (``evoarena replay``'s default: the latest checkpoint and the recorded
     generation start are all an exact resume needs); ``n`` every ``n`` ticks as well.
+    ``on_breed`` is the runner's :attr:`~evoarena.evolution.runner.EvolutionRunner.on_breed`.
     """
     if checkpoint_every_ticks is not None and checkpoint_every_ticks < 0:
         msg = f"checkpoint_every_ticks must be None or >= 0, got {checkpoint_every_ticks}"
@@ -146,6 +153,7 @@ def run_replay(
             fused=fused,
             checkpoint_every_ticks=checkpoint_every_ticks,
             use_cache=use_cache,
+            on_breed=on_breed,
         )
 
 
@@ -163,6 +171,7 @@ def _run_locked(
     fused: bool,
     checkpoint_every_ticks: int | None,
     use_cache: bool,
+    on_breed: BreedHook | None,
 ) -> ReplayReport:
     state_dir = Path(settings.state.dir)
     replay = _Replay(
@@ -175,6 +184,7 @@ def _run_locked(
     )
     replay.recording_id = recording_id
     replay.runner.checkpoint_every_ticks = checkpoint_every_ticks
+    replay.runner.on_breed = on_breed
     stores: list[Path] = []
     saved = persistence.list_generations(state_dir)
     replay.runner.check_seeded(saved[-1] if saved else None)

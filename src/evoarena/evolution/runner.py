@@ -51,6 +51,9 @@ from evoarena.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+BreedHook = Callable[[int, list[Genome]], list[Genome]]
+"""``(generation, genomes bred for it) -> the genomes that trade it`` (see ``on_breed``)."""
+
 PositionSink = Callable[[Path, bytes, dict[str, Any]], None]
 """Receives ``(state file, its exact bytes, recording position)`` before the file is written."""
 
@@ -187,6 +190,10 @@ class EvolutionRunner:
         """Walk-forward luck test so far: Σ Φ⁻¹(1 − p) of the elites' out-of-sample windows."""
         self.seed_genomes = list(seed_genomes) if seed_genomes else None
         self.evolve = evolve
+        self.on_breed: BreedHook | None = None
+        """When set, the genomes bred for generation ``n`` (``n`` ≥ 1) pass through it before
+        they trade (island migration replaces some); it must be a pure function of its inputs
+        and of files written before the run, so a resumed run breeds the same population."""
 
     @property
     def done(self) -> bool:
@@ -342,13 +349,14 @@ class EvolutionRunner:
         )
         if not self.evolve:
             return genomes
-        return evolve(
+        bred = evolve(
             genomes,
             fitness,
             evolve_rng(self.settings.evolution.seed, gen),
             self.settings.evolution,
             gen + 1,
         )
+        return bred if self.on_breed is None else self.on_breed(gen + 1, bred)
 
     def _resume_checkpoint(self, now_ms: int) -> bool:
         if self.generation in persistence.list_generations(self.state_dir):
@@ -549,6 +557,8 @@ class EvolutionRunner:
         if self.done:
             self.run = None
             return
+        if self.evolve and self.on_breed is not None:
+            next_genomes = self.on_breed(self.generation, next_genomes)
         self._prune_finished()
         self.run = GenerationRun(self.settings, self.book, next_genomes, self.generation, now_ms)
         self.first_tick = 0

@@ -1,0 +1,141 @@
+"""Ray, the optional extra (``pip install 'evoarena[ray]'``): sessions, island actors, fan-out.
+
+Nothing else imports Ray: :func:`import_ray` loads it on first use, with a clear error when the
+extra is missing. :func:`ray_session` starts Ray in-process on this machine's cores, or joins a
+cluster at ``address`` (``ray start --head`` / ``ray start --address``); when Ray is already
+initialised in this process (a test's shared instance) it is used as it is and left running.
+
+Work reaches workers as arguments (settings, genomes) and recordings *by path*: every node must
+see them at the same path (shared storage). State directories are written by the workers, so
+they too must be on storage the driver and every worker mount at the same path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from evoarena.errors import EvoarenaError, UserError
+from evoarena.evolution.islands import EpochResult, IslandHost, IslandsPlan
+
+log = structlog.get_logger(__name__)
+
+INSTALL_HINT = "pip install 'evoarena[ray]' (or: make install, which includes it)"
+
+
+def import_ray() -> Any:
+    """The ``ray`` module; :class:`UserError` when the extra is not installed."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as e:
+        msg = f"this needs Ray, an optional extra that is not installed: {INSTALL_HINT} ({e})"
+        raise UserError(msg) from e
+
+
+@contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray, initialised for the block: in-process with ``num_cpus`` (default: this machine's
+    cores) without ``address``, else joined to the cluster there. Yields the ``ray`` module."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    try:
+        if address is None:
+            ray.init(
+                address="local",
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        msg = f"cannot start or join {where}: {e}"
+        raise UserError(msg) from e
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus(ray: Any) -> int:
+    """Whole CPUs the session offers (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def get(ray: Any, refs: Any, what: str) -> Any:
+    """``ray.get(refs)``, with a worker's own error re-raised as itself (a :class:`UserError`
+    keeps its message and exit code) and a lost worker reported in one line."""
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, EvoarenaError):
+            raise cause from None
+        msg = f"{what}: a worker failed: {type(cause).__name__}: {cause}"
+        raise EvoarenaError(msg) from None
+    except ray.exceptions.RayActorError as e:
+        msg = (
+            f"{what}: a worker process was lost ({type(e).__name__}); every state file written "
+            "is complete: run the same command again to resume"
+        )
+        raise EvoarenaError(msg) from None
+
+
+class RayIslandPool:
+    """Islands on Ray actors: ``workers`` actors of one CPU each, island ``k`` on actor
+    ``k mod workers`` (an actor runs its islands one after another within an epoch)."""
+
+    def __init__(self, ray: Any, plan: IslandsPlan, workers: int) -> None:
+        self.ray = ray
+        self.count = len(plan.islands)
+        self.workers = max(1, min(workers, self.count))
+        actor = ray.remote(num_cpus=1)(IslandHost)
+        self.hosts = [
+            actor.remote(
+                plan.islands,
+                plan.recordings,
+                root=plan.root,
+                migrants=plan.migrants,
+                skip_bad=plan.skip_bad,
+                checkpoint_every_ticks=plan.checkpoint_every_ticks,
+            )
+            for _ in range(self.workers)
+        ]
+        get(ray, [h.check_recordings.remote() for h in self.hosts], "checking the recordings")
+
+    def epoch(
+        self, target: int | None, incoming: Sequence[dict[str, Any] | None]
+    ) -> list[EpochResult]:
+        refs = [
+            self.hosts[k % self.workers].epoch.remote(k, target, incoming[k])
+            for k in range(self.count)
+        ]
+        results: list[EpochResult] = get(self.ray, refs, f"islands epoch to {target} generations")
+        return results
+
+    def usage(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = get(self.ray, [h.usage.remote() for h in self.hosts], "usage")
+        return out
+
+    def close(self) -> None:
+        """Release the actors (their CPUs) in a session that outlives this pool."""
+        for h in self.hosts:
+            self.ray.kill(h)
+
+
+def fan_out(
+    ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], what: str
+) -> list[Any]:
+    """``[fn(*args) for args in calls]`` as Ray tasks of one CPU each, results in order."""
+    task = ray.remote(num_cpus=1)(fn)
+    return list(get(ray, [task.remote(*args) for args in calls], what))
