@@ -111,7 +111,11 @@ class RayIslandPool:
             )
             for _ in range(self.workers)
         ]
-        get(ray, [h.check_recordings.remote() for h in self.hosts], "checking the recordings")
+        try:
+            get(ray, [h.check_recordings.remote() for h in self.hosts], "checking the recordings")
+        except BaseException:
+            self.close()
+            raise
 
     def epoch(
         self, target: int | None, incoming: Sequence[dict[str, Any] | None]

@@ -21,8 +21,8 @@ from evoarena.commands._args import add_config_argument, positive_int
 from evoarena.commands._offline import print_warnings, quiet_logs, replay_progress
 from evoarena.commands.report import SHORT_SIGNAL
 from evoarena.errors import UserError
-from evoarena.evolution.evaluate import evaluate_genomes
-from evoarena.evolution.genome_source import load_genome_source
+from evoarena.evolution.evaluate import PartResult, evaluate_genomes, evaluate_part
+from evoarena.evolution.genome_source import GenomeSource, load_genome_source
 from evoarena.settings import Settings
 
 
@@ -70,6 +70,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="count and skip bad recording lines (default: stop at the first, exit 2)",
     )
     p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="fan the genomes out to the Ray cluster at ADDR (host:port of `ray start --head`; "
+        "recordings must be at the same path on every node) (default: this process)",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split the genomes into N groups, one Ray task each; without --ray-address Ray "
+        "starts in this process (default: one process without Ray; with --ray-address, the "
+        "cluster's CPUs). Same figures either way",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -80,16 +96,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     collector = quiet_logs(args, settings)
-    for path in args.recordings:
-        if not path.is_file():
-            raise UserError(f"{path}: no such recording file")
+    distributed = args.ray_address is not None or args.workers is not None
+    if not distributed or args.ray_address is None:  # a cluster's workers check their paths
+        for path in args.recordings:
+            if not path.is_file():
+                raise UserError(f"{path}: no such recording file")
     source = load_genome_source(args.genomes, args.top)
-    bar_console = Console(stderr=True)
-    show = bar_console.is_terminal and not args.json
-    with replay_progress(bar_console, args.recordings, show=show, label="evaluate") as update:
-        result = evaluate_genomes(
-            args.recordings, settings, source, skip_bad=args.skip_bad, on_progress=update
-        )
+    if distributed:
+        result = _evaluate_on_ray(args, settings, source)
+    else:
+        bar_console = Console(stderr=True)
+        show = bar_console.is_terminal and not args.json
+        with replay_progress(bar_console, args.recordings, show=show, label="evaluate") as update:
+            result = evaluate_genomes(
+                args.recordings, settings, source, skip_bad=args.skip_bad, on_progress=update
+            )
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
@@ -97,6 +118,29 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
         print_table(result)
         print_warnings(collector, Console())
     return 0
+
+
+def _evaluate_on_ray(
+    args: argparse.Namespace, settings: Settings, source: GenomeSource
+) -> dict[str, Any]:
+    """The genomes in ``--workers`` groups (default: the cluster's CPUs), one Ray task each."""
+    from evoarena.raypool import (  # late: keeps Ray out of every other command
+        cluster_cpus,
+        fan_out,
+        ray_session,
+    )
+
+    recordings = [p.absolute() for p in args.recordings]
+    local = args.workers if args.ray_address is None else None
+    with ray_session(args.ray_address, num_cpus=local) as ray:
+        parts = args.workers or cluster_cpus(ray)
+
+        def run(calls: list[tuple[Any, ...]]) -> list[PartResult]:
+            return fan_out(ray, evaluate_part, calls, "evaluate")
+
+        return evaluate_genomes(
+            recordings, settings, source, skip_bad=args.skip_bad, parts=parts, fan_out=run
+        )
 
 
 def _pct(x: float | None, width: int, signed: bool = True) -> str:

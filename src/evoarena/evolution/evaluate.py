@@ -27,6 +27,7 @@ import math
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ from typing import Any
 from evoarena.clock import iso_ms
 from evoarena.errors import StateError, UserError
 from evoarena.evolution import persistence
+from evoarena.evolution.genome import Genome
 from evoarena.evolution.genome_source import GenomeSource
+from evoarena.evolution.islands import check_readable
 from evoarena.replayer import ReplayProgress, ReplayReport, run_replay
 from evoarena.settings import Settings
 
@@ -156,15 +159,32 @@ def _ms(text: str) -> int:
     return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def evaluate_genomes(
+@dataclass(slots=True)
+class PartResult:
+    """One group of genomes evaluated over the recordings (plain data: it crosses processes)."""
+
+    windows: list[dict[str, Any]]
+    """Per finished window: its times and figures, and ``results`` (one row per genome)."""
+    first_ms: int | None
+    last_ms: int | None
+    bad_lines: int
+    unfinished: dict[str, int] | None
+
+
+def evaluate_part(
     recordings: Sequence[Path],
     settings: Settings,
-    source: GenomeSource,
-    *,
+    genomes: Sequence[Genome],
     skip_bad: bool = False,
     on_progress: Callable[[ReplayProgress], None] | None = None,
-) -> dict[str, Any]:
-    """Trade ``source.genomes`` over ``recordings``; the ``evaluate --json`` object."""
+) -> PartResult:
+    """``genomes`` as a fixed population over ``recordings``, in a temporary state directory.
+
+    Windows are fixed, and each bot's draws depend only on the seed, the window and its genome
+    id, so a genome's rows do not depend on which genomes share its part (what lets
+    :func:`evaluate_genomes` fan parts out to Ray workers).
+    """
+    check_readable(recordings)  # on a Ray worker, the message says which
     with tempfile.TemporaryDirectory(prefix="evoarena-evaluate-") as tmp:
         # Fixed windows (trading + the whole settlement wait): with the seeds' early end a
         # window would last until every genome evaluated with it had settled, so one genome's
@@ -181,16 +201,85 @@ def evaluate_genomes(
             list(recordings),
             run_settings,
             skip_bad=skip_bad,
-            seed_genomes=source.genomes,
+            seed_genomes=list(genomes),
             evolve=False,
             on_progress=on_progress,
         )
         windows = [_window(Path(tmp), g.generation) for g in report.generations]
+    return PartResult(
+        windows, report.first_ms, report.last_ms, report.bad_lines, _unfinished(report)
+    )
+
+
+FanOut = Callable[[list[tuple[Any, ...]]], list[PartResult]]
+"""Runs :func:`evaluate_part` on each argument tuple (elsewhere), results in order."""
+
+
+def split(genomes: Sequence[Genome], parts: int) -> list[list[Genome]]:
+    """``genomes`` in at most ``parts`` contiguous groups of near-equal size (none empty)."""
+    n = max(1, min(parts, len(genomes)))
+    size, extra = divmod(len(genomes), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(genomes[start:end]))
+        start = end
+    return out
+
+
+def merge_parts(parts: Sequence[PartResult]) -> PartResult:
+    """The parts' windows as one population's: rows concatenated in part order, ``force_closed``
+    summed; the windows' times must agree (:class:`StateError` otherwise)."""
+    first = parts[0]
+    merged = []
+    for i, window in enumerate(first.windows):
+        rows: list[dict[str, Any]] = []
+        force_closed = 0
+        for part in parts:
+            if len(part.windows) != len(first.windows):
+                msg = "evaluation parts finished different numbers of windows"
+                raise StateError(msg)
+            other = part.windows[i]
+            same = ("window", "trading_start", "trading_end", "finished", "markets")
+            if any(other[k] != window[k] for k in same):
+                msg = f"window {i}: evaluation parts disagree on the window's times or markets"
+                raise StateError(msg)
+            rows.extend(other["results"])
+            force_closed += int(other["force_closed"] or 0)
+        merged.append({**window, "force_closed": force_closed, "results": rows})
+    return PartResult(merged, first.first_ms, first.last_ms, first.bad_lines, first.unfinished)
+
+
+def evaluate_genomes(
+    recordings: Sequence[Path],
+    settings: Settings,
+    source: GenomeSource,
+    *,
+    skip_bad: bool = False,
+    on_progress: Callable[[ReplayProgress], None] | None = None,
+    parts: int = 1,
+    fan_out: FanOut | None = None,
+) -> dict[str, Any]:
+    """Trade ``source.genomes`` over ``recordings``; the ``evaluate --json`` object.
+
+    With ``fan_out``, the genomes are split into ``parts`` groups evaluated by it (Ray tasks,
+    :mod:`evoarena.raypool`); the result is the same as in one process. The recordings stay
+    together: they are one feed whose windows run across file boundaries.
+    """
+    if fan_out is None:
+        part = evaluate_part(recordings, settings, source.genomes, skip_bad, on_progress)
+    else:
+        calls = [
+            ([Path(p).absolute() for p in recordings], settings, group, skip_bad)
+            for group in split(source.genomes, parts)
+        ]
+        part = merge_parts(fan_out(calls))
+    windows = part.windows
     if not windows:
         span = (
             "no market data"
-            if report.first_ms is None or report.last_ms is None
-            else f"{(report.last_ms - report.first_ms) / 3_600_000:.1f} h of data"
+            if part.first_ms is None or part.last_ms is None
+            else f"{(part.last_ms - part.first_ms) / 3_600_000:.1f} h of data"
         )
         msg = (
             f"{recordings[0]}: no complete window ({span}; a window is "
@@ -218,13 +307,13 @@ def evaluate_genomes(
         "evaluate": EVALUATE_FORMAT,
         "recordings": [str(p) for p in recordings],
         "source": {"path": str(source.path), "kind": source.kind},
-        "sample": sample_label(source, report.first_ms, report.last_ms),
+        "sample": sample_label(source, part.first_ms, part.last_ms),
         "window_secs": t.generation_duration_secs,
         "settlement_wait_secs": t.settlement_wait_secs,
         "seed": settings.evolution.seed,
         "windows": [{k: v for k, v in w.items() if k != "results"} for w in windows],
-        "unfinished_window": _unfinished(report),
-        "bad_lines": report.bad_lines,
+        "unfinished_window": part.unfinished,
+        "bad_lines": part.bad_lines,
         "genomes": genomes,
     }
 

@@ -182,6 +182,26 @@ def inject_migrants(
     return [*keep, *clones]
 
 
+def where() -> str:
+    """``host:pid`` of this process (for messages)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def check_readable(recordings: Sequence[Path]) -> None:
+    """:class:`UserError` naming the first recording this process cannot read, and where."""
+    for path in recordings:
+        try:
+            with Path(path).open("rb") as fh:
+                fh.read(1)
+        except OSError as e:
+            msg = (
+                f"{path}: cannot read this recording on worker {where()}: "
+                f"{e.strerror or e}. Recordings reach workers by path: put them on storage "
+                "every node mounts at the same path, and pass that path"
+            )
+            raise UserError(msg) from e
+
+
 # -- one island ------------------------------------------------------------------------------------
 
 
@@ -225,21 +245,11 @@ class IslandHost:
 
     def where(self) -> str:
         """``host:pid`` of this process (for messages)."""
-        return f"{socket.gethostname()}:{os.getpid()}"
+        return where()
 
     def check_recordings(self) -> None:
-        """:class:`UserError` naming the first recording this process cannot read."""
-        for path in self.recordings:
-            try:
-                with path.open("rb") as fh:
-                    fh.read(1)
-            except OSError as e:
-                msg = (
-                    f"{path}: cannot read this recording on worker {self.where()}: "
-                    f"{e.strerror or e}. Recordings reach workers by path: put them on storage "
-                    "every node mounts at the same path, and pass that path"
-                )
-                raise UserError(msg) from e
+        """:func:`check_readable` of the recordings, here."""
+        check_readable(self.recordings)
 
     def usage(self) -> dict[str, Any]:
         """This process: peak resident memory (KiB) and CPU seconds since the host started."""

@@ -1,0 +1,282 @@
+"""`evoarena islands` on a real local Ray instance against the in-process reference (--workers 0):
+the same bytes whatever the workers, migrants where the ring says, a kill-and-rerun that ends in
+the uninterrupted state, and clear errors (unreadable recording on a worker, another run's
+directory, a missing extra)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import ray
+
+from evoarena.cli import main
+from evoarena.errors import UserError
+from evoarena.evolution import persistence
+from evoarena.evolution.genome import Genome
+from evoarena.evolution.islands import (
+    IslandsPlan,
+    island_seed,
+    island_specs,
+    run_islands,
+    top_genomes,
+)
+from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
+from evoarena.raypool import RayIslandPool
+from evoarena.replayer import run_replay
+from evoarena.settings import load_settings
+from evoarena.testing import KILL_AT_RENAME
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+CONFIG = """
+[evolution]
+population_size = 10
+elite_count = 2
+tournament_size = 3
+immigrant_count = 1
+min_settled_trades = 1
+luck_simulations = 50
+[trading]
+generation_duration_secs = 1800
+settlement_wait_secs = 1800
+checkpoint_every_ticks = 20
+market_close_window_secs = 7200
+"""
+GENERATIONS, EVERY, MIGRANTS, SEED = 5, 2, 2, 7
+
+
+def _args(tmp: Path, state: Path, *more: str) -> list[str]:
+    return [
+        "islands",
+        str(tmp / "day.jsonl.gz"),
+        "--islands",
+        "2",
+        "--migrate-every",
+        str(EVERY),
+        "--migrants",
+        str(MIGRANTS),
+        "--seed",
+        str(SEED),
+        "--generations",
+        str(GENERATIONS),
+        "--config",
+        str(tmp / "cfg.toml"),
+        "--state-dir",
+        str(state),
+        *more,
+    ]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path → bytes), lock files aside."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".evoarena.lock"
+    }
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[str]:
+    """One local Ray instance (2 CPUs, loopback) for the module; yields its address."""
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        _node_ip_address="127.0.0.1",
+    )
+    yield str(ray.get_runtime_context().gcs_address)
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic day, and the islands run over it in this process without Ray."""
+    tmp = tmp_path_factory.mktemp("islands")
+    generate_day(tmp / "day.jsonl.gz", markets=20, hours=4, seed=3, start_ms=DEFAULT_START_MS)
+    (tmp / "cfg.toml").write_text(CONFIG)
+    assert main(_args(tmp, tmp / "reference", "--workers", "0")) == 0
+    return tmp
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_ray_run_is_byte_identical_to_the_sequential_run(
+    reference: Path, ray_instance: str, workers: int, tmp_path: Path
+) -> None:
+    """Two islands on Ray actors (one each, or both on one) write exactly the reference."""
+    state = tmp_path / "ray"
+    assert main(_args(reference, state, "--workers", str(workers))) == 0
+    expected = _tree(reference / "reference")
+    assert sorted(_tree(state)) == sorted(expected)
+    assert _tree(state) == expected
+    assert {"islands.json", "hall_of_fame.json", "island_00/gen_0004.json"} <= set(expected)
+
+
+def test_migrants_arrive_in_the_next_island_of_the_ring(reference: Path) -> None:
+    """At each barrier, the 2 best genomes of each island replace the last genomes bred for the
+    next one; the log in islands.json names them; the merged hall of fame tags its origins."""
+    root = reference / "reference"
+    log = orjson.loads((root / "islands.json").read_bytes())
+    assert [e["target"] for e in log["epochs"]] == [2, 4, 5]
+    for barrier in (2, 4):
+        for sender, receiver in (("island_00", "island_01"), ("island_01", "island_00")):
+            sent = top_genomes(root / sender, barrier - 1, MIGRANTS)
+            doc = persistence.load_generation(barrier, state_dir=root / receiver)
+            assert doc is not None
+            arrived = [Genome.from_dict(g) for g in doc["genomes"][-MIGRANTS:]]
+            assert [g.gene_hash for g in arrived] == [
+                Genome.from_dict(m["genome"]).gene_hash for m in sent
+            ]
+            assert [g.parent_ids for g in arrived] == [[m["genome"]["id"]] for m in sent]
+            epoch = next(e for e in log["epochs"] if e["target"] == barrier)
+            logged = next(m for m in epoch["migrations"] if m["to"] == receiver)
+            assert [g["id"] for g in logged["genomes"]] == [m["genome"]["id"] for m in sent]
+    merged = orjson.loads((root / "hall_of_fame.json").read_bytes())
+    assert {e["origin_run"] for e in merged["entries"]} <= {"island_00", "island_01"}
+
+
+def test_without_migrants_an_island_is_a_plain_replay(reference: Path, tmp_path: Path) -> None:
+    """--migrants 0: island k's files are `replay --generations N` with island k's seed."""
+    state = tmp_path / "islands"
+    assert main([*_args(reference, state, "--workers", "0"), "--migrants", "0"]) == 0
+    settings = load_settings(
+        reference / "cfg.toml",
+        {"state": {"dir": str(tmp_path / "replay")}, "evolution": {"seed": island_seed(SEED, 1)}},
+    )
+    run_replay(reference / "day.jsonl.gz", settings, max_generations=GENERATIONS)
+    assert _tree(state / "island_01") == _tree(tmp_path / "replay")
+
+
+def _killable(
+    tmp: Path, state: Path, env: dict[str, str], *more: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", KILL_AT_RENAME, *_args(tmp, state, *more)],
+        env={**os.environ, "EVOARENA_LOG__LEVEL": "error", **env},
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "kill_at", "workers"),
+    [
+        # the driver on the shared Ray instance, killed after its 4th write (epoch 1's log)
+        ("ray-at-a-barrier", 4, "ray"),
+        # one process, killed inside an island's replay of the second epoch
+        ("in-process-mid-island", 30, "0"),
+    ],
+)
+def test_kill_9_then_rerun_gives_the_uninterrupted_state(
+    reference: Path, ray_instance: str, tmp_path: Path, label: str, kill_at: int, workers: str
+) -> None:
+    """A real subprocess SIGKILLed mid-run; the same command again ends in the reference bytes."""
+    state = tmp_path / label
+    more = ("--ray-address", ray_instance) if workers == "ray" else ("--workers", workers)
+    killed = _killable(reference, state, {"KILL_AT": str(kill_at), "KILL_PHASE": "after"}, *more)
+    assert killed.returncode == -9, killed.stderr
+    partial = _tree(state)
+    assert partial != _tree(reference / "reference")
+    rerun = _killable(reference, state, {}, *more)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _tree(state) == _tree(reference / "reference")
+
+
+def test_a_worker_that_cannot_read_a_recording_names_it(
+    reference: Path, ray_instance: str, tmp_path: Path
+) -> None:
+    """Recordings reach workers by path: a path the worker cannot open is one clear error."""
+    _ = ray_instance
+    missing = tmp_path / "elsewhere" / "day.jsonl.gz"
+    settings = load_settings(reference / "cfg.toml")
+    root = tmp_path / "run"
+    plan = IslandsPlan(
+        recordings=(missing,),
+        islands=island_specs(SEED, root, [(settings, None), (settings, None)]),
+        root=root,
+        seed=SEED,
+        migrate_every=EVERY,
+        migrants=MIGRANTS,
+        generations=2,
+    )
+    with pytest.raises(UserError, match=r"day\.jsonl\.gz: cannot read this recording on worker"):
+        run_islands(plan, RayIslandPool(ray, plan, 2))
+
+
+def test_another_runs_directory_is_refused(reference: Path, tmp_path: Path) -> None:
+    """Resuming needs the same flags: other migrants into the same directory is exit 2."""
+    state = tmp_path / "s"
+    shutil.copytree(reference / "reference", state)
+    args = [*_args(reference, state, "--workers", "0"), "--migrants", "1"]
+    assert main(args) == 2
+    assert _tree(state) == _tree(reference / "reference")
+
+
+def test_an_island_can_have_its_own_settings(reference: Path, tmp_path: Path) -> None:
+    """--island-config 1=FILE: island 1 evolves a population of 12, island 0 the --config one."""
+    own = tmp_path / "own.toml"
+    own.write_text(CONFIG.replace("population_size = 10", "population_size = 12"))
+    state = tmp_path / "s"
+    args = [*_args(reference, state, "--workers", "0"), "--island-config", f"1={own}"]
+    args[args.index("--generations") + 1] = "2"
+    assert main(args) == 0
+    sizes = []
+    for island in ("island_00", "island_01"):
+        doc = persistence.load_generation(1, state_dir=state / island)
+        assert doc is not None
+        sizes.append(len(doc["genomes"]))
+    assert sizes == [10, 12]
+    bad = [*_args(reference, tmp_path / "t", "--workers", "0"), "--island-config", f"2={own}"]
+    assert main(bad) == 2
+
+
+def test_without_the_extra_a_clear_error(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Ray missing: exit 2 naming the extra (and the base service never imports Ray)."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(_args(reference, tmp_path / "s", "--workers", "2")) == 2
+    assert "evoarena[ray]" in capsys.readouterr().err
+    probe = (
+        "import sys, evoarena.cli, evoarena.supervisor, evoarena.replayer; "
+        "evoarena.cli.build_parser(); assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
+
+
+def test_evaluate_on_ray_gives_the_same_figures(
+    ray_instance: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evaluate --ray-address`: the genomes in 3 Ray tasks, the same JSON as one process."""
+    day = tmp_path / "day.jsonl.gz"
+    generate_day(day, markets=50, hours=8, seed=3, start_ms=DEFAULT_START_MS)
+    rng = random.Random(1)
+    genomes = tmp_path / "genomes.json"
+    genomes.write_bytes(orjson.dumps([Genome.random(rng).to_dict() for _ in range(12)]))
+    cfg = tmp_path / "ev.toml"
+    cfg.write_text(
+        "[evolution]\npopulation_size = 12\n"
+        "[trading]\ngeneration_duration_secs = 10800\nsettlement_wait_secs = 3600\n"
+    )
+    args = ["evaluate", str(day), "--genomes", str(genomes), "--config", str(cfg), "--json"]
+    capsys.readouterr()  # generate_day's debug log
+    assert main(args) == 0
+    alone = orjson.loads(capsys.readouterr().out)
+    assert main([*args, "--ray-address", ray_instance, "--workers", "3"]) == 0
+    fanned = orjson.loads(capsys.readouterr().out)
+    assert fanned == alone
+    assert sum(g["trades"] for g in alone["genomes"]) > 0  # not a comparison of empty rows
