@@ -12,7 +12,10 @@ library path over it into fresh directories, alternating, ``--repeat`` times eac
 Reported per mode: wall seconds (best and all repeats), CPU seconds (this process for
 ``sequential``; each actor's own ``time.process_time`` for ``ray``) and peak resident memory
 (``ru_maxrss``: this process for ``sequential``, each actor process for ``ray``). ``speedup`` is
-the best sequential wall time over the best ray wall time; ``identical_state`` says whether every
+the best sequential wall time over the best ray wall time; ``cpu_speedup`` the sequential CPU
+time over the busiest actor's (what the wall-time ratio tends to on idle cores, Ray's start-up
+aside: on a machine shared with other work, the two actors get less than two cores and the
+wall-time ratio drops, which ``load`` shows); ``identical_state`` says whether every
 run wrote byte-identical directories; ``per_island_generation`` divides the sequential CPU time
 by islands × generations. ``load`` is ``os.getloadavg()`` before and after (the machine may be
 shared). Prints one JSON object::
@@ -166,6 +169,10 @@ def main() -> int:
                 "sequential": runs["sequential"],
                 "ray": runs["ray"],
                 "speedup": round(best_seq / best_ray, 2),
+                "cpu_speedup": round(
+                    seq_cpu / min(max(w["cpu_secs"] for w in r["workers"]) for r in runs["ray"]),
+                    2,
+                ),
                 "identical_state": all(t == trees[0] for t in trees),
                 "per_island_generation": {
                     "cpu_secs": round(seq_cpu / island_generations, 3),
