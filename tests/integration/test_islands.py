@@ -280,3 +280,38 @@ def test_evaluate_on_ray_gives_the_same_figures(
     fanned = orjson.loads(capsys.readouterr().out)
     assert fanned == alone
     assert sum(g["trades"] for g in alone["genomes"]) > 0  # not a comparison of empty rows
+
+
+def test_recordings_that_end_first_stop_every_island_like_replay(
+    reference: Path, tmp_path: Path
+) -> None:
+    """More generations than the day holds: every island stops where a replay would (the last
+    epoch short, its generation checkpointed); the same command again changes nothing."""
+    state = tmp_path / "s"
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--generations") + 1] = "40"
+    assert main(args) == 0
+    log = orjson.loads((state / "islands.json").read_bytes())
+    last = log["epochs"][-1]
+    assert last["generations"][0] < last["target"]
+    alone = tmp_path / "replay"
+    settings = load_settings(
+        reference / "cfg.toml",
+        {"state": {"dir": str(alone)}, "evolution": {"seed": island_seed(SEED, 0)}},
+    )
+    assert last["generations"][0] == len(
+        run_replay(reference / "day.jsonl.gz", settings).generations
+    )
+    before = _tree(state)
+    assert main(args) == 0
+    assert _tree(state) == before
+
+
+def test_more_generations_later_extend_the_run_exactly(reference: Path, tmp_path: Path) -> None:
+    """--generations 3, then the same command with 5: the bytes of a run of 5 from the start."""
+    state = tmp_path / "s"
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--generations") + 1] = "3"
+    assert main(args) == 0
+    assert main(_args(reference, state, "--workers", "0")) == 0
+    assert _tree(state) == _tree(reference / "reference")

@@ -226,6 +226,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
     print_summary(plan, report, console)
     print_hall_of_fame(plan.root, console, top=5, settings=settings)
+    if collector is not None:  # a rerun repeats the finished epochs: nothing to do is expected
+        collector.events = [e for e in collector.events if e.get("event") != "replay_nothing_to_do"]
     print_warnings(collector, console)
     if report.recordings_ended and not any(report.generations):
         print(

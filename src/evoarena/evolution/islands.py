@@ -477,7 +477,8 @@ def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
             entry = {
                 "epoch": epoch,
                 "target": target,
-                "generations": held,
+                # a rerun finds islands past the epochs it repeats: log what the epoch reached
+                "generations": [min(h, target) for h in held],
                 "migrations": []
                 if ended or target == plan.generations
                 else _migration_log(results, target),
