@@ -113,7 +113,11 @@ def main() -> int:
             for i in range(args.repeat):
                 root = tmp / f"seq{i}"
                 cpu, wall = time.process_time(), time.perf_counter()
-                report = run_islands(plan(root), SequentialPool(plan(root)))
+                seq_pool = SequentialPool(plan(root))
+                try:
+                    report = run_islands(plan(root), seq_pool)
+                finally:
+                    seq_pool.close()
                 runs["sequential"].append(
                     {
                         "wall_secs": round(time.perf_counter() - wall, 3),

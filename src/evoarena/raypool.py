@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from evoarena.errors import EvoarenaError, UserError
-from evoarena.evolution.islands import EpochResult, IslandHost, IslandsPlan
+from evoarena.evolution.islands import BarrierReport, FinalReport, IslandHost, IslandsPlan
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +93,7 @@ def get(ray: Any, refs: Any, what: str) -> Any:
 
 class RayIslandPool:
     """Islands on Ray actors: ``workers`` actors of one CPU each, island ``k`` on actor
-    ``k mod workers`` (an actor runs its islands one after another within an epoch)."""
+    ``k mod workers`` (an actor computes one of its islands at a time)."""
 
     def __init__(self, ray: Any, plan: IslandsPlan, workers: int) -> None:
         self.ray = ray
@@ -104,8 +104,9 @@ class RayIslandPool:
             actor.remote(
                 plan.islands,
                 plan.recordings,
-                root=plan.root,
+                migrate_every=plan.migrate_every,
                 migrants=plan.migrants,
+                generations=plan.generations,
                 skip_bad=plan.skip_bad,
                 checkpoint_every_ticks=plan.checkpoint_every_ticks,
             )
@@ -117,22 +118,34 @@ class RayIslandPool:
             self.close()
             raise
 
-    def epoch(
-        self, target: int | None, incoming: Sequence[dict[str, Any] | None]
-    ) -> list[EpochResult]:
-        refs = [
-            self.hosts[k % self.workers].epoch.remote(k, target, incoming[k])
-            for k in range(self.count)
+    def start(self) -> None:
+        starts = [
+            h.start.remote(list(range(w, self.count, self.workers)))
+            for w, h in enumerate(self.hosts)
         ]
-        results: list[EpochResult] = get(self.ray, refs, f"islands epoch to {target} generations")
-        return results
+        get(self.ray, starts, "starting the islands")
+
+    def _all(self, refs: list[Any], what: str) -> list[Any]:
+        out = [item for part in get(self.ray, refs, what) for item in part]
+        return sorted(out, key=lambda r: int(r.index))
+
+    def wait_barrier(self, generation: int) -> list[BarrierReport]:
+        refs = [h.wait_barrier.remote(generation) for h in self.hosts]
+        return self._all(refs, f"islands at the barrier before generation {generation}")
+
+    def release(self, generation: int, incoming: dict[int, list[dict[str, Any]]]) -> None:
+        refs = [h.release.remote(generation, incoming) for h in self.hosts]
+        get(self.ray, refs, f"migrants for generation {generation}")
+
+    def finish(self) -> list[FinalReport]:
+        return self._all([h.finish.remote() for h in self.hosts], "islands finishing")
 
     def usage(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = get(self.ray, [h.usage.remote() for h in self.hosts], "usage")
         return out
 
     def close(self) -> None:
-        """Release the actors (their CPUs) in a session that outlives this pool."""
+        """Release the actors (their CPUs; islands still replaying are stopped)."""
         for h in self.hosts:
             self.ray.kill(h)
 

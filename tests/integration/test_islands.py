@@ -129,10 +129,12 @@ def test_migrants_arrive_in_the_next_island_of_the_ring(reference: Path) -> None
     next one; the log in islands.json names them; the merged hall of fame tags its origins."""
     root = reference / "reference"
     log = orjson.loads((root / "islands.json").read_bytes())
-    assert [e["target"] for e in log["epochs"]] == [2, 4, 5]
-    for barrier in (2, 4):
+    assert [m["generation"] for m in log["migrations"]] == [2, 4]
+    assert log["generations"] == [GENERATIONS, GENERATIONS]
+    for barrier, migration in zip((2, 4), log["migrations"], strict=True):
         for sender, receiver in (("island_00", "island_01"), ("island_01", "island_00")):
             sent = top_genomes(root / sender, barrier - 1, MIGRANTS)
+            assert len(sent) == MIGRANTS
             doc = persistence.load_generation(barrier, state_dir=root / receiver)
             assert doc is not None
             arrived = [Genome.from_dict(g) for g in doc["genomes"][-MIGRANTS:]]
@@ -140,9 +142,9 @@ def test_migrants_arrive_in_the_next_island_of_the_ring(reference: Path) -> None
                 Genome.from_dict(m["genome"]).gene_hash for m in sent
             ]
             assert [g.parent_ids for g in arrived] == [[m["genome"]["id"]] for m in sent]
-            epoch = next(e for e in log["epochs"] if e["target"] == barrier)
-            logged = next(m for m in epoch["migrations"] if m["to"] == receiver)
-            assert [g["id"] for g in logged["genomes"]] == [m["genome"]["id"] for m in sent]
+            move = next(m for m in migration["moves"] if m["to"] == receiver)
+            assert move["from"] == sender
+            assert [g["id"] for g in move["genomes"]] == [m["genome"]["id"] for m in sent]
     merged = orjson.loads((root / "hall_of_fame.json").read_bytes())
     assert {e["origin_run"] for e in merged["entries"]} <= {"island_00", "island_01"}
 
@@ -291,17 +293,14 @@ def test_recordings_that_end_first_stop_every_island_like_replay(
     args = _args(reference, state, "--workers", "0")
     args[args.index("--generations") + 1] = "40"
     assert main(args) == 0
-    log = orjson.loads((state / "islands.json").read_bytes())
-    last = log["epochs"][-1]
-    assert last["generations"][0] < last["target"]
+    held = orjson.loads((state / "islands.json").read_bytes())["generations"]
+    assert held[0] < 40
     alone = tmp_path / "replay"
     settings = load_settings(
         reference / "cfg.toml",
         {"state": {"dir": str(alone)}, "evolution": {"seed": island_seed(SEED, 0)}},
     )
-    assert last["generations"][0] == len(
-        run_replay(reference / "day.jsonl.gz", settings).generations
-    )
+    assert held[0] == len(run_replay(reference / "day.jsonl.gz", settings).generations)
     before = _tree(state)
     assert main(args) == 0
     assert _tree(state) == before

@@ -204,7 +204,11 @@ def execute(plan: IslandsPlan, workers: int | None, ray_address: str | None) -> 
     """Run ``plan`` without Ray (``workers == 0``) or on Ray."""
     check_plan(plan)
     if workers == 0:
-        return run_islands(plan, SequentialPool(plan))
+        pool = SequentialPool(plan)
+        try:
+            return run_islands(plan, pool)
+        finally:
+            pool.close()
     from evoarena.raypool import (  # late: keeps Ray out of every other command
         RayIslandPool,
         cluster_cpus,
@@ -212,11 +216,11 @@ def execute(plan: IslandsPlan, workers: int | None, ray_address: str | None) -> 
     )
 
     with ray_session(ray_address, num_cpus=workers if ray_address is None else None) as ray:
-        pool = RayIslandPool(ray, plan, workers or cluster_cpus(ray))
+        ray_pool = RayIslandPool(ray, plan, workers or cluster_cpus(ray))
         try:
-            return run_islands(plan, pool)
+            return run_islands(plan, ray_pool)
         finally:
-            pool.close()
+            ray_pool.close()
 
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -257,14 +261,16 @@ def print_summary(plan: IslandsPlan, report: IslandsReport, console: Console) ->
             "-" if best is None else str(best["genome"]["id"]),
         )
     console.print(table)
-    end = (
-        "the recordings ended before --generations"
-        if report.recordings_ended
-        else "all generations done"
-    )
+    if plan.generations is None:
+        end = "ran until the recordings ended"
+    elif report.recordings_ended:
+        end = f"the recordings ended before {plan.generations} generations"
+    else:
+        end = "all generations done"
+
     print(
-        f"{report.epochs} epoch(s) of {plan.migrate_every} generation(s), {plan.migrants} "
-        f"migrant(s) per island per epoch; {end}; {report.wall_secs:.1f} s wall"
+        f"{report.barriers} migration(s), every {plan.migrate_every} generation(s), "
+        f"{plan.migrants} migrant(s) per island; {end}; {report.wall_secs:.1f} s wall"
     )
     for u in report.usage:
         print(

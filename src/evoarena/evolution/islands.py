@@ -36,6 +36,7 @@ import os
 import random
 import resource
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome, new_genome_id
 from evoarena.evolution.hof_merge import merge_halls
 from evoarena.evolution.operators import rank_indices
+from evoarena.evolution.persistence import SCHEMA_VERSION
 from evoarena.replayer import run_replay
 from evoarena.settings import Settings
 from evoarena.statedir import state_dir_lock
@@ -206,23 +208,94 @@ def check_readable(recordings: Sequence[Path]) -> None:
 
 
 @dataclass(slots=True)
-class EpochResult:
-    """What an island reports at a barrier (plain data: it crosses processes)."""
+class BarrierReport:
+    """An island at a barrier (plain data: it crosses processes)."""
+
+    index: int
+    top: list[dict[str, Any]] | None
+    """Its best genomes of the generation before the barrier; ``None`` when it ended before
+    finishing that generation (its recordings ended)."""
+    hall_of_fame: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class FinalReport:
+    """An island at the end of the run."""
 
     index: int
     generations: int
     """Generations its state directory holds."""
-    top: list[dict[str, Any]]
-    """Its best genomes of generation ``target - 1`` (empty when it did not reach the target)."""
     hall_of_fame: dict[str, Any] | None
-    host: str
+
+
+class IslandAbortedError(Exception):
+    """Raised inside an island's replay when the run is abandoned (another island failed)."""
+
+
+class _Island:
+    """One island's replay in a thread of its host, pausing at each barrier."""
+
+    def __init__(self, host: IslandHost, spec: IslandSpec) -> None:
+        self.host = host
+        self.spec = spec
+        self.state_dir = Path(spec.settings.state.dir)
+        self.finished = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._main, name=f"evoarena-{island_name(spec.index)}", daemon=True
+        )
+
+    def _main(self) -> None:
+        host = self.host
+        try:
+            with host.baton:
+                run_replay(
+                    host.recordings,
+                    self.spec.settings,
+                    skip_bad=host.skip_bad,
+                    max_generations=host.generations,
+                    checkpoint_every_ticks=host.checkpoint_every_ticks,
+                    on_breed=self._breed,
+                )
+        except BaseException as e:  # handed to the driver, which re-raises it
+            self.error = e
+        finally:
+            with host.changed:
+                self.finished = True
+                host.changed.notify_all()
+
+    def _breed(self, generation: int, bred: list[Genome]) -> list[Genome]:
+        """The runner's ``on_breed``: at a barrier, wait (baton released) for the driver."""
+        host = self.host
+        if host.is_barrier(generation):
+            with host.changed:
+                host.changed.notify_all()  # the generation before the barrier is saved
+        # A rerun finds the migrants of barriers already passed in the file: no need to wait.
+        if host.is_barrier(generation) and generation not in load_immigrants(self.state_dir):
+            host.baton.release()
+            try:
+                with host.changed:
+                    while generation not in host.released and not host.aborted:
+                        host.changed.wait()
+            finally:
+                host.baton.acquire()
+            if host.aborted:
+                raise IslandAbortedError(island_name(self.spec.index))
+        arriving = load_immigrants(self.state_dir).get(generation, [])
+        return inject_migrants(bred, arriving, generation, self.spec.settings.evolution.seed)
+
+    def has_generation(self, generation: int) -> bool:
+        return (self.state_dir / persistence.generation_file_name(generation)).exists()
 
 
 class IslandHost:
-    """Runs islands' epochs in this process: the driver (``--workers 0``) or a Ray actor.
+    """Runs islands in this process: the driver (``--workers 0``) or a Ray actor.
 
-    ``specs`` are every island of the run (a host runs those it is asked for);
-    ``recordings`` are read by path where the host runs.
+    Each island replays once, start to end, in a thread; the runner's ``on_breed`` hook pauses
+    it at every barrier until the driver has written its migrants (:meth:`release`). One island
+    computes at a time (a baton), so a host is one CPU's worth of work: a Ray actor of one CPU,
+    or the driver running the islands one after another. ``specs`` are every island of the run;
+    :meth:`start` picks this host's. Recordings are read by path where the host runs.
     """
 
     def __init__(
@@ -230,18 +303,29 @@ class IslandHost:
         specs: Sequence[IslandSpec],
         recordings: Sequence[Path],
         *,
-        root: Path,
+        migrate_every: int,
         migrants: int,
+        generations: int | None = None,
         skip_bad: bool = False,
         checkpoint_every_ticks: int | None = None,
     ) -> None:
         self.specs = {s.index: s for s in specs}
         self.recordings = [Path(p) for p in recordings]
-        self.root = Path(root)
+        self.migrate_every = migrate_every
         self.migrants = migrants
+        self.generations = generations
         self.skip_bad = skip_bad
         self.checkpoint_every_ticks = checkpoint_every_ticks
+        self.baton = threading.Lock()
+        self.changed = threading.Condition()
+        self.released: set[int] = set()
+        self.aborted = False
+        self.islands: list[_Island] = []
         self.started_cpu = time.process_time()
+
+    def is_barrier(self, generation: int) -> bool:
+        """Whether migrants arrive before ``generation`` is bred."""
+        return migrates(len(self.specs), self.migrants) and generation % self.migrate_every == 0
 
     def where(self) -> str:
         """``host:pid`` of this process (for messages)."""
@@ -251,6 +335,61 @@ class IslandHost:
         """:func:`check_readable` of the recordings, here."""
         check_readable(self.recordings)
 
+    def start(self, indices: Sequence[int]) -> None:
+        """Start islands ``indices`` (each replays in its own thread, one at a time)."""
+        for k in indices:
+            island = _Island(self, self.specs[k])
+            self.islands.append(island)
+            island.thread.start()
+
+    def _raise_errors(self) -> None:
+        for island in self.islands:
+            if island.error is not None and not isinstance(island.error, IslandAbortedError):
+                raise island.error
+
+    def wait_barrier(self, generation: int) -> list[BarrierReport]:
+        """Once each island here has saved generation ``generation - 1`` (or ended): its best
+        genomes of that generation and its hall of fame."""
+        with self.changed:
+            while not all(i.finished or i.has_generation(generation - 1) for i in self.islands):
+                self.changed.wait(timeout=5.0)  # the files are the truth; notifications are hints
+        self._raise_errors()
+        out = []
+        for island in self.islands:
+            top = None
+            if island.has_generation(generation - 1):
+                top = top_genomes(island.state_dir, generation - 1, self.migrants)
+            hof = persistence.load_hall_of_fame(state_dir=island.state_dir)
+            out.append(BarrierReport(island.spec.index, top, hof))
+        return out
+
+    def release(self, generation: int, incoming: dict[int, list[dict[str, Any]]]) -> None:
+        """Write each island's migrants for ``generation`` (possibly none) into its
+        ``immigrants.json``, then let the islands waiting there go on."""
+        for island in self.islands:
+            record_immigrants(island.state_dir, generation, incoming.get(island.spec.index, []))
+        with self.changed:
+            self.released.add(generation)
+            self.changed.notify_all()
+
+    def finish(self) -> list[FinalReport]:
+        """Wait for every island here to end; their generations and halls of fame."""
+        for island in self.islands:
+            island.thread.join()
+        self._raise_errors()
+        out = []
+        for island in self.islands:
+            saved = persistence.list_generations(island.state_dir)
+            hof = persistence.load_hall_of_fame(state_dir=island.state_dir)
+            out.append(FinalReport(island.spec.index, saved[-1] + 1 if saved else 0, hof))
+        return out
+
+    def abort(self) -> None:
+        """Make every island waiting at (or reaching) a barrier stop; returns at once."""
+        with self.changed:
+            self.aborted = True
+            self.changed.notify_all()
+
     def usage(self) -> dict[str, Any]:
         """This process: peak resident memory (KiB) and CPU seconds since the host started."""
         return {
@@ -259,42 +398,14 @@ class IslandHost:
             "cpu_secs": round(time.process_time() - self.started_cpu, 3),
         }
 
-    def epoch(
-        self, index: int, target: int | None, incoming: dict[str, Any] | None = None
-    ) -> EpochResult:
-        """Island ``index``: take ``incoming`` (``{"generation", "migrants"}``) into its
-        ``immigrants.json``, replay until it holds ``target`` generations (``None``: until the
-        recordings end), and report its best genomes of generation ``target - 1``."""
-        spec = self.specs[index]
-        state_dir = Path(spec.settings.state.dir)
-        if incoming is not None:
-            record_immigrants(state_dir, int(incoming["generation"]), incoming["migrants"])
-        seed = spec.settings.evolution.seed
 
-        def breed(generation: int, bred: list[Genome]) -> list[Genome]:
-            arriving = load_immigrants(state_dir).get(generation, [])
-            return inject_migrants(bred, arriving, generation, seed)
-
-        run_replay(
-            self.recordings,
-            spec.settings,
-            skip_bad=self.skip_bad,
-            max_generations=target,
-            checkpoint_every_ticks=self.checkpoint_every_ticks,
-            on_breed=breed,
-        )
-        saved = persistence.list_generations(state_dir)
-        held = saved[-1] + 1 if saved else 0
-        top: list[dict[str, Any]] = []
-        if target is not None and held >= target and self.migrants:
-            top = top_genomes(state_dir, target - 1, self.migrants)
-        return EpochResult(
-            index, held, top, persistence.load_hall_of_fame(state_dir=state_dir), self.where()
-        )
+def migrates(islands: int, migrants: int) -> bool:
+    """Whether anything moves between islands at all."""
+    return islands > 1 and migrants > 0
 
 
 def load_immigrants(state_dir: Path) -> dict[int, list[Genome]]:
-    """``immigrants.json`` of an island: the migrants each generation receives."""
+    """``immigrants.json`` of an island: the migrants each barrier generation received."""
     doc = persistence.read_json_object(state_dir / IMMIGRANTS_FILE)
     if doc is None:
         return {}
@@ -313,7 +424,6 @@ def record_immigrants(state_dir: Path, generation: int, migrants: list[dict[str,
     path = state_dir / IMMIGRANTS_FILE
     doc = persistence.read_json_object(path) or {"generations": {}}
     doc["generations"][str(generation)] = {"migrants": migrants}
-    persistence.ensure_state_dir(state_dir)
     data = orjson.dumps(doc, option=_JSON)
     if not path.exists() or path.read_bytes() != data:
         persistence.atomic_write(path, data)
@@ -323,37 +433,53 @@ def record_immigrants(state_dir: Path, generation: int, migrants: list[dict[str,
 
 
 class IslandPool(Protocol):
-    """Runs one epoch of every island; results in island order."""
+    """Where the islands run: every method covers every island, results in island order."""
 
-    def epoch(
-        self, target: int | None, incoming: Sequence[dict[str, Any] | None]
-    ) -> list[EpochResult]: ...
+    def start(self) -> None: ...
+
+    def wait_barrier(self, generation: int) -> list[BarrierReport]: ...
+
+    def release(self, generation: int, incoming: dict[int, list[dict[str, Any]]]) -> None: ...
+
+    def finish(self) -> list[FinalReport]: ...
 
     def usage(self) -> list[dict[str, Any]]: ...
 
 
 class SequentialPool:
-    """``--workers 0``: every island in this process, one after the other (no Ray)."""
+    """``--workers 0``: every island in this process, one computing at a time (no Ray)."""
 
     def __init__(self, plan: IslandsPlan) -> None:
         self.host = IslandHost(
             plan.islands,
             plan.recordings,
-            root=plan.root,
+            migrate_every=plan.migrate_every,
             migrants=plan.migrants,
+            generations=plan.generations,
             skip_bad=plan.skip_bad,
             checkpoint_every_ticks=plan.checkpoint_every_ticks,
         )
         self.host.check_recordings()
         self.count = len(plan.islands)
 
-    def epoch(
-        self, target: int | None, incoming: Sequence[dict[str, Any] | None]
-    ) -> list[EpochResult]:
-        return [self.host.epoch(k, target, incoming[k]) for k in range(self.count)]
+    def start(self) -> None:
+        self.host.start(range(self.count))
+
+    def wait_barrier(self, generation: int) -> list[BarrierReport]:
+        return self.host.wait_barrier(generation)
+
+    def release(self, generation: int, incoming: dict[int, list[dict[str, Any]]]) -> None:
+        self.host.release(generation, incoming)
+
+    def finish(self) -> list[FinalReport]:
+        return self.host.finish()
 
     def usage(self) -> list[dict[str, Any]]:
         return [self.host.usage()]
+
+    def close(self) -> None:
+        """Stop islands still waiting at a barrier (after an error)."""
+        self.host.abort()
 
 
 @dataclass(slots=True)
@@ -362,29 +488,18 @@ class IslandsReport:
 
     generations: list[int]
     """Generations each island's state directory holds."""
-    epochs: int
+    barriers: int
+    """Migrations done (or repeated, on a rerun)."""
     recordings_ended: bool
-    """The recordings ended before the requested generations (the last epoch is short)."""
+    """The recordings ended before ``--generations`` (or, without it, as always)."""
     wall_secs: float
     usage: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _target(epoch: int, plan: IslandsPlan) -> int:
-    end = (epoch + 1) * plan.migrate_every
-    return end if plan.generations is None else min(end, plan.generations)
-
-
-def _incoming(results: list[EpochResult], generation: int) -> list[dict[str, Any] | None]:
-    """Ring migration: island k receives island k−1's best (one island: nothing moves)."""
-    n = len(results)
-    if n < 2:
-        return [None] * n
-    return [
-        {"generation": generation, "migrants": results[(k - 1) % n].top}
-        if results[(k - 1) % n].top
-        else None
-        for k in range(n)
-    ]
+def _incoming(reports: list[BarrierReport]) -> dict[int, list[dict[str, Any]]]:
+    """Ring migration: island k receives island k−1's best (nothing from an island that ended)."""
+    n = len(reports)
+    return {k: reports[(k - 1) % n].top or [] for k in range(n)}
 
 
 def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
@@ -398,7 +513,7 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
                 "use a new --state-dir"
             )
             raise StateError(msg)
-        return {**identity, "epochs": []}
+        return {**identity, "migrations": []}
     saved = {k: doc.get(k) for k in identity}
     if saved != identity:
         diff = ", ".join(
@@ -421,80 +536,85 @@ def _write_manifest(plan: IslandsPlan, doc: dict[str, Any]) -> None:
         persistence.atomic_write(path, data)
 
 
-def _migration_log(results: list[EpochResult], generation: int) -> list[dict[str, Any]]:
-    n = len(results)
-    if n < 2:
-        return []
-    return [
-        {
-            "from": island_name(r.index),
-            "to": island_name((r.index + 1) % n),
-            "generation": generation,
-            "genomes": [
-                {
-                    "id": m["genome"]["id"],
-                    "gene_hash": Genome.from_dict(m["genome"]).gene_hash,
-                    "fitness": m["fitness"],
-                }
-                for m in r.top
-            ],
-        }
-        for r in results
-        if r.top
-    ]
+def _migration_log(reports: list[BarrierReport], generation: int) -> dict[str, Any]:
+    n = len(reports)
+    return {
+        "generation": generation,
+        "moves": [
+            {
+                "from": island_name(r.index),
+                "to": island_name((r.index + 1) % n),
+                "genomes": [
+                    {
+                        "id": m["genome"]["id"],
+                        "gene_hash": Genome.from_dict(m["genome"]).gene_hash,
+                        "fitness": m["fitness"],
+                    }
+                    for m in r.top or []
+                ],
+            }
+            for r in reports
+        ],
+    }
 
 
-def _write_merged_hall(plan: IslandsPlan, results: list[EpochResult]) -> None:
-    halls = [(island_name(r.index), r.hall_of_fame) for r in results if r.hall_of_fame]
-    if not halls:
+def _write_merged_hall(
+    plan: IslandsPlan, halls: Sequence[tuple[int, dict[str, Any] | None]]
+) -> None:
+    named = [(island_name(k), hof) for k, hof in halls if hof is not None]
+    if not named:
         return
-    merged = merge_halls(halls, max_entries=plan.hall_of_fame_size)
+    merged = merge_halls(named, max_entries=plan.hall_of_fame_size)
     path = plan.root / persistence.HALL_OF_FAME_FILE
-    current = persistence.read_json_object(path)
-    if current != {**merged, "schema_version": persistence.SCHEMA_VERSION}:
+    if persistence.read_json_object(path) != {**merged, "schema_version": SCHEMA_VERSION}:
         persistence.write_hall_of_fame(merged, state_dir=plan.root)
 
 
 def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
-    """Run (or resume) ``plan`` on ``pool``; see the module docstring.
+    """Run (or resume) ``plan`` on ``pool`` (which this starts); see the module docstring.
 
-    A rerun with the same parameters repeats the saved epochs (nothing to do for an island at
-    the target) and continues; a larger ``generations`` extends a finished run. Holds the lock of
-    ``plan.root`` throughout (each island's replay holds its own directory's).
+    At each barrier generation ``b`` (a multiple of ``migrate_every`` below ``generations``):
+    wait until every island has saved generation ``b − 1`` (or ended), write the ring's migrants
+    into each island's ``immigrants.json``, log them in ``islands.json``, merge the halls of
+    fame, release the islands. A rerun with the same parameters repeats the barriers already
+    passed (same files) and continues; a larger ``generations`` extends a finished run. Holds the
+    lock of ``plan.root`` throughout (each island's replay holds its own directory's).
     """
     check_plan(plan)
     started = time.perf_counter()
+    barriers = 0
     with state_dir_lock(plan.root):
         manifest = _open_manifest(plan)
         _write_manifest(plan, manifest)
-        epoch = 0
-        incoming: list[dict[str, Any] | None] = [None] * len(plan.islands)
-        while True:
-            target = _target(epoch, plan)
-            results = pool.epoch(target, incoming)
-            held = [r.generations for r in results]
-            ended = min(held) < target
-            entry = {
-                "epoch": epoch,
-                "target": target,
-                # a rerun finds islands past the epochs it repeats: log what the epoch reached
-                "generations": [min(h, target) for h in held],
-                "migrations": []
-                if ended or target == plan.generations
-                else _migration_log(results, target),
-            }
-            epochs = [e for e in manifest["epochs"] if e["epoch"] < epoch]
-            manifest["epochs"] = [*epochs, entry, *manifest["epochs"][len(epochs) + 1 :]]
-            _write_manifest(plan, manifest)
-            _write_merged_hall(plan, results)
-            log.info("islands_epoch_done", epoch=epoch, target=target, generations=held)
-            if ended or target == plan.generations:
-                break
-            incoming = _incoming(results, target)
-            epoch += 1
+        pool.start()
+        log_so_far: list[dict[str, Any]] = []
+        if migrates(len(plan.islands), plan.migrants):
+            b = plan.migrate_every
+            while plan.generations is None or b < plan.generations:
+                reports = pool.wait_barrier(b)
+                if all(r.top is None for r in reports):
+                    break  # every island's recordings ended before this barrier
+                pool.release(b, _incoming(reports))
+                log_so_far.append(_migration_log(reports, b))
+                manifest["migrations"] = [
+                    *log_so_far,
+                    *[m for m in manifest["migrations"] if m["generation"] > b],
+                ]
+                _write_manifest(plan, manifest)
+                _write_merged_hall(plan, [(r.index, r.hall_of_fame) for r in reports])
+                log.info("islands_migrated", generation=b)
+                barriers += 1
+                b += plan.migrate_every
+        finals = pool.finish()
+        held = [f.generations for f in finals]
+        manifest["migrations"] = log_so_far
+        manifest["generations"] = held
+        _write_manifest(plan, manifest)
+        _write_merged_hall(plan, [(f.index, f.hall_of_fame) for f in finals])
+    ended = plan.generations is None or min(held) < plan.generations
     return IslandsReport(
         generations=held,
-        epochs=epoch + 1,
+        barriers=barriers,
         recordings_ended=ended,
         wall_secs=time.perf_counter() - started,
         usage=pool.usage(),
