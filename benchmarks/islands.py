@@ -20,8 +20,8 @@ run wrote byte-identical directories; ``per_island_generation`` divides the sequ
 by islands × generations. ``load`` is ``os.getloadavg()`` before and after (the machine may be
 shared). Prints one JSON object::
 
-    .venv/bin/python benchmarks/islands.py [--islands 2] [--markets 200] [--hours 12] \\
-        [--bots 100] [--generations 4] [--generation-hours 2] [--repeat 2]
+    .venv/bin/python benchmarks/islands.py [--islands 2] [--markets 500] [--hours 26] \\
+        [--bots 100] [--generations 8] [--generation-hours 2] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ def main() -> int:
     """Run the benchmark; prints JSON on stdout."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--islands", type=int, default=2)
-    p.add_argument("--markets", type=int, default=200)
-    p.add_argument("--hours", type=float, default=12.0)
+    p.add_argument("--markets", type=int, default=500)
+    p.add_argument("--hours", type=float, default=26.0)
     p.add_argument("--bots", type=int, default=100)
-    p.add_argument("--generations", type=int, default=4)
+    p.add_argument("--generations", type=int, default=8)
     p.add_argument("--generation-hours", type=float, default=2.0)
     p.add_argument("--migrate-every", type=int, default=2)
     p.add_argument("--migrants", type=int, default=2)

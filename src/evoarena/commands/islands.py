@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=positive_int,
         default=1,
         metavar="G",
-        help="generations between migrations (the epoch length)",
+        help="generations between migrations",
     )
     p.add_argument(
         "--migrants",
@@ -230,7 +230,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
     print_summary(plan, report, console)
     print_hall_of_fame(plan.root, console, top=5, settings=settings)
-    if collector is not None:  # a rerun repeats the finished epochs: nothing to do is expected
+    if collector is not None:  # expected when a rerun finds islands done
         collector.events = [e for e in collector.events if e.get("event") != "replay_nothing_to_do"]
     print_warnings(collector, console)
     if report.recordings_ended and not any(report.generations):

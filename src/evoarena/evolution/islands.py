@@ -1,28 +1,29 @@
 """Island-model evolution: K populations over the same recordings, with migration in a ring.
 
-Each island is an ordinary replay (:func:`~evoarena.replayer.run_replay`) into its own state
-directory ``DIR/island_NN`` (the seeds' format), seeded with :func:`island_seed` of the run's
-seed and its index, optionally with its own settings. The run advances in **epochs** of
-``migrate_every`` generations, all islands in lockstep:
+Each island is an ordinary replay (:func:`~evoarena.replayer.run_replay`) of the recordings,
+start to end, into its own state directory ``DIR/island_NN`` (the seeds' format), seeded with
+:func:`island_seed` of the run's seed and its index, optionally with its own settings. Every
+``migrate_every`` generations the islands meet at a **barrier** before breeding generation
+``b`` (the runner's ``on_breed`` hook pauses each replay there):
 
-1. every island replays until its state directory holds ``(e + 1) * migrate_every``
-   generations (``--generations`` caps the last epoch); replay's exact resume carries it from
-   one epoch to the next, so an island's files equal an uninterrupted replay's when nothing
-   migrates;
-2. at the barrier, the ``migrants`` best genomes of each island's last generation (by fitness,
-   population order breaking ties, one per gene hash) go to the next island in the ring
+1. once every island has saved generation ``b - 1`` (or ended: its recordings ran out), the
+   driver takes the ``migrants`` best genomes of each island's generation ``b - 1`` (by fitness,
+   population order breaking ties, one per gene hash) for the next island in the ring
    (``k → k+1``, the last to the first);
-3. they are written into the receiving island's ``immigrants.json`` *before* it breeds the next
-   generation, and replace the last genomes bred for it (the random immigrants, then the last
-   offspring; never the elites) as clones with ids drawn from
-   ``random.Random("evoarena:<island seed>:migrants:<generation>")``.
+2. they are written into the receiving island's ``immigrants.json``, then the islands go on:
+   each replaces the last genomes bred for generation ``b`` (the random immigrants, then the
+   last offspring; never the elites) with clones of its migrants, ids drawn from
+   ``random.Random("evoarena:<island seed>:migrants:<b>")``.
 
-Everything an epoch does is a function of the files written before it, so the result does not
-depend on how many workers ran the islands, nor on where a run was killed: rerunning the same
-command repeats the epochs (an island already at an epoch's target does nothing) and continues.
-``DIR/islands.json`` records the run's parameters and the migration log; ``DIR/hall_of_fame.json``
-is the islands' halls of fame merged (:func:`~evoarena.evolution.hof_merge.merge_halls`, each
-entry's ``origin_run`` the island's directory name).
+The migrants of a barrier are a function of the generation files before it, so the result does
+not depend on how many workers ran the islands, nor on where a run was killed: rerunning the same
+command resumes every island as replay resumes, repeats the barriers already passed from the
+files (an island finds its migrants in ``immigrants.json`` and does not wait) and continues.
+Without migration (one island, or ``migrants == 0``) an island's files are exactly a replay's.
+``DIR/islands.json`` records the run's parameters, the migration log and the generations each
+island ends with; ``DIR/hall_of_fame.json`` is the islands' halls of fame merged
+(:func:`~evoarena.evolution.hof_merge.merge_halls`, each entry's ``origin_run`` the island's
+directory name).
 
 :class:`IslandHost` runs islands in whichever process holds it: the driver itself
 (``--workers 0``) or a Ray actor (:mod:`evoarena.raypool`), which is why it takes and returns
