@@ -10,10 +10,10 @@ start to end, into its own state directory ``DIR/island_NN`` (the seeds' format)
    driver takes the ``migrants`` best genomes of each island's generation ``b - 1`` (by fitness,
    population order breaking ties, one per gene hash) for the next island in the ring
    (``k → k+1``, the last to the first);
-2. they are written into the receiving island's ``immigrants.json``, then the islands go on:
-   each replaces the last genomes bred for generation ``b`` (the random immigrants, then the
-   last offspring; never the elites) with clones of its migrants, ids drawn from
-   ``random.Random("evoarena:<island seed>:migrants:<b>")``.
+2. the islands go on: each writes its migrants into its ``immigrants.json`` (its own replay
+   is the only writer of its directory), then replaces the last genomes bred for generation
+   ``b`` (the random immigrants, then the last offspring; never the elites) with clones of
+   them, ids drawn from ``random.Random("evoarena:<island seed>:migrants:<b>")``.
 
 The migrants of a barrier are a function of the generation files before it, so the result does
 not depend on how many workers ran the islands, nor on where a run was killed: rerunning the same
@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
-from evoarena.errors import StateError, UserError
+from evoarena.errors import StateError, StateLockedError, UserError
 from evoarena.evolution import persistence
 from evoarena.evolution.genome import Genome, new_genome_id
 from evoarena.evolution.hof_merge import merge_halls
@@ -62,6 +62,7 @@ log = structlog.get_logger(__name__)
 ISLANDS_FILE = "islands.json"
 IMMIGRANTS_FILE = "immigrants.json"
 ISLANDS_FORMAT = 1
+LOCK_WAIT_SECS = 20.0
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
@@ -249,6 +250,7 @@ class _Island:
     def _main(self) -> None:
         host = self.host
         try:
+            self._wait_for_lock()
             with host.baton:
                 run_replay(
                     host.recordings,
@@ -264,6 +266,20 @@ class _Island:
             with host.changed:
                 self.finished = True
                 host.changed.notify_all()
+
+    def _wait_for_lock(self) -> None:
+        """A rerun right after a killed driver can find the island still locked by the old
+        run's worker, which Ray is stopping: wait for it a little, then let the replay say."""
+        deadline = time.monotonic() + LOCK_WAIT_SECS
+        while True:
+            try:
+                with state_dir_lock(self.state_dir):
+                    return
+            except StateLockedError:
+                if time.monotonic() >= deadline:
+                    return
+                log.info("island_locked_waiting", island=island_name(self.spec.index))
+                time.sleep(0.25)
 
     def _breed(self, generation: int, bred: list[Genome]) -> list[Genome]:
         """The runner's ``on_breed``: at a barrier, wait (baton released) for the driver."""
@@ -282,6 +298,10 @@ class _Island:
                 host.baton.acquire()
             if host.aborted:
                 raise IslandAbortedError(island_name(self.spec.index))
+            # Written here, by the island's own replay (which holds its directory and clears
+            # stray temp files there at start), before they join the population.
+            arrived = host.released[generation].get(self.spec.index, [])
+            record_immigrants(self.state_dir, generation, arrived)
         arriving = load_immigrants(self.state_dir).get(generation, [])
         return inject_migrants(bred, arriving, generation, self.spec.settings.evolution.seed)
 
@@ -319,7 +339,7 @@ class IslandHost:
         self.checkpoint_every_ticks = checkpoint_every_ticks
         self.baton = threading.Lock()
         self.changed = threading.Condition()
-        self.released: set[int] = set()
+        self.released: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self.aborted = False
         self.islands: list[_Island] = []
         self.started_cpu = time.process_time()
@@ -365,12 +385,10 @@ class IslandHost:
         return out
 
     def release(self, generation: int, incoming: dict[int, list[dict[str, Any]]]) -> None:
-        """Write each island's migrants for ``generation`` (possibly none) into its
-        ``immigrants.json``, then let the islands waiting there go on."""
-        for island in self.islands:
-            record_immigrants(island.state_dir, generation, incoming.get(island.spec.index, []))
+        """Hand each island its migrants for ``generation`` (possibly none): an island waiting
+        there writes them into its ``immigrants.json`` and goes on."""
         with self.changed:
-            self.released.add(generation)
+            self.released[generation] = incoming
             self.changed.notify_all()
 
     def finish(self) -> list[FinalReport]:
@@ -575,9 +593,9 @@ def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
     """Run (or resume) ``plan`` on ``pool`` (which this starts); see the module docstring.
 
     At each barrier generation ``b`` (a multiple of ``migrate_every`` below ``generations``):
-    wait until every island has saved generation ``b − 1`` (or ended), write the ring's migrants
-    into each island's ``immigrants.json``, log them in ``islands.json``, merge the halls of
-    fame, release the islands. A rerun with the same parameters repeats the barriers already
+    wait until every island has saved generation ``b − 1`` (or ended), hand each island its
+    migrants (it records them in its ``immigrants.json``), log them in ``islands.json`` and
+    merge the halls of fame. A rerun with the same parameters repeats the barriers already
     passed (same files) and continues; a larger ``generations`` extends a finished run. Holds the
     lock of ``plan.root`` throughout (each island's replay holds its own directory's).
     """
@@ -585,6 +603,7 @@ def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
     started = time.perf_counter()
     barriers = 0
     with state_dir_lock(plan.root):
+        persistence.clean_state_dir(plan.root, completed_through=None)  # a killed write's temp
         manifest = _open_manifest(plan)
         _write_manifest(plan, manifest)
         pool.start()
