@@ -326,3 +326,22 @@ def test_more_generations_later_extend_the_run_exactly(reference: Path, tmp_path
     assert main(args) == 0
     assert main(_args(reference, state, "--workers", "0")) == 0
     assert _tree(state) == _tree(reference / "reference")
+
+
+def test_an_island_that_fails_stops_the_run_with_its_message(
+    reference: Path, ray_instance: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Island 1 cannot start (its only generation file is corrupt): exit 2 naming the file, the
+    other island is not left waiting at the barrier, and the actors' CPUs are free again."""
+    state = tmp_path / "s"
+    on_ray = ("--ray-address", ray_instance, "--workers", "2")
+    first = _args(reference, state, *on_ray)
+    first[first.index("--generations") + 1] = "1"
+    assert main(first) == 0
+    (state / "island_01" / "gen_0000.json").write_text('{"garbage": ')
+    (state / "island_01" / "latest.json").unlink()
+    capsys.readouterr()
+    assert main(_args(reference, state, *on_ray)) == 2
+    assert "island_01/gen_0000.json: not valid JSON" in capsys.readouterr().err
+    assert main(_args(reference, tmp_path / "again", *on_ray)) == 0
+    assert _tree(tmp_path / "again") == _tree(reference / "reference")
