@@ -57,7 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RECORDING",
         help="recording file(s), as for replay; every island replays all of them",
     )
-    p.add_argument("--islands", type=positive_int, required=True, metavar="K", help="islands")
+    p.add_argument(
+        "--islands", type=positive_int, required=True, metavar="K", help="number of populations"
+    )
     p.add_argument(
         "--migrate-every",
         type=positive_int,
