@@ -192,8 +192,10 @@ class EvolutionRunner:
         self.evolve = evolve
         self.on_breed: BreedHook | None = None
         """When set, the genomes bred for generation ``n`` (``n`` ≥ 1) pass through it before
-        they trade (island migration replaces some); it must be a pure function of its inputs
-        and of files written before the run, so a resumed run breeds the same population."""
+        they trade, once generation ``n − 1`` is saved (island migration replaces some there,
+        and may block waiting for them). A resumed run calls it again for the generation it
+        breeds, so what it returns must be reproducible (islands record their migrants in a
+        file before using them)."""
 
     @property
     def done(self) -> bool:
