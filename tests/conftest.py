@@ -8,6 +8,12 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from evoarena.raypool import local_only
+
+# Tests use loopback only: a local Ray instance (test_islands.py) must bind to 127.0.0.1, which Ray
+# decides when first imported, so this runs before any test module imports it.
+local_only()
+
 
 @pytest.fixture
 def anyio_backend() -> str:

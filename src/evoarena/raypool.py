@@ -38,10 +38,26 @@ def import_ray() -> Any:
         raise UserError(msg) from e
 
 
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch between cluster mode (every service on the node's network address) and a
+single-machine instance bound to the loopback interface (its default on macOS and Windows)."""
+
+
+def local_only() -> None:
+    """Make a Ray instance started by this process listen on 127.0.0.1 only.
+
+    A local run needs no port reachable from the network. Ray reads the switch when it is
+    imported, so this acts only before the first ``import ray`` (and an explicit setting wins).
+    """
+    os.environ.setdefault(LOCAL_ONLY_ENV, "0")
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Ray, initialised for the block: in-process with ``num_cpus`` (default: this machine's
     cores) without ``address``, else joined to the cluster there. Yields the ``ray`` module."""
+    if address is None:
+        local_only()
     ray = import_ray()
     if ray.is_initialized():
         yield ray

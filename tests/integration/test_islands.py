@@ -88,9 +88,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[str]:
-    """One local Ray instance (2 CPUs) for the module; yields its address. (Ray listens on this
-    machine's own interface address, not 127.0.0.1, which it replaces on purpose: the traffic
-    stays on this machine.)"""
+    """One local Ray instance (2 CPUs) for the module, on loopback only; yields its address."""
     ray.init(
         address="local",
         num_cpus=2,
@@ -98,7 +96,9 @@ def ray_instance() -> Iterator[str]:
         log_to_driver=False,
         logging_level=logging.ERROR,
     )
-    yield str(ray.get_runtime_context().gcs_address)
+    address = str(ray.get_runtime_context().gcs_address)
+    assert address.startswith("127.0.0.1:"), f"local Ray is not on loopback: {address}"
+    yield address
     ray.shutdown()
 
 
