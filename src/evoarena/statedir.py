@@ -113,10 +113,15 @@ def stop_on_signals(context: str) -> Iterator[None]:
     """Turn the first SIGINT/SIGTERM into :class:`StopRequested`; ignore the ones after it.
 
     For synchronous work (replay) whose every state write is atomic and resumable: stopping at
-    any instant is safe. Old handlers are restored on exit.
+    any instant is safe. Old handlers are restored on a normal exit; after a stop, further
+    signals stay ignored (and logged) for the rest of the process, which is shutting down — a
+    second SIGTERM arriving after the block must not kill it before it exits 0.
     """
+    stopped = False
 
     def first(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopped
+        stopped = True
         ignore_further_signals(context)
         raise StopRequested(signum)  # logged by whoever catches it, outside the handler
 
@@ -124,5 +129,6 @@ def stop_on_signals(context: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if not stopped:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
