@@ -210,6 +210,36 @@ class MarketView:
             self._zscore = z
         return self._zscore
 
+    def zscore_at(self, markets: IntArray) -> FloatArray:
+        """``zscore[markets]``, computing the rolling statistics of only those markets.
+
+        Each market's mean and standard deviation come from the same float operations over the
+        same values as in :attr:`zscore` (every per-market sum is a reduction over that market's
+        history alone), so the values are identical.
+        """
+        if self._zscore is not None:
+            return self._zscore[markets]
+        out = np.full(len(markets), _NAN)
+        lengths = self.hist_len[markets]
+        at = np.flatnonzero(lengths >= MIN_ZSCORE_POINTS)
+        if not len(at):
+            return out
+        n = lengths[at]
+        ends = np.cumsum(n)
+        starts = ends - n
+        # Gather the selected histories: position k of the output reads flat[first + offset].
+        first = self._hist_ends[markets[at]] - n
+        flat = self._hist_flat.take(np.repeat(first - starts, n) + np.arange(int(ends[-1])))
+        flat = flat.astype(np.float64)
+        mu = np.add.reduceat(flat, starts) / n
+        dev = flat - np.repeat(mu, n)
+        std = np.sqrt(np.add.reduceat(dev * dev, starts) / n) / PRICE_ONE
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (self.yes_ask[markets[at]] - mu / PRICE_ONE) / std
+        z[~(std > 0)] = _NAN
+        out[at] = z
+        return out
+
     def momentum(self, lookback: int) -> FloatArray:
         """Fractional change of the YES ask over ``lookback`` history ticks (NaN if too short).
 
@@ -252,6 +282,26 @@ class MarketView:
             out = np.where(ok & (base > 0), mom, _NAN)
         for row, lb in enumerate(missing):
             self._momentum[lb] = out[row]
+
+    def momentum_at(self, lookbacks: IntArray, markets: IntArray) -> FloatArray:
+        """``momentum(lookbacks[i])[markets[i]]`` for every ``i``, by the same float operations.
+
+        For many (lookback, market) pairs at once without computing whole lookback rows.
+        """
+        if len(lookbacks) and int(lookbacks.min()) < 1:
+            msg = f"momentum lookback must be at least 1 tick, was {int(lookbacks.min())}"
+            raise ValueError(msg)
+        ok = self.hist_len[markets] > lookbacks
+        if not ok.any():
+            return np.full(len(markets), _NAN)
+        flat = self._hist_flat
+        last_idx = np.maximum(self._hist_ends[markets] - 1, 0)  # masked by ``ok`` where clipped
+        last = flat[last_idx].astype(np.float64)
+        base = flat[np.maximum(last_idx - lookbacks, 0)].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mom = (last - base) / base
+        out: FloatArray = np.where(ok & (base > 0), mom, _NAN)
+        return out
 
     def _rolling_stats(self) -> None:
         """Mean and population standard deviation of each market's history, in dollars.

@@ -42,6 +42,7 @@ from evoarena.evolution.strategies import (
     category_table,
     market_filter,
     population_filter_of,
+    population_pairs_of,
     population_signals_of,
     signal,
 )
@@ -371,19 +372,25 @@ def _candidates(
     if not rows or n_markets == 0:
         return []
     params, tables = pop.subset(rows, view)
-    sig = population_signals_of(params, view)
-    ok = sig != 0
-    if not ok.any():
-        return []
-    ok &= population_filter_of(params, view, tables)
-    flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
-    if not len(flat):
-        return []
-    r = flat // n_markets
+    rules = params.rules
+    if rules is not None and rules.exact:
+        r, cols, sigs = population_pairs_of(rules, view, tables)
+        if not len(r):
+            return []
+    else:
+        sig = population_signals_of(params, view)
+        ok = sig != 0
+        if not ok.any():
+            return []
+        ok &= population_filter_of(params, view, tables)
+        flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
+        r = flat // n_markets
+        cols = flat - r * n_markets
+        sigs = sig.reshape(-1)[flat]
     counts = np.bincount(r, minlength=len(rows))
     ends = np.cumsum(counts).tolist()
-    col_list = (flat - r * n_markets).tolist()
-    sig_list = sig.reshape(-1)[flat].tolist()
+    col_list = cols.tolist()
+    sig_list = sigs.tolist()
     out = []
     for j in np.flatnonzero(counts).tolist():
         a, b = ends[j] - int(counts[j]), ends[j]
