@@ -12,7 +12,9 @@ history) and ``--bots`` random-genome bots with a $100 bankroll each, then times
 * ``tick_ms`` — the steady state as a generation runs it: after ``--warmup`` ticks, each timed
   tick is ``record_tick`` + view build + population tick on a book that moves between ticks
   (untimed: ~20 % of the markets get a new snapshot, two markets settle and are replaced by new
-  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it.
+  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it. As in
+  :meth:`GenerationRun.tick`, a tick's view is dropped when the tick ends (a view still alive
+  when the next tick records prices would first copy its markets' histories).
 
 Usage::
 
@@ -20,7 +22,9 @@ Usage::
     .venv/bin/python benchmarks/tick.py --grid   # 100 x 500, 1000 x 500, 100 x 2000, 1000 x 2000
 
 Prints one JSON object (``--grid``: a list, one per size): the sizes, the timings, fill counts and
-the exact command. Timings are wall-clock (``time.perf_counter``) medians.
+the exact command. Timings are wall-clock (``time.perf_counter``) medians; the ``*_cpu_ms``
+figures are the same intervals in process CPU time (``time.process_time``), steadier on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -191,12 +195,13 @@ def run(
     lookbacks = {b.params.momentum_lookback for b in population()}
 
     build_times = []
-    view = MarketView.build(book, START_MS, categories, lookbacks)
     for _ in range(repeats):
         t = time.perf_counter()
         view = MarketView.build(book, START_MS, categories, lookbacks)
         _ = view.zscore  # lazily computed features count as part of the build
         build_times.append(time.perf_counter() - t)
+        del view
+    view = MarketView.build(book, START_MS, categories, lookbacks)
 
     fresh_times = []
     fresh_fills = 0
@@ -210,22 +215,28 @@ def run(
     exchange = PaperExchange(book, BANKROLL)
     pop = population()
     now = START_MS
+    del view
     tick_times: list[float] = []
     bot_times: list[float] = []
+    cpu_times: list[float] = []
+    cpu_bot_times: list[float] = []
     steady_fills = 0
     for k in range(warmup + repeats):
         now += TICK_MS
         mkt.move(now)
         mkt.turn_over(exchange, now)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         book.record_tick()
         view = MarketView.build(book, now, categories, lookbacks)
-        t1 = time.perf_counter()
+        c1, t1 = time.process_time(), time.perf_counter()
         fills = run_population_tick(pop, view, exchange, now)
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
+        del view
         if k >= warmup:
             tick_times.append(t2 - t0)
             bot_times.append(t2 - t1)
+            cpu_times.append(c2 - c0)
+            cpu_bot_times.append(c2 - c1)
             steady_fills += fills
 
     accounts = list(exchange.accounts.values())
@@ -247,6 +258,8 @@ def run(
         "tick_ms_median": _ms(tick_ms),
         "tick_ms_p90": _ms(_p90(tick_times)),
         "tick_bots_ms_median": _ms(statistics.median(bot_times)),
+        "tick_cpu_ms_median": _ms(statistics.median(cpu_times)),
+        "tick_bots_cpu_ms_median": _ms(statistics.median(cpu_bot_times)),
         "steady_fills_per_tick": round(steady_fills / repeats, 2),
         "steady_open_positions": sum(a.n_open for a in accounts),
         "steady_settled_positions": sum(a.n_settled for a in accounts),

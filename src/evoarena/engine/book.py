@@ -12,7 +12,8 @@ a Python loop over every recorded price.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
@@ -66,9 +67,13 @@ class PriceHistoryStore:
     reads any set of histories with one index computation and one ``take``. Rows are handed out
     by :meth:`new_row` (row 0 is the shared, permanently empty history) and never freed. Values
     must fit in int64 (micro-dollar prices do).
+
+    A reader that defers copying values (a market view) registers with :meth:`before_next_write`
+    and is called back just before the next change of any history, while the values are those it
+    saw.
     """
 
-    __slots__ = ("_data", "_length", "_pos", "maxlen", "n_rows")
+    __slots__ = ("_before_write", "_data", "_length", "_pos", "maxlen", "n_rows")
 
     def __init__(self, maxlen: int, capacity: int = 64) -> None:
         if maxlen < 0:
@@ -80,6 +85,21 @@ class PriceHistoryStore:
         self._pos: IntArray = np.zeros(rows, dtype=np.int64)
         self._length: IntArray = np.zeros(rows, dtype=np.int64)
         self.n_rows = 1  # row 0: the empty history
+        self._before_write: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+    def before_next_write(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, just before the next change of any history.
+
+        ``callback`` is a bound method, held weakly: once its object is gone it is not called.
+        """
+        self._before_write.append(weakref.WeakMethod(callback))
+
+    def _writing(self) -> None:
+        pending, self._before_write = self._before_write, []
+        for ref in pending:
+            callback = ref()
+            if callback is not None:
+                callback()
 
     def new_row(self) -> int:
         """A fresh, empty row (the arrays double when full)."""
@@ -98,6 +118,21 @@ class PriceHistoryStore:
         """How many values ``row`` holds (at most :attr:`maxlen`)."""
         return int(self._length[row])
 
+    def lengths(self, rows: IntArray) -> IntArray:
+        """How many values each of ``rows`` holds."""
+        return self._length[rows]
+
+    def back(self, rows: IntArray, steps: IntArray) -> IntArray:
+        """The value ``steps[i]`` places before the newest of ``rows[i]`` (0: the newest).
+
+        Meaningful only where ``steps < lengths(rows)``; elsewhere some other value of the row.
+        """
+        cap = self.maxlen
+        if cap == 0:
+            return np.zeros(len(rows), dtype=np.int64)
+        at = rows * (2 * cap) + self._pos[rows] + (cap - 1) - np.minimum(steps, cap - 1)
+        return self._data.reshape(-1).take(at)
+
     def values(self, row: int) -> IntArray:
         """A copy of ``row``'s values, oldest first."""
         n = int(self._length[row])
@@ -112,6 +147,8 @@ class PriceHistoryStore:
         cap = self.maxlen
         if cap == 0:
             return
+        if self._before_write:
+            self._writing()
         p = int(self._pos[row])
         self._data[row, p] = value
         self._data[row, p + cap] = value
@@ -124,6 +161,8 @@ class PriceHistoryStore:
         cap = self.maxlen
         if cap == 0 or not len(rows):
             return
+        if self._before_write:
+            self._writing()
         p = self._pos[rows]
         at = rows * (2 * cap) + p  # flat index of each row's write position
         flat = self._data.reshape(-1)  # a view: the array is C-contiguous
@@ -138,6 +177,8 @@ class PriceHistoryStore:
 
     def clear(self, row: int) -> None:
         """Forget every value of ``row``."""
+        if self._before_write:
+            self._writing()
         self._length[row] = 0
         self._pos[row] = 0
 

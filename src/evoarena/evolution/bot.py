@@ -185,7 +185,7 @@ class GeneticBot:
         held = acct.open_positions
         trades = 0
         for i, sig in zip(indices, signals, strict=True):
-            ticker = view.tickers[i]
+            ticker = view.ticker(i)
             if ticker in held:
                 continue
             side = self.choose_side(sig)

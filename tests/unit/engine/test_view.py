@@ -292,3 +292,25 @@ def test_momentum_at_equals_momentum_rows_bit_for_bit() -> None:
     assert got.tobytes() == want.tobytes()
     with pytest.raises(ValueError, match="lookback"):
         v.momentum_at(np.array([0]), np.array([0]))
+
+
+def test_history_reads_before_and_after_a_write_see_the_built_history() -> None:
+    """Point reads straight from the store, and reads after the store changed, agree with a
+    view whose history was copied at once."""
+    book = varied_history_book()
+    eager = MarketView.build(book, T0, [])
+    want_z = eager.zscore.copy()
+    want_m = eager.momentum(2).copy()
+    markets = np.arange(30, dtype=np.int64)
+    twos = np.full(30, 2, dtype=np.int64)
+    early = MarketView.build(book, T0, [])
+    assert early.zscore_at(markets).tobytes() == want_z.tobytes()  # read from the store
+    assert early.momentum_at(twos, markets).tobytes() == want_m.tobytes()
+    late = MarketView.build(book, T0, [])
+    for _ in range(30):  # wraps every ring
+        book.record_tick()
+    assert early.zscore_at(markets).tobytes() == want_z.tobytes()  # copied before the writes
+    assert late.zscore_at(markets).tobytes() == want_z.tobytes()
+    assert late.momentum_at(twos, markets).tobytes() == want_m.tobytes()
+    assert late.zscore.tobytes() == want_z.tobytes()
+    assert MarketView.build(book, T0, []).zscore.tobytes() != want_z.tobytes()
