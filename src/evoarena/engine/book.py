@@ -123,7 +123,8 @@ class PriceHistoryStore:
         return self._length[rows]
 
     def back(self, rows: IntArray, steps: IntArray) -> IntArray:
-        """The value ``steps[i]`` places before the newest of ``rows[i]`` (0: the newest).
+        """The value ``steps[..., i]`` places before the newest of ``rows[i]`` (0: the newest);
+        ``steps`` broadcasts against ``rows``.
 
         Meaningful only where ``steps < lengths(rows)``; elsewhere some other value of the row.
         """

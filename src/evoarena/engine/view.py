@@ -350,9 +350,9 @@ class MarketView:
         if not ok.any():
             return np.full(len(markets), _NAN)
         if self._hist_flat is None and self._store is not None:  # the store is as built
-            rows = self._hist_rows[markets]
-            last = self._store.back(rows, np.zeros(len(rows), dtype=np.int64)).astype(np.float64)
-            base = self._store.back(rows, lookbacks).astype(np.float64)
+            steps = np.zeros((2, len(markets)), dtype=np.int64)
+            steps[1] = lookbacks
+            last, base = self._store.back(self._hist_rows[markets], steps).astype(np.float64)
         else:
             flat, hist_ends = self._history()
             last_idx = np.maximum(hist_ends[markets] - 1, 0)  # masked by ``ok`` where clipped

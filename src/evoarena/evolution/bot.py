@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from evoarena.engine.fees import CENT
 from evoarena.engine.paper import DAY_MS, BotAccount, Fill, PaperExchange
@@ -38,7 +39,9 @@ from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
+    PairRules,
     PopulationParams,
+    category_bits,
     category_table,
     market_filter,
     population_filter_of,
@@ -243,6 +246,11 @@ def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
+_Bits = npt.NDArray[np.unsignedinteger[Any]]
+_Subset = tuple[PopulationParams | PairRules, BoolArray, _Bits | None]
+"""What a group of bots is evaluated with (see :meth:`_Population.subset`)."""
+
+
 class _Population:
     """Per-population state kept between ticks: parameter columns, category tables (per category
     list) and, for the exchange last ticked, the bots' accounts and which bots are at a limit.
@@ -257,6 +265,7 @@ class _Population:
         "accounts",
         "active",
         "bots",
+        "cat_bits",
         "cat_key",
         "cat_tables",
         "limited",
@@ -276,6 +285,7 @@ class _Population:
         )
         self.cat_key: list[str] | None = None
         self.cat_tables: BoolArray = np.zeros((0, 0), dtype=np.bool_)
+        self.cat_bits: _Bits | None = None
         self._exchange: weakref.ref[PaperExchange] | None = None
         self.accounts: list[BotAccount] = []
         self.rolled_day: int | None = None
@@ -283,7 +293,7 @@ class _Population:
         self.limited: list[bool] = []
         self.active: list[int] = []
         self.sub_rows: list[int] | None = None
-        self.sub: tuple[PopulationParams, BoolArray] = (self.params, self.cat_tables)
+        self.sub: _Subset = (self.params, self.cat_tables, None)
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
@@ -292,6 +302,7 @@ class _Population:
     def category_tables(self, view: MarketView) -> BoolArray:
         if self.cat_key != view.categories:
             self.cat_tables = np.stack([b.category_table(view) for b in self.bots])
+            self.cat_bits = category_bits(self.cat_tables)
             self.cat_key = view.categories
             self.sub_rows = None
         return self.cat_tables
@@ -328,15 +339,28 @@ class _Population:
             self.active = [i for i, lim in enumerate(limited) if not lim]
         return self.active
 
-    def subset(self, rows: list[int], view: MarketView) -> tuple[PopulationParams, BoolArray]:
-        """Parameter columns and category tables of the bots ``rows`` (kept while unchanged)."""
+    def subset(self, rows: list[int], view: MarketView) -> _Subset:
+        """What the bots ``rows`` (increasing) are evaluated with, kept while they are the same:
+        their :class:`PairRules` when the population's are exact, else their parameter columns;
+        their category tables; their category bits (pair rules only, when they fit)."""
         tables = self.category_tables(view)
         if rows != self.sub_rows:
-            if len(rows) == self.params.n:  # every bot, in order (rows are increasing)
-                self.sub = (self.params, tables)
+            rules = self.params.rules
+            everyone = len(rows) == self.params.n
+            at = np.array(rows, dtype=np.intp)
+            if rules is not None and rules.exact:
+                bits = self.cat_bits
+                self.sub = (
+                    (rules, tables, bits)
+                    if everyone
+                    else (rules.take(at), tables[at], None if bits is None else bits[at])
+                )
             else:
-                at = np.array(rows, dtype=np.intp)
-                self.sub = (self.params.take(at), tables[at])
+                self.sub = (
+                    (self.params, tables, None)
+                    if everyone
+                    else (self.params.take(at), tables[at], None)
+                )
             self.sub_rows = list(rows)
         return self.sub
 
@@ -371,10 +395,9 @@ def _candidates(
     n_markets = len(view)
     if not rows or n_markets == 0:
         return []
-    params, tables = pop.subset(rows, view)
-    rules = params.rules
-    if rules is not None and rules.exact:
-        r, cols, sigs = population_pairs_of(rules, view, tables)
+    params, tables, bits = pop.subset(rows, view)
+    if isinstance(params, PairRules):
+        r, cols, sigs = population_pairs_of(params, view, tables, bits)
         if not len(r):
             return []
     else:

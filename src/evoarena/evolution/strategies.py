@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -423,14 +424,31 @@ class PairRules:
         return PairRules(self.floats[:, rows], self.ints[:, rows], exact=self.exact)
 
 
+def category_bits(tables: BoolArray) -> npt.NDArray[np.unsignedinteger[Any]] | None:
+    """Each bot's :func:`category_table` (a row of ``tables``) as one unsigned integer, bit ``k``
+    set when slot ``k`` is allowed; None with more than 64 slots."""
+    n_slots = tables.shape[1]
+    if n_slots > 64:
+        return None
+    widths = (np.uint8, np.uint16, np.uint32, np.uint64)
+    dtype = next(t for t in widths if np.iinfo(t).bits >= n_slots)
+    weights = np.left_shift(np.uint64(1), np.arange(n_slots, dtype=np.uint64))
+    bits: npt.NDArray[np.unsignedinteger[Any]] = (tables.astype(np.uint64) @ weights).astype(dtype)
+    return bits
+
+
 def population_pairs_of(
-    rules: PairRules, view: MarketView, categories_allowed: BoolArray
+    rules: PairRules,
+    view: MarketView,
+    categories_allowed: BoolArray,
+    bits: npt.NDArray[np.unsignedinteger[Any]] | None = None,
 ) -> tuple[IntArray, IntArray, SignalArray]:
     """``(bots, markets, signals)``: every pair where :func:`population_filter_of` passes and
     :func:`population_signals_of` fires, in row-major (bot, then market) order.
 
     Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
-    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables.
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables, ``bits``
+    optionally the same as :func:`category_bits`.
     """
     n = len(view)
     f = rules.floats
@@ -439,7 +457,12 @@ def population_pairs_of(
     ok &= hours <= f[_F_MAX_H][:, None]
     ok &= ~(view.volume_24h < f[_F_MIN_VOL][:, None])  # NaN (unreported) passes
     ok &= ~(view.open_interest < f[_F_MIN_OI][:, None])
-    ok &= categories_allowed[:, view.category_idx + 1]
+    slots = view.category_idx + 1
+    if bits is None:
+        ok &= categories_allowed[:, slots]
+    else:
+        one = bits.dtype.type(1)
+        ok &= (bits[:, None] & np.left_shift(one, slots.astype(bits.dtype))) != 0
     flat = np.flatnonzero(ok)
     bots = flat // n
     markets = flat - bots * n
@@ -465,8 +488,12 @@ def population_pairs_of(
         z = ~mom
         if z.any():
             z_markets = markets[at[z]]
-            wanted, where = np.unique(z_markets, return_inverse=True)
-            values[z] = view.zscore_at(wanted)[where]
+            wanted = np.zeros(n, dtype=np.bool_)
+            wanted[z_markets] = True
+            zscores = np.empty(n, dtype=np.float64)
+            needed = np.flatnonzero(wanted)
+            zscores[needed] = view.zscore_at(needed)
+            values[z] = zscores[z_markets]
         x_yes[at] = values
         x_no[at] = values
     yes_ok = (x_yes >= f[_F_YES_LO][bots]) & (x_yes <= f[_F_YES_HI][bots])

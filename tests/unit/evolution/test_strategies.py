@@ -17,6 +17,7 @@ from evoarena.evolution.strategies import (
     SIGNAL_NONE,
     SIGNAL_YES,
     PopulationParams,
+    category_bits,
     category_table,
     contrarian_signal,
     market_filter,
@@ -327,6 +328,7 @@ def edge_params(v: MarketView, rng: random.Random, n: int) -> list[BotParams]:
     zs = finite(v.zscore)
     moms = finite(v.momentum(1)) + finite(v.momentum(3))
     hours = finite(v.hours_to_expiry)
+    activity = finite(v.volume_24h) + finite(v.open_interest)
     out = []
     for _ in range(n):
         p = Genome.random(rng).decode()
@@ -342,6 +344,9 @@ def edge_params(v: MarketView, rng: random.Random, n: int) -> list[BotParams]:
                 momentum_trigger=rng.choice([*moms, 0.0]) * rng.choice((1, -1)),
                 momentum_lookback=rng.choice((1, 3)),
                 min_time_to_expiry_hrs=rng.choice(hours) if rng.random() < 0.5 else 0.0,
+                max_time_to_expiry_hrs=rng.choice(hours) if rng.random() < 0.3 else 48.0,
+                min_volume_24h=rng.choice(activity) if rng.random() < 0.5 else 0.0,
+                min_open_interest=rng.choice(activity) if rng.random() < 0.5 else 0.0,
                 min_price=rng.choice(asks) if rng.random() < 0.5 else 0.0,
             )
         out.append(p)
@@ -370,6 +375,9 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     np.testing.assert_array_equal(bots, want_bots)
     np.testing.assert_array_equal(markets, want_markets)
     np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
+    with_bits = population_pairs_of(pop.rules, v, tables, category_bits(tables))
+    for got, want in zip(with_bits, (bots, markets, sigs), strict=True):
+        np.testing.assert_array_equal(got, want)
     rows = np.array(sorted(rng.sample(range(80), 30)), dtype=np.intp)
     sub = pop.take(rows)
     assert sub.rules is not None
@@ -378,6 +386,18 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     np.testing.assert_array_equal(rows[b2], bots[keep])
     np.testing.assert_array_equal(m2, markets[keep])
     np.testing.assert_array_equal(s2, sigs[keep])
+
+
+@pytest.mark.parametrize("slots", [1, 8, 9, 33, 64])
+def test_category_bits_hold_the_tables(slots: int) -> None:
+    """Bit k of a bot's integer is slot k of its table; more than 64 slots give None."""
+    tables = np.random.default_rng(slots).random((7, slots)) < 0.5
+    bits = category_bits(tables)
+    assert bits is not None
+    assert bits.dtype.itemsize * 8 >= slots
+    decoded = (bits[:, None] >> np.arange(slots, dtype=bits.dtype)) & 1
+    np.testing.assert_array_equal(decoded.astype(bool), tables)
+    assert category_bits(np.ones((2, 65), dtype=bool)) is None
 
 
 def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
