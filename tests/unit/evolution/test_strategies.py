@@ -263,8 +263,9 @@ def test_filter_category_mask() -> None:
 # -- population forms ---------------------------------------------------------------------------
 
 
-def mixed_view() -> MarketView:
-    """Forty markets with varied asks, histories, expiries, activity and categories."""
+def mixed_view(*, unknown_close: bool = False) -> MarketView:
+    """Forty markets with varied asks, histories, expiries, activity and categories (every fifth
+    with an unknown close time if ``unknown_close``)."""
     rng = random.Random(7)
     book = MarketBook()
     cats = ["Crypto", "Sports", "World"]
@@ -281,7 +282,7 @@ def mixed_view() -> MarketView:
             None if i % 13 == 0 else f"{y / 100:.2f}",
             f"{n / 100:.2f}",
             history=hist[: rng.randint(0, 30)],
-            close_ms=T0 + rng.randint(0, 30) * HOUR,
+            close_ms=None if unknown_close and i % 5 == 1 else T0 + rng.randint(0, 30) * HOUR,
             volume_24h=None if i % 5 == 0 else rng.randint(0, 600_000),
             open_interest=None if i % 7 == 0 else rng.randint(0, 250_000),
             event=None if i % 4 == 0 else f"E{i % 3}",
@@ -356,7 +357,7 @@ def edge_params(v: MarketView, rng: random.Random, n: int) -> list[BotParams]:
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     """The pair evaluation finds exactly the (bot, market) pairs, and signals, of the dense one."""
-    v = mixed_view()
+    v = mixed_view(unknown_close=seed % 2 == 1)
     rng = random.Random(seed)
     ps = edge_params(v, rng, 80)
     lows = [p.min_price for p in ps]
@@ -375,9 +376,14 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     np.testing.assert_array_equal(bots, want_bots)
     np.testing.assert_array_equal(markets, want_markets)
     np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
-    with_bits = population_pairs_of(pop.rules, v, tables, category_bits(tables))
-    for got, want in zip(with_bits, (bots, markets, sigs), strict=True):
-        np.testing.assert_array_equal(got, want)
+    bits = category_bits(tables)
+    for ranked in (False, True):
+        for variant in (
+            population_pairs_of(pop.rules, v, tables, ranked=ranked),
+            population_pairs_of(pop.rules, v, tables, bits, ranked=ranked),
+        ):
+            for got, want in zip(variant, (bots, markets, sigs), strict=True):
+                np.testing.assert_array_equal(got, want)
     rows = np.array(sorted(rng.sample(range(80), 30)), dtype=np.intp)
     sub = pop.take(rows)
     assert sub.rules is not None
@@ -406,4 +412,6 @@ def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
     inf = replace(p, contrarian_threshold=float("inf"))
     assert PopulationParams([p], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
     assert not PopulationParams([inf], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
+    nan_hours = replace(p, min_time_to_expiry_hrs=float("nan"))
+    assert not PopulationParams([nan_hours], [0.0], [1.0]).rules.ranked  # type: ignore[union-attr]
     assert PopulationParams([p]).rules is None
