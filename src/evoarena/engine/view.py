@@ -6,6 +6,11 @@ markets. Arrays are aligned with :attr:`MarketView.tickers` (sorted). Prices are
 sizes float contracts, for signal math only; fills use the book's exact integers. Missing values
 (an empty ladder, an unreported volume, an unknown close time) are NaN, so every comparison with
 them is False.
+
+A build costs a few array operations over the book's incrementally kept
+:class:`~evoarena.engine.book.BookArrays`: price histories are read from the shared store only
+when and where a feature needs them (:meth:`MarketView.zscore_at`, :meth:`MarketView.momentum_at`)
+and ticker lists are made on first use.
 """
 
 from __future__ import annotations

@@ -18,6 +18,14 @@ account's daily P&L (change of equity since UTC midnight). Money stays integer: 
 fractions are fixed at construction as integer parts per billion (:data:`PPB`), and budgets and
 limits are ``micro-dollars × ppb // PPB``. All randomness comes from the injected
 ``random.Random``; there is no clock (time is the ``now_ms`` argument).
+
+A whole population ticks through :func:`run_population_tick`, with the same trades, fills and
+random draws as ticking each bot in order, but incrementally: the population's parameters, its
+accounts and which bots are at a limit are kept between ticks (limits are re-checked only for
+accounts that changed, the UTC-day roll is applied once per day), and the candidates of every
+active bot come from one evaluation as ``(bot, market)`` pairs
+(:func:`~evoarena.evolution.strategies.population_pairs_of`); only the walk over each bot's
+candidates (step 3-4) is a Python loop.
 """
 
 from __future__ import annotations
