@@ -54,6 +54,9 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_CATEGORY_LOG_MAX = 4096
+"""Entries :attr:`MarketBook.category_log` keeps before collapsing to "everything changed"."""
+
 _EMPTY_ROW = 0
 """The store row every history points at until it records its first price; never written."""
 
@@ -456,8 +459,10 @@ class BookArrays:
     :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row.
 
     :meth:`sync` appends rows for new markets and re-reads only the markets in
-    :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes);
-    categories are re-derived when :attr:`MarketBook.category_version` moves.
+    :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes).
+    :meth:`category_pos` derives categories for new rows and, from the book's category change
+    log, re-derives only the rows of events whose category may have changed and of markets that
+    moved to another event (everything after a series change or for a new category list).
     """
 
     def __init__(self) -> None:
@@ -468,8 +473,12 @@ class BookArrays:
         self.tradable = np.zeros(0, dtype=np.bool_)
         self.fresh = np.zeros(0, dtype=np.bool_)
         self.hist_row: IntArray = np.zeros(0, dtype=np.int64)
-        self._cat_key: tuple[list[str], int] | None = None
+        self._cat_key: list[str] | None = None
         self._cat_pos: IntArray = np.zeros(0, dtype=np.int64)
+        self._cat_index: dict[str, int] = {}
+        self._cat_event_pos: dict[str | None, int] = {}
+        self._row_event: list[str | None] = []
+        self._event_rows: dict[str | None, list[int]] = {}
 
     def sync(self, book: MarketBook) -> None:
         dirty = book.dirty
@@ -486,7 +495,6 @@ class BookArrays:
             self.hist_row = np.concatenate((self.hist_row, rows))
             tickers = [m.ticker for m in self.states]
             self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
-            self._cat_key = None
             dirty.difference_update(new)
         if dirty:
             changed = list(dirty)
@@ -497,22 +505,58 @@ class BookArrays:
 
     def category_pos(self, book: MarketBook, categories: list[str]) -> IntArray:
         """Each row's index in ``categories`` (-1: unknown or not listed)."""
-        key = (categories, book.category_version)
-        if self._cat_key != key:
-            cat_pos = {c: i for i, c in enumerate(categories)}
-            by_event: dict[str | None, int] = {}
+        log = book.category_log
+        if self._cat_key != categories or None in log:
+            self._cat_key = list(categories)
+            self._cat_index = {c: i for i, c in enumerate(categories)}
+            self._cat_pos = np.zeros(0, dtype=np.int64)
+            self._cat_event_pos = {}
+            self._row_event = []
+            self._event_rows = {}
+        elif log:
+            self._apply_category_log(book, log)
+        log.clear()
+        n_old = len(self._row_event)
+        if n_old < len(self.states):  # new rows (all of them after a reset)
+            event_rows = self._event_rows
             idx = []
-            for m in self.states:
-                # A market's category is a function of its event alone: look it up once per event.
-                pos = by_event.get(m.event_ticker)
-                if pos is None:
-                    cat = book.category(m.ticker)
-                    pos = -1 if cat is None else cat_pos.get(cat, -1)
-                    by_event[m.event_ticker] = pos
-                idx.append(pos)
-            self._cat_pos = np.array(idx, dtype=np.int64)
-            self._cat_key = (list(categories), book.category_version)
+            for row in range(n_old, len(self.states)):
+                m = self.states[row]
+                event = m.event_ticker
+                self._row_event.append(event)
+                event_rows.setdefault(event, []).append(row)
+                idx.append(self._event_pos(book, event))
+            self._cat_pos = np.concatenate((self._cat_pos, np.array(idx, dtype=np.int64)))
         return self._cat_pos
+
+    def _event_pos(self, book: MarketBook, event: str | None) -> int:
+        """The category index of ``event``'s markets."""
+        pos = self._cat_event_pos.get(event)
+        if pos is None:
+            # A market's category is a function of its event alone: look it up once per event.
+            cat = book.event_category(event)
+            pos = -1 if cat is None else self._cat_index.get(cat, -1)
+            self._cat_event_pos[event] = pos
+        return pos
+
+    def _apply_category_log(self, book: MarketBook, log: list[str | MarketState | None]) -> None:
+        """Re-derive the rows the log names: an event's rows, or a market now in another event."""
+        for entry in log:
+            if isinstance(entry, MarketState):
+                row = self.slot.get(entry)
+                if row is None or row >= len(self._row_event):
+                    continue  # not derived yet: done with the new rows
+                old = self._row_event[row]
+                if old != entry.event_ticker:
+                    self._event_rows[old].remove(row)
+                    self._row_event[row] = entry.event_ticker
+                    self._event_rows.setdefault(entry.event_ticker, []).append(row)
+                self._cat_pos[row] = self._event_pos(book, entry.event_ticker)
+            else:
+                self._cat_event_pos.pop(entry, None)
+                rows = self._event_rows.get(entry)
+                if rows:
+                    self._cat_pos[rows] = self._event_pos(book, entry)
 
 
 def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
@@ -570,6 +614,11 @@ class MarketBook:
         open interest, history row) changed since the last :meth:`MarketView.build` took them."""
         self.category_version = 0
         """Bumped whenever a market's category may have changed (event or series info)."""
+        self.category_log: list[str | MarketState | None] = []
+        """What may have changed categories since :class:`BookArrays` last read it: an event
+        ticker (its info changed), a market (it moved to another event), ``None`` (a series
+        changed: any market may have). The arrays clear it; while nobody reads it, it holds at
+        most :data:`_CATEGORY_LOG_MAX` entries (then just ``None``)."""
         self._arrays: BookArrays | None = None
 
     # -- queries ------------------------------------------------------------------------------
@@ -589,9 +638,15 @@ class MarketBook:
     def category(self, ticker: str) -> str | None:
         """The series category of the market's event, falling back to the event's category."""
         m = self.markets.get(ticker)
-        if m is None or m.event_ticker is None:
+        if m is None:
             return None
-        ev = self._events.get(m.event_ticker)
+        return self.event_category(m.event_ticker)
+
+    def event_category(self, event_ticker: str | None) -> str | None:
+        """The category of the markets of ``event_ticker`` (see :meth:`category`)."""
+        if event_ticker is None:
+            return None
+        ev = self._events.get(event_ticker)
         if ev is None:
             return None
         if ev.series_ticker is not None:
@@ -715,6 +770,7 @@ class MarketBook:
             self._determine(self.market(ev.ticker), ev.result, ev.settlement_value)
         elif isinstance(ev, EventInfo):
             self.category_version += 1  # categories may change
+            self._category_changed(ev.event_ticker)
             meta = self._events.setdefault(ev.event_ticker, _EventMeta())
             meta.series_ticker = ev.series_ticker or meta.series_ticker
             meta.category = ev.category or meta.category
@@ -723,6 +779,7 @@ class MarketBook:
                 meta.fee_multiplier_override = ev.fee_multiplier
         elif isinstance(ev, SeriesInfo):
             self.category_version += 1  # categories may change
+            self._category_changed(None)
             s = self._series.setdefault(ev.series_ticker, _SeriesMeta())
             s.category = ev.category or s.category
             s.fee_type = ev.fee_type or s.fee_type
@@ -737,9 +794,11 @@ class MarketBook:
         m = self.market(ev.ticker)
         self.dirty.add(m)
         if ev.event_ticker is not None:
-            if ev.event_ticker != m.event_ticker:
-                self.category_version += 1  # its category may change
+            moved = ev.event_ticker != m.event_ticker
             m.event_ticker = ev.event_ticker
+            if moved:
+                self.category_version += 1  # its category may change
+                self._category_changed(m)
             self._events.setdefault(ev.event_ticker, _EventMeta())
         if ev.title is not None:
             m.title = ev.title
@@ -755,6 +814,12 @@ class MarketBook:
             self._set_status(m, ev.status)
         if ev.settlement_value is not None and ev.status in _FINAL_STATUSES:
             self._determine(m, ev.result, ev.settlement_value)
+
+    def _category_changed(self, entry: str | MarketState | None) -> None:
+        log = self.category_log
+        if len(log) >= _CATEGORY_LOG_MAX:
+            log[:] = [None]  # nobody is reading: the next reader re-derives everything
+        log.append(entry)
 
     def _set_status(self, m: MarketState, status: MarketStatus) -> None:
         # A determined market never goes back to trading because of a late, stale status.
