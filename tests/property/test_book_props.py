@@ -315,3 +315,22 @@ def test_incremental_category_positions_equal_a_fresh_derivation(
         else:
             check()
     check()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text("ABCXYZ-0189", min_size=1, max_size=6), min_size=1, max_size=24),
+        max_size=8,
+    )
+)
+def test_ticker_order_stays_sorted_as_markets_arrive(batches: list[list[str]]) -> None:
+    """Rows added a few at a time (inserted) or many at once (sorted again) keep the arrays'
+    order the ticker order."""
+    book = MarketBook()
+    for batch in batches:
+        for ticker in batch:
+            book.market(ticker)
+        arrays = book.arrays()
+        listed = [arrays.states[i].ticker for i in arrays.order.tolist()]
+        assert listed == sorted(book.markets)

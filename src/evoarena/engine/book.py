@@ -12,6 +12,7 @@ a Python loop over every recorded price.
 
 from __future__ import annotations
 
+import bisect
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ _FINAL_STATUSES = frozenset(
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+_INSERT_MAX = 16
+"""New markets one sync inserts into the ticker order one by one (more: it sorts again)."""
 
 _CATEGORY_LOG_MAX = 4096
 """Entries :attr:`MarketBook.category_log` keeps before collapsing to "everything changed"."""
@@ -473,6 +477,7 @@ class BookArrays:
         self.tradable = np.zeros(0, dtype=np.bool_)
         self.fresh = np.zeros(0, dtype=np.bool_)
         self.hist_row: IntArray = np.zeros(0, dtype=np.int64)
+        self._sorted_tickers: list[str] = []  # the tickers of ``order``, in that order
         self._cat_key: list[str] | None = None
         self._cat_pos: IntArray = np.zeros(0, dtype=np.int64)
         self._cat_index: dict[str, int] = {}
@@ -493,8 +498,7 @@ class BookArrays:
             self.tradable = np.concatenate((self.tradable, tradable))
             self.fresh = np.concatenate((self.fresh, fresh))
             self.hist_row = np.concatenate((self.hist_row, rows))
-            tickers = [m.ticker for m in self.states]
-            self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
+            self._order_new(new, n_old)
             dirty.difference_update(new)
         if dirty:
             changed = list(dirty)
@@ -502,6 +506,22 @@ class BookArrays:
             at = np.array([slot[m] for m in changed], dtype=np.int64)
             self.raw[at], self.tradable[at], self.fresh[at], self.hist_row[at] = _load(changed)
             dirty.clear()
+
+    def _order_new(self, new: list[MarketState], first_row: int) -> None:
+        """Put the rows of ``new`` (from ``first_row`` on) into :attr:`order`: a few by binary
+        insertion into the sorted tickers, many by sorting everything again."""
+        keys = self._sorted_tickers
+        if len(new) > _INSERT_MAX:
+            keys.extend(m.ticker for m in new)
+            tickers = [m.ticker for m in self.states]
+            self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
+            keys.sort()
+            return
+        added = sorted((m.ticker, row) for row, m in enumerate(new, first_row))
+        at = [bisect.bisect_left(keys, ticker) for ticker, _ in added]  # in the old order
+        self.order = np.insert(self.order, at, [row for _, row in added])
+        for ticker, _ in reversed(added):
+            bisect.insort(keys, ticker)
 
     def category_pos(self, book: MarketBook, categories: list[str]) -> IntArray:
         """Each row's index in ``categories`` (-1: unknown or not listed)."""
@@ -560,11 +580,13 @@ class BookArrays:
 
 
 def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
-    raw = np.array([market_row(m) for m in markets], dtype=np.float64).reshape(len(markets), COLS)
-    tradable = np.array([m.tradable for m in markets], dtype=np.bool_)
-    fresh = np.array([m.has_book and not m.stale for m in markets], dtype=np.bool_)
-    rows = np.array([m.history.row for m in markets], dtype=np.int64)
-    return raw, tradable, fresh, rows
+    # One pass, one array: None becomes NaN; integers (prices, sizes, times, rows) are exact.
+    table = np.array(
+        [(*market_row(m), m.tradable, m.has_book and not m.stale, m.history.row) for m in markets],
+        dtype=np.float64,
+    ).reshape(len(markets), COLS + 3)
+    rows = table[:, COLS + 2].astype(np.int64)
+    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, rows
 
 
 @dataclass(slots=True)
