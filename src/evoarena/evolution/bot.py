@@ -373,15 +373,22 @@ class _Population:
         return self.sub
 
 
-_last_population: _Population | None = None
+_POPULATIONS_KEPT = 4
+_populations: list[_Population] = []
+"""The most recently ticked populations, newest first (several may tick in turn)."""
 
 
 def _population(bots: Sequence[GeneticBot]) -> _Population:
-    """The arrays of ``bots`` (the same list of the same bots tick after tick reuses them)."""
-    global _last_population
-    pop = _last_population
-    if pop is None or not pop.is_for(bots):
-        pop = _last_population = _Population(bots)
+    """The kept state of ``bots`` (the same list of the same bots tick after tick reuses it)."""
+    kept = _populations
+    for i, pop in enumerate(kept):
+        if pop.is_for(bots):
+            if i:
+                kept.insert(0, kept.pop(i))
+            return pop
+    pop = _Population(bots)
+    kept.insert(0, pop)
+    del kept[_POPULATIONS_KEPT:]
     return pop
 
 

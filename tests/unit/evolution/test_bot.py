@@ -440,3 +440,27 @@ def test_population_tick_equals_ticking_each_bot_across_a_day_and_a_restored_exc
     assert sum(fills[3:]) > 0  # and after it, when the day's limits start over
     assert ex_a.to_dict() == ex_b.to_dict()
     assert [b.rng.getstate() for b in bots_a] == [b.rng.getstate() for b in bots_b]
+
+
+def test_two_populations_ticking_in_turn_each_trade_as_their_bots_would() -> None:
+    """Populations ticked alternately keep their own state (accounts, limits) apart."""
+    grng = random.Random(31)
+    groups = [[Genome.random(grng) for _ in range(12)] for _ in range(2)]
+    pops = [[GeneticBot(g, random.Random(g.id)) for g in gs] for gs in groups]
+    singles = [[GeneticBot(g, random.Random(g.id)) for g in gs] for gs in groups]
+    mrng = random.Random(32)
+    book = moving_book(mrng)
+    ex_pop = [PaperExchange(book, BANKROLL) for _ in groups]
+    ex_single = [PaperExchange(book, BANKROLL) for _ in groups]
+    total = 0
+    for k in range(8):
+        now = T0 + HOUR + k * 20 * 60_000
+        v = MarketView.build(book, now, CATS, needed_lookbacks(pops[0] + pops[1]))
+        for p in range(2):
+            fills = run_population_tick(pops[p], v, ex_pop[p], now)
+            assert fills == sum(b.tick(v, ex_single[p], now) for b in singles[p])
+            total += fills
+        moving_book(mrng, book)
+    assert total > 4
+    for p in range(2):
+        assert ex_pop[p].to_dict() == ex_single[p].to_dict()
