@@ -200,8 +200,9 @@ class PriceHistoryStore:
         total = int(ends[-1])
         # Flat index of each history's oldest value, minus where it lands in the output.
         first = rows * (2 * self.maxlen) + self._pos[rows] + (self.maxlen - lengths)
-        shift = np.repeat(first - (ends - lengths), lengths)
-        return lengths, self._data.reshape(-1).take(shift + np.arange(total, dtype=np.int64))
+        at = np.repeat(first - (ends - lengths), lengths)
+        at += np.arange(total, dtype=np.int64)  # in place: one large temporary fewer
+        return lengths, self._data.reshape(-1).take(at)
 
 
 class PriceHistory(Sequence[int]):
