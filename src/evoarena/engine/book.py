@@ -581,13 +581,35 @@ class BookArrays:
 
 
 def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
-    # One pass, one array: None becomes NaN; integers (prices, sizes, times, rows) are exact.
-    table = np.array(
-        [(*market_row(m), m.tradable, m.has_book and not m.stale, m.history.row) for m in markets],
-        dtype=np.float64,
-    ).reshape(len(markets), COLS + 3)
-    rows = table[:, COLS + 2].astype(np.int64)
-    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, rows
+    """:func:`market_row`, :attr:`MarketState.tradable`, a fresh book and the history row of each
+    market, read in one pass (inlined: dirty markets are re-read every tick) into one array.
+
+    None becomes NaN; the integers (prices, sizes, times, rows) are exact in float64.
+    """
+    rows: list[tuple[int | bool | None, ...]] = []
+    append = rows.append
+    tradable_statuses = _TRADABLE_STATUSES
+    for m in markets:
+        by = m._best_yes
+        bn = m._best_no
+        fresh = m.has_book and not m.stale
+        append(
+            (
+                by,
+                bn,
+                None if by is None else m.yes_bids[by],
+                None if bn is None else m.no_bids[bn],
+                m.close_ms,
+                m.volume_24h,
+                m.open_interest,
+                fresh and m.status in tradable_statuses,
+                fresh,
+                m.history._row,
+            )
+        )
+    table = np.array(rows, dtype=np.float64).reshape(len(markets), COLS + 3)
+    hist_rows = table[:, COLS + 2].astype(np.int64)
+    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, hist_rows
 
 
 @dataclass(slots=True)
