@@ -6,7 +6,10 @@ history) and ``--bots`` random-genome bots with a $100 bankroll each, then times
 (median and 90th percentile over ``--repeats`` runs):
 
 * ``view_build_ms`` — :meth:`MarketView.build` over the whole book with every bot's momentum
-  lookback, plus the lazily computed z-scores: the once-per-tick shared work;
+  lookback, plus the z-scores of every market (copying every market's price history). A tick
+  no longer does all of that: it reads histories only for the markets and points its bots
+  need, so this figure is an upper bound of the view's share of a tick; it is also sensitive to
+  whether the allocator has just returned the previous view's large arrays to the system;
 * ``fresh_tick_ms`` — :func:`run_population_tick` for a fresh population on one view: the busiest
   tick, where most bots are buying;
 * ``tick_ms`` — the steady state as a generation runs it: after ``--warmup`` ticks, each timed
