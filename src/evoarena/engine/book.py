@@ -519,8 +519,16 @@ class BookArrays:
             keys.sort()
             return
         added = sorted((m.ticker, row) for row, m in enumerate(new, first_row))
-        at = [bisect.bisect_left(keys, ticker) for ticker, _ in added]  # in the old order
-        self.order = np.insert(self.order, at, [row for _, row in added])
+        order = self.order
+        parts = []
+        done = 0
+        for ticker, row in added:  # ascending: each lands after the ones before it
+            at = bisect.bisect_left(keys, ticker, done)
+            parts.append(order[done:at])
+            parts.append(np.array([row], dtype=np.int64))
+            done = at
+        parts.append(order[done:])
+        self.order = np.concatenate(parts)
         for ticker, _ in reversed(added):
             bisect.insort(keys, ticker)
 
