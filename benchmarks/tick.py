@@ -6,13 +6,18 @@ history) and ``--bots`` random-genome bots with a $100 bankroll each, then times
 (median and 90th percentile over ``--repeats`` runs):
 
 * ``view_build_ms`` — :meth:`MarketView.build` over the whole book with every bot's momentum
-  lookback, plus the lazily computed z-scores: the once-per-tick shared work;
+  lookback, plus the z-scores of every market (copying every market's price history). A tick
+  no longer does all of that: it reads histories only for the markets and points its bots
+  need, so this figure is an upper bound of the view's share of a tick; it is also sensitive to
+  whether the allocator has just returned the previous view's large arrays to the system;
 * ``fresh_tick_ms`` — :func:`run_population_tick` for a fresh population on one view: the busiest
   tick, where most bots are buying;
 * ``tick_ms`` — the steady state as a generation runs it: after ``--warmup`` ticks, each timed
   tick is ``record_tick`` + view build + population tick on a book that moves between ticks
   (untimed: ~20 % of the markets get a new snapshot, two markets settle and are replaced by new
-  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it.
+  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it. As in
+  :meth:`GenerationRun.tick`, a tick's view is dropped when the tick ends (a view still alive
+  when the next tick records prices would first copy its markets' histories).
 
 Usage::
 
@@ -20,7 +25,9 @@ Usage::
     .venv/bin/python benchmarks/tick.py --grid   # 100 x 500, 1000 x 500, 100 x 2000, 1000 x 2000
 
 Prints one JSON object (``--grid``: a list, one per size): the sizes, the timings, fill counts and
-the exact command. Timings are wall-clock (``time.perf_counter``) medians.
+the exact command. Timings are wall-clock (``time.perf_counter``) medians; the ``*_cpu_ms``
+figures are the same intervals in process CPU time (``time.process_time``), steadier on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -210,22 +217,28 @@ def run(
     exchange = PaperExchange(book, BANKROLL)
     pop = population()
     now = START_MS
+    del view
     tick_times: list[float] = []
     bot_times: list[float] = []
+    cpu_times: list[float] = []
+    cpu_bot_times: list[float] = []
     steady_fills = 0
     for k in range(warmup + repeats):
         now += TICK_MS
         mkt.move(now)
         mkt.turn_over(exchange, now)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         book.record_tick()
         view = MarketView.build(book, now, categories, lookbacks)
-        t1 = time.perf_counter()
+        c1, t1 = time.process_time(), time.perf_counter()
         fills = run_population_tick(pop, view, exchange, now)
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
+        del view
         if k >= warmup:
             tick_times.append(t2 - t0)
             bot_times.append(t2 - t1)
+            cpu_times.append(c2 - c0)
+            cpu_bot_times.append(c2 - c1)
             steady_fills += fills
 
     accounts = list(exchange.accounts.values())
@@ -247,6 +260,8 @@ def run(
         "tick_ms_median": _ms(tick_ms),
         "tick_ms_p90": _ms(_p90(tick_times)),
         "tick_bots_ms_median": _ms(statistics.median(bot_times)),
+        "tick_cpu_ms_median": _ms(statistics.median(cpu_times)),
+        "tick_bots_cpu_ms_median": _ms(statistics.median(cpu_bot_times)),
         "steady_fills_per_tick": round(steady_fills / repeats, 2),
         "steady_open_positions": sum(a.n_open for a in accounts),
         "steady_settled_positions": sum(a.n_settled for a in accounts),

@@ -257,3 +257,80 @@ def test_record_tick_appends_fresh_yes_asks(
         for ticker in tickers:
             m = book.get(ticker)
             assert list(m.history if m is not None else ()) == list(models[ticker])
+
+
+# One step of a category story: (kind, market, event, series, category), small pools so that
+# markets move between events, events between series, and categories change under them.
+category_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["market", "event", "series", "read", "categories"]),
+        st.integers(0, 7),
+        st.integers(0, 3),
+        st.integers(0, 2),
+        st.sampled_from(["Crypto", "Sports", "World", ""]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=category_steps)
+def test_incremental_category_positions_equal_a_fresh_derivation(
+    steps: list[tuple[str, int, int, int, str]],
+) -> None:
+    """However markets, events and series change, the arrays' category positions (kept up to
+    date from the book's change log) equal the positions derived from scratch."""
+    from evoarena.feeds.events import EventInfo, SeriesInfo
+
+    book = MarketBook()
+    lists = (["Crypto", "Sports", "World"], ["World", "Crypto"])
+    cats = lists[0]
+
+    def check() -> None:
+        arrays = book.arrays()
+        got = arrays.category_pos(book, cats).tolist()
+        index = {c: i for i, c in enumerate(cats)}
+        want = [
+            -1 if (c := book.category(m.ticker)) is None else index.get(c, -1)
+            for m in arrays.states
+        ]
+        assert got == want
+
+    for kind, market, event, series, category in steps:
+        if kind == "market":
+            book.apply(
+                MarketInfo(
+                    f"M{market}", f"E{event}", MarketStatus.ACTIVE,
+                    None, None, None, None, None, None, None, None, None, T,
+                )
+            )  # fmt: skip
+        elif kind == "event":
+            book.apply(
+                EventInfo(f"E{event}", f"S{series}" if series else None, category, None, None, T)
+            )
+        elif kind == "series":
+            book.apply(SeriesInfo(f"S{series}", category, None, None, T))
+        elif kind == "categories":
+            cats = lists[event % 2]
+        else:
+            check()
+    check()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text("ABCXYZ-0189", min_size=1, max_size=6), min_size=1, max_size=24),
+        max_size=8,
+    )
+)
+def test_ticker_order_stays_sorted_as_markets_arrive(batches: list[list[str]]) -> None:
+    """Rows added a few at a time (inserted) or many at once (sorted again) keep the arrays'
+    order the ticker order."""
+    book = MarketBook()
+    for batch in batches:
+        for ticker in batch:
+            book.market(ticker)
+        arrays = book.arrays()
+        listed = [arrays.states[i].ticker for i in arrays.order.tolist()]
+        assert listed == sorted(book.markets)

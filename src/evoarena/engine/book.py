@@ -12,7 +12,9 @@ a Python loop over every recorded price.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import bisect
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
@@ -53,6 +55,12 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_INSERT_MAX = 16
+"""New markets one sync inserts into the ticker order one by one (more: it sorts again)."""
+
+_CATEGORY_LOG_MAX = 4096
+"""Entries :attr:`MarketBook.category_log` keeps before collapsing to "everything changed"."""
+
 _EMPTY_ROW = 0
 """The store row every history points at until it records its first price; never written."""
 
@@ -66,9 +74,13 @@ class PriceHistoryStore:
     reads any set of histories with one index computation and one ``take``. Rows are handed out
     by :meth:`new_row` (row 0 is the shared, permanently empty history) and never freed. Values
     must fit in int64 (micro-dollar prices do).
+
+    A reader that defers copying values (a market view) registers with :meth:`before_next_write`
+    and is called back just before the next change of any history, while the values are those it
+    saw.
     """
 
-    __slots__ = ("_data", "_length", "_pos", "maxlen", "n_rows")
+    __slots__ = ("_before_write", "_data", "_length", "_pos", "maxlen", "n_rows")
 
     def __init__(self, maxlen: int, capacity: int = 64) -> None:
         if maxlen < 0:
@@ -80,6 +92,21 @@ class PriceHistoryStore:
         self._pos: IntArray = np.zeros(rows, dtype=np.int64)
         self._length: IntArray = np.zeros(rows, dtype=np.int64)
         self.n_rows = 1  # row 0: the empty history
+        self._before_write: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+    def before_next_write(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, just before the next change of any history.
+
+        ``callback`` is a bound method, held weakly: once its object is gone it is not called.
+        """
+        self._before_write.append(weakref.WeakMethod(callback))
+
+    def _writing(self) -> None:
+        pending, self._before_write = self._before_write, []
+        for ref in pending:
+            callback = ref()
+            if callback is not None:
+                callback()
 
     def new_row(self) -> int:
         """A fresh, empty row (the arrays double when full)."""
@@ -98,6 +125,22 @@ class PriceHistoryStore:
         """How many values ``row`` holds (at most :attr:`maxlen`)."""
         return int(self._length[row])
 
+    def lengths(self, rows: IntArray) -> IntArray:
+        """How many values each of ``rows`` holds."""
+        return self._length[rows]
+
+    def back(self, rows: IntArray, steps: IntArray) -> IntArray:
+        """The value ``steps[..., i]`` places before the newest of ``rows[i]`` (0: the newest);
+        ``steps`` broadcasts against ``rows``.
+
+        Meaningful only where ``steps < lengths(rows)``; elsewhere some other value of the row.
+        """
+        cap = self.maxlen
+        if cap == 0:
+            return np.zeros(len(rows), dtype=np.int64)
+        at = rows * (2 * cap) + self._pos[rows] + (cap - 1) - np.minimum(steps, cap - 1)
+        return self._data.reshape(-1).take(at)
+
     def values(self, row: int) -> IntArray:
         """A copy of ``row``'s values, oldest first."""
         n = int(self._length[row])
@@ -112,6 +155,8 @@ class PriceHistoryStore:
         cap = self.maxlen
         if cap == 0:
             return
+        if self._before_write:
+            self._writing()
         p = int(self._pos[row])
         self._data[row, p] = value
         self._data[row, p + cap] = value
@@ -124,6 +169,8 @@ class PriceHistoryStore:
         cap = self.maxlen
         if cap == 0 or not len(rows):
             return
+        if self._before_write:
+            self._writing()
         p = self._pos[rows]
         at = rows * (2 * cap) + p  # flat index of each row's write position
         flat = self._data.reshape(-1)  # a view: the array is C-contiguous
@@ -138,6 +185,8 @@ class PriceHistoryStore:
 
     def clear(self, row: int) -> None:
         """Forget every value of ``row``."""
+        if self._before_write:
+            self._writing()
         self._length[row] = 0
         self._pos[row] = 0
 
@@ -151,8 +200,9 @@ class PriceHistoryStore:
         total = int(ends[-1])
         # Flat index of each history's oldest value, minus where it lands in the output.
         first = rows * (2 * self.maxlen) + self._pos[rows] + (self.maxlen - lengths)
-        shift = np.repeat(first - (ends - lengths), lengths)
-        return lengths, self._data.reshape(-1).take(shift + np.arange(total, dtype=np.int64))
+        at = np.repeat(first - (ends - lengths), lengths)
+        at += np.arange(total, dtype=np.int64)  # in place: one large temporary fewer
+        return lengths, self._data.reshape(-1).take(at)
 
 
 class PriceHistory(Sequence[int]):
@@ -414,8 +464,10 @@ class BookArrays:
     :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row.
 
     :meth:`sync` appends rows for new markets and re-reads only the markets in
-    :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes);
-    categories are re-derived when :attr:`MarketBook.category_version` moves.
+    :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes).
+    :meth:`category_pos` derives categories for new rows and, from the book's category change
+    log, re-derives only the rows of events whose category may have changed and of markets that
+    moved to another event (everything after a series change or for a new category list).
     """
 
     def __init__(self) -> None:
@@ -426,8 +478,13 @@ class BookArrays:
         self.tradable = np.zeros(0, dtype=np.bool_)
         self.fresh = np.zeros(0, dtype=np.bool_)
         self.hist_row: IntArray = np.zeros(0, dtype=np.int64)
-        self._cat_key: tuple[list[str], int] | None = None
+        self._sorted_tickers: list[str] = []  # the tickers of ``order``, in that order
+        self._cat_key: list[str] | None = None
         self._cat_pos: IntArray = np.zeros(0, dtype=np.int64)
+        self._cat_index: dict[str, int] = {}
+        self._cat_event_pos: dict[str | None, int] = {}
+        self._row_event: list[str | None] = []
+        self._event_rows: dict[str | None, list[int]] = {}
 
     def sync(self, book: MarketBook) -> None:
         dirty = book.dirty
@@ -442,9 +499,7 @@ class BookArrays:
             self.tradable = np.concatenate((self.tradable, tradable))
             self.fresh = np.concatenate((self.fresh, fresh))
             self.hist_row = np.concatenate((self.hist_row, rows))
-            tickers = [m.ticker for m in self.states]
-            self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
-            self._cat_key = None
+            self._order_new(new, n_old)
             dirty.difference_update(new)
         if dirty:
             changed = list(dirty)
@@ -453,32 +508,116 @@ class BookArrays:
             self.raw[at], self.tradable[at], self.fresh[at], self.hist_row[at] = _load(changed)
             dirty.clear()
 
+    def _order_new(self, new: list[MarketState], first_row: int) -> None:
+        """Put the rows of ``new`` (from ``first_row`` on) into :attr:`order`: a few by binary
+        insertion into the sorted tickers, many by sorting everything again."""
+        keys = self._sorted_tickers
+        if len(new) > _INSERT_MAX:
+            keys.extend(m.ticker for m in new)
+            tickers = [m.ticker for m in self.states]
+            self.order = np.array(sorted(range(len(tickers)), key=tickers.__getitem__), np.int64)
+            keys.sort()
+            return
+        added = sorted((m.ticker, row) for row, m in enumerate(new, first_row))
+        order = self.order
+        parts = []
+        done = 0
+        for ticker, row in added:  # ascending: each lands after the ones before it
+            at = bisect.bisect_left(keys, ticker, done)
+            parts.append(order[done:at])
+            parts.append(np.array([row], dtype=np.int64))
+            done = at
+        parts.append(order[done:])
+        self.order = np.concatenate(parts)
+        for ticker, _ in reversed(added):
+            bisect.insort(keys, ticker)
+
     def category_pos(self, book: MarketBook, categories: list[str]) -> IntArray:
         """Each row's index in ``categories`` (-1: unknown or not listed)."""
-        key = (categories, book.category_version)
-        if self._cat_key != key:
-            cat_pos = {c: i for i, c in enumerate(categories)}
-            by_event: dict[str | None, int] = {}
+        log = book.category_log
+        if self._cat_key != categories or None in log:
+            self._cat_key = list(categories)
+            self._cat_index = {c: i for i, c in enumerate(categories)}
+            self._cat_pos = np.zeros(0, dtype=np.int64)
+            self._cat_event_pos = {}
+            self._row_event = []
+            self._event_rows = {}
+        elif log:
+            self._apply_category_log(book, log)
+        log.clear()
+        n_old = len(self._row_event)
+        if n_old < len(self.states):  # new rows (all of them after a reset)
+            event_rows = self._event_rows
             idx = []
-            for m in self.states:
-                # A market's category is a function of its event alone: look it up once per event.
-                pos = by_event.get(m.event_ticker)
-                if pos is None:
-                    cat = book.category(m.ticker)
-                    pos = -1 if cat is None else cat_pos.get(cat, -1)
-                    by_event[m.event_ticker] = pos
-                idx.append(pos)
-            self._cat_pos = np.array(idx, dtype=np.int64)
-            self._cat_key = (list(categories), book.category_version)
+            for row in range(n_old, len(self.states)):
+                m = self.states[row]
+                event = m.event_ticker
+                self._row_event.append(event)
+                event_rows.setdefault(event, []).append(row)
+                idx.append(self._event_pos(book, event))
+            self._cat_pos = np.concatenate((self._cat_pos, np.array(idx, dtype=np.int64)))
         return self._cat_pos
+
+    def _event_pos(self, book: MarketBook, event: str | None) -> int:
+        """The category index of ``event``'s markets."""
+        pos = self._cat_event_pos.get(event)
+        if pos is None:
+            # A market's category is a function of its event alone: look it up once per event.
+            cat = book.event_category(event)
+            pos = -1 if cat is None else self._cat_index.get(cat, -1)
+            self._cat_event_pos[event] = pos
+        return pos
+
+    def _apply_category_log(self, book: MarketBook, log: list[str | MarketState | None]) -> None:
+        """Re-derive the rows the log names: an event's rows, or a market now in another event."""
+        for entry in log:
+            if isinstance(entry, MarketState):
+                row = self.slot.get(entry)
+                if row is None or row >= len(self._row_event):
+                    continue  # not derived yet: done with the new rows
+                old = self._row_event[row]
+                if old != entry.event_ticker:
+                    self._event_rows[old].remove(row)
+                    self._row_event[row] = entry.event_ticker
+                    self._event_rows.setdefault(entry.event_ticker, []).append(row)
+                self._cat_pos[row] = self._event_pos(book, entry.event_ticker)
+            else:
+                self._cat_event_pos.pop(entry, None)
+                rows = self._event_rows.get(entry)
+                if rows:
+                    self._cat_pos[rows] = self._event_pos(book, entry)
 
 
 def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
-    raw = np.array([market_row(m) for m in markets], dtype=np.float64).reshape(len(markets), COLS)
-    tradable = np.array([m.tradable for m in markets], dtype=np.bool_)
-    fresh = np.array([m.has_book and not m.stale for m in markets], dtype=np.bool_)
-    rows = np.array([m.history.row for m in markets], dtype=np.int64)
-    return raw, tradable, fresh, rows
+    """:func:`market_row`, :attr:`MarketState.tradable`, a fresh book and the history row of each
+    market, read in one pass (inlined: dirty markets are re-read every tick) into one array.
+
+    None becomes NaN; the integers (prices, sizes, times, rows) are exact in float64.
+    """
+    rows: list[tuple[int | bool | None, ...]] = []
+    append = rows.append
+    tradable_statuses = _TRADABLE_STATUSES
+    for m in markets:
+        by = m._best_yes
+        bn = m._best_no
+        fresh = m.has_book and not m.stale
+        append(
+            (
+                by,
+                bn,
+                None if by is None else m.yes_bids[by],
+                None if bn is None else m.no_bids[bn],
+                m.close_ms,
+                m.volume_24h,
+                m.open_interest,
+                fresh and m.status in tradable_statuses,
+                fresh,
+                m.history._row,
+            )
+        )
+    table = np.array(rows, dtype=np.float64).reshape(len(markets), COLS + 3)
+    hist_rows = table[:, COLS + 2].astype(np.int64)
+    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, hist_rows
 
 
 @dataclass(slots=True)
@@ -528,6 +667,11 @@ class MarketBook:
         open interest, history row) changed since the last :meth:`MarketView.build` took them."""
         self.category_version = 0
         """Bumped whenever a market's category may have changed (event or series info)."""
+        self.category_log: list[str | MarketState | None] = []
+        """What may have changed categories since :class:`BookArrays` last read it: an event
+        ticker (its info changed), a market (it moved to another event), ``None`` (a series
+        changed: any market may have). The arrays clear it; while nobody reads it, it holds at
+        most :data:`_CATEGORY_LOG_MAX` entries (then just ``None``)."""
         self._arrays: BookArrays | None = None
 
     # -- queries ------------------------------------------------------------------------------
@@ -547,9 +691,15 @@ class MarketBook:
     def category(self, ticker: str) -> str | None:
         """The series category of the market's event, falling back to the event's category."""
         m = self.markets.get(ticker)
-        if m is None or m.event_ticker is None:
+        if m is None:
             return None
-        ev = self._events.get(m.event_ticker)
+        return self.event_category(m.event_ticker)
+
+    def event_category(self, event_ticker: str | None) -> str | None:
+        """The category of the markets of ``event_ticker`` (see :meth:`category`)."""
+        if event_ticker is None:
+            return None
+        ev = self._events.get(event_ticker)
         if ev is None:
             return None
         if ev.series_ticker is not None:
@@ -673,6 +823,7 @@ class MarketBook:
             self._determine(self.market(ev.ticker), ev.result, ev.settlement_value)
         elif isinstance(ev, EventInfo):
             self.category_version += 1  # categories may change
+            self._category_changed(ev.event_ticker)
             meta = self._events.setdefault(ev.event_ticker, _EventMeta())
             meta.series_ticker = ev.series_ticker or meta.series_ticker
             meta.category = ev.category or meta.category
@@ -681,6 +832,7 @@ class MarketBook:
                 meta.fee_multiplier_override = ev.fee_multiplier
         elif isinstance(ev, SeriesInfo):
             self.category_version += 1  # categories may change
+            self._category_changed(None)
             s = self._series.setdefault(ev.series_ticker, _SeriesMeta())
             s.category = ev.category or s.category
             s.fee_type = ev.fee_type or s.fee_type
@@ -695,9 +847,11 @@ class MarketBook:
         m = self.market(ev.ticker)
         self.dirty.add(m)
         if ev.event_ticker is not None:
-            if ev.event_ticker != m.event_ticker:
-                self.category_version += 1  # its category may change
+            moved = ev.event_ticker != m.event_ticker
             m.event_ticker = ev.event_ticker
+            if moved:
+                self.category_version += 1  # its category may change
+                self._category_changed(m)
             self._events.setdefault(ev.event_ticker, _EventMeta())
         if ev.title is not None:
             m.title = ev.title
@@ -713,6 +867,12 @@ class MarketBook:
             self._set_status(m, ev.status)
         if ev.settlement_value is not None and ev.status in _FINAL_STATUSES:
             self._determine(m, ev.result, ev.settlement_value)
+
+    def _category_changed(self, entry: str | MarketState | None) -> None:
+        log = self.category_log
+        if len(log) >= _CATEGORY_LOG_MAX:
+            log[:] = [None]  # nobody is reading: the next reader re-derives everything
+        log.append(entry)
 
     def _set_status(self, m: MarketState, status: MarketStatus) -> None:
         # A determined market never goes back to trading because of a late, stale status.

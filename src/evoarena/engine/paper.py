@@ -213,7 +213,9 @@ class BotAccount:
     """One bot's money, positions and counters (micro-dollars; ``*_usd``/``roi_pct`` are floats).
 
     Only :class:`PaperExchange` mutates an account. ``trades_today`` and ``daily_pnl`` refer to the
-    UTC day of the latest ``now_ms`` the account saw (:meth:`roll_to`).
+    UTC day of the latest ``now_ms`` the account saw (:meth:`roll_to`). :attr:`changes` counts the
+    mutations that can move a trading limit (buys, closes, day rolls), so a caller can skip
+    re-checking limits of accounts that did not change.
     """
 
     __slots__ = (
@@ -225,6 +227,7 @@ class BotAccount:
         "_open_cost",
         "bot_id",
         "cash",
+        "changes",
         "closed_positions",
         "fees_paid",
         "initial_bankroll",
@@ -257,6 +260,7 @@ class BotAccount:
         self._closed_cost = 0
         self._day: int | None = None
         self._day_start_equity = initial_bankroll
+        self.changes = 0
 
     # -- derived figures ----------------------------------------------------------------------
 
@@ -372,6 +376,7 @@ class BotAccount:
             self._day = day
             self.trades_today = 0
             self._day_start_equity = self.equity
+            self.changes += 1
 
     # -- mutation (PaperExchange only) --------------------------------------------------------
 
@@ -383,6 +388,7 @@ class BotAccount:
         self.total_trades += 1
         self.trades_today += 1
         self.open_positions[pos.ticker] = pos
+        self.changes += 1
 
     def _close(
         self,
@@ -413,6 +419,7 @@ class BotAccount:
         self.payouts += payout
         self.fees_paid += exit_fee
         self._record_closed(closed)
+        self.changes += 1
         return closed
 
     def _record_closed(self, closed: ClosedPosition) -> None:

@@ -6,6 +6,11 @@ markets. Arrays are aligned with :attr:`MarketView.tickers` (sorted). Prices are
 sizes float contracts, for signal math only; fills use the book's exact integers. Missing values
 (an empty ladder, an unreported volume, an unknown close time) are NaN, so every comparison with
 them is False.
+
+A build costs a few array operations over the book's incrementally kept
+:class:`~evoarena.engine.book.BookArrays`: price histories are read from the shared store only
+when and where a feature needs them (:meth:`MarketView.zscore_at`, :meth:`MarketView.momentum_at`)
+and ticker lists are made on first use.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from evoarena.engine.book import COLS, MarketBook, MarketState, market_row
+from evoarena.engine.book import COLS, MarketBook, MarketState, PriceHistoryStore, market_row
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE
 
 FloatArray = npt.NDArray[np.float64]
@@ -31,31 +36,40 @@ _NAN = float("nan")
 class MarketView:
     """Features of every tradable market at one instant (see the module docstring).
 
-    Price, size, expiry and activity arrays, and a copy of every market's price history, are taken
-    on construction (later book changes do not show); the history features (:attr:`hist_mean`,
-    :attr:`hist_std`, :attr:`zscore`, :meth:`momentum`) are computed from that copy on first use,
-    once.
+    Price, size, expiry and activity arrays are taken on construction (later book changes do not
+    show). So, in effect, is every market's price history: a view built from a book reads the
+    shared history store only when a history feature is first asked for, and copies its markets'
+    histories just before the store next changes (:meth:`PriceHistoryStore.before_next_write`)
+    if it has not by then. The history features (:attr:`hist_mean`, :attr:`hist_std`,
+    :attr:`zscore`, :meth:`momentum`) are computed on first use, once; :meth:`zscore_at` and
+    :meth:`momentum_at` read only the markets and points they are asked for. :attr:`markets`,
+    :attr:`tickers` and :attr:`index` are listed on first use.
     """
 
     __slots__ = (
+        "__weakref__",
         "_hist_ends",
         "_hist_flat",
         "_hist_mean",
+        "_hist_rows",
         "_hist_std",
+        "_index",
+        "_markets",
         "_momentum",
+        "_sel",
+        "_states",
+        "_store",
+        "_tickers",
         "_zscore",
         "categories",
         "category_idx",
         "hist_len",
         "hours_to_expiry",
-        "index",
-        "markets",
         "no_ask",
         "no_ask_depth",
         "no_bid",
         "now_ms",
         "open_interest",
-        "tickers",
         "volume_24h",
         "yes_ask",
         "yes_ask_depth",
@@ -89,21 +103,22 @@ class MarketView:
             parts = [m.history.to_array() for m in markets]
             lengths = np.array([len(p) for p in parts], dtype=np.int64)
             hist = lengths, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        self._fill(now_ms, markets, categories, category_idx, raw, hist)
+        self._fill(now_ms, categories, category_idx, raw)
+        self._markets: list[MarketState] | None = list(markets)
+        self._states: list[MarketState] = self._markets
+        self._sel: list[int] = list(range(len(markets)))
+        self._store: PriceHistoryStore | None = None
+        self._hist_rows: IntArray = np.zeros(0, dtype=np.int64)
+        self.hist_len: IntArray = hist[0]
+        flat = hist[1]
+        self._set_history(flat)
 
     def _fill(
-        self,
-        now_ms: int,
-        markets: list[MarketState],
-        categories: list[str],
-        category_idx: IntArray,
-        raw: FloatArray,
-        hist: tuple[IntArray, IntArray],
+        self, now_ms: int, categories: list[str], category_idx: IntArray, raw: FloatArray
     ) -> None:
         self.now_ms = now_ms
-        self.markets = markets
-        self.tickers = [m.ticker for m in markets]
-        self.index = {t: i for i, t in enumerate(self.tickers)}
+        self._tickers: list[str] | None = None
+        self._index: dict[str, int] | None = None
         self.categories = categories
         self.category_idx = category_idx
         yes_bid, no_bid = raw[:, 0], raw[:, 1]
@@ -116,14 +131,53 @@ class MarketView:
         self.hours_to_expiry: FloatArray = (raw[:, 4] - now_ms) / MS_PER_HOUR
         self.volume_24h: FloatArray = raw[:, 5] / COUNT_ONE
         self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
-        self.hist_len: IntArray
-        self._hist_flat: IntArray  # every history (YES asks, µ$) concatenated in view order
-        self.hist_len, self._hist_flat = hist
-        self._hist_ends: IntArray = np.cumsum(self.hist_len)
         self._hist_mean: FloatArray | None = None
         self._hist_std: FloatArray | None = None
         self._zscore: FloatArray | None = None
         self._momentum: dict[int, FloatArray] = {}
+
+    def _set_history(self, flat: IntArray) -> None:
+        self._hist_flat: IntArray | None = flat  # every history (YES asks, µ$) in view order
+        self._hist_ends: IntArray = np.cumsum(self.hist_len)
+
+    def _copy_history(self) -> None:
+        """Copy the markets' histories out of the store (before it changes, or for a feature)."""
+        if self._hist_flat is None and self._store is not None:
+            self._set_history(self._store.gather(self._hist_rows)[1])
+
+    def _history(self) -> tuple[IntArray, IntArray]:
+        """Every history concatenated in view order, and where each ends."""
+        self._copy_history()
+        assert self._hist_flat is not None  # noqa: S101 — set by _copy_history
+        return self._hist_flat, self._hist_ends
+
+    @property
+    def markets(self) -> list[MarketState]:
+        """The markets, in ticker order."""
+        if self._markets is None:
+            states = self._states
+            self._markets = [states[i] for i in self._sel]
+        return self._markets
+
+    @property
+    def tickers(self) -> list[str]:
+        """The markets' tickers, sorted."""
+        if self._tickers is None:
+            self._tickers = [m.ticker for m in self.markets]
+        return self._tickers
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Position of each ticker in the view."""
+        if self._index is None:
+            self._index = {t: i for i, t in enumerate(self.tickers)}
+        return self._index
+
+    def ticker(self, i: int) -> str:
+        """The ticker of the ``i``-th market (without listing them all)."""
+        if self._tickers is not None:
+            return self._tickers[i]
+        return self._states[self._sel[i]].ticker
 
     @classmethod
     def build(
@@ -157,19 +211,22 @@ class MarketView:
         order = cache.order
         sel = order[ok[order]]  # rows of the view's markets, in ticker order
         states = cache.states
-        markets = [states[i] for i in sel.tolist()]
         hist_rows = cache.hist_row[sel]
         for j in np.flatnonzero(hist_rows == 0).tolist():  # a history may have begun since
-            hist_rows[j] = cache.hist_row[sel[j]] = markets[j].history.row
+            hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
         view = cls.__new__(cls)
-        view._fill(
-            now_ms,
-            markets,
-            list(categories),
-            cache.category_pos(book, categories)[sel],
-            cache.raw[sel],
-            book.history_store.gather(hist_rows),
-        )
+        cat_idx = cache.category_pos(book, categories)[sel]
+        view._fill(now_ms, list(categories), cat_idx, cache.raw[sel])
+        view._markets = None
+        view._states = states  # only ever appended to: the rows in ``sel`` stay valid
+        view._sel = sel.tolist()
+        store = book.history_store
+        view._store = store
+        view._hist_rows = hist_rows
+        view.hist_len = store.lengths(hist_rows)
+        view._hist_flat = None
+        view._hist_ends = np.zeros(0, dtype=np.int64)
+        store.before_next_write(view._copy_history)
         if lookbacks is not None:
             wanted = frozenset(lookbacks)
             if wanted and min(wanted) < 1:
@@ -179,7 +236,7 @@ class MarketView:
 
     def __len__(self) -> int:
         """Number of markets in the view."""
-        return len(self.markets)
+        return len(self._sel)
 
     # -- history features ---------------------------------------------------------------------
 
@@ -209,6 +266,39 @@ class MarketView:
             z[(self.hist_len < MIN_ZSCORE_POINTS) | ~(std > 0)] = _NAN
             self._zscore = z
         return self._zscore
+
+    def zscore_at(self, markets: IntArray) -> FloatArray:
+        """``zscore[markets]``, computing the rolling statistics of only those markets.
+
+        Each market's mean and standard deviation come from the same float operations over the
+        same values as in :attr:`zscore` (every per-market sum is a reduction over that market's
+        history alone), so the values are identical.
+        """
+        if self._zscore is not None:
+            return self._zscore[markets]
+        out = np.full(len(markets), _NAN)
+        lengths = self.hist_len[markets]
+        at = np.flatnonzero(lengths >= MIN_ZSCORE_POINTS)
+        if not len(at):
+            return out
+        n = lengths[at]
+        ends = np.cumsum(n)
+        starts = ends - n
+        if self._hist_flat is None and self._store is not None:  # the store is as built
+            values = self._store.gather(self._hist_rows[markets[at]])[1]
+        else:  # position k of the output reads flat[first + offset]
+            all_values, all_ends = self._history()
+            first = all_ends[markets[at]] - n
+            values = all_values.take(np.repeat(first - starts, n) + np.arange(int(ends[-1])))
+        flat = values.astype(np.float64)
+        mu = np.add.reduceat(flat, starts) / n
+        dev = np.subtract(flat, np.repeat(mu, n), out=flat)  # in place: fewer large temporaries
+        std = np.sqrt(np.add.reduceat(np.square(dev, out=dev), starts) / n) / PRICE_ONE
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (self.yes_ask[markets[at]] - mu / PRICE_ONE) / std
+        z[~(std > 0)] = _NAN
+        out[at] = z
+        return out
 
     def momentum(self, lookback: int) -> FloatArray:
         """Fractional change of the YES ask over ``lookback`` history ticks (NaN if too short).
@@ -241,10 +331,10 @@ class MarketView:
         ok = self.hist_len > lbs  # (k, n): at least lookback + 1 points
         out = np.full(ok.shape, _NAN)
         if ok.any():
-            flat = self._hist_flat
+            flat, hist_ends = self._history()
             # Clipped indices may point into another market's history (or be 0 for an empty
             # one); those entries are exactly the ones ``ok`` masks out below.
-            last_idx = np.maximum(self._hist_ends - 1, 0)
+            last_idx = np.maximum(hist_ends - 1, 0)
             last = flat[last_idx].astype(np.float64)  # (n,), shared by every lookback
             base = flat[np.maximum(last_idx - lbs, 0)].astype(np.float64)  # (k, n)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,23 +343,49 @@ class MarketView:
         for row, lb in enumerate(missing):
             self._momentum[lb] = out[row]
 
+    def momentum_at(self, lookbacks: IntArray, markets: IntArray) -> FloatArray:
+        """``momentum(lookbacks[i])[markets[i]]`` for every ``i``, by the same float operations.
+
+        For many (lookback, market) pairs at once without computing whole lookback rows.
+        """
+        if len(lookbacks) and int(lookbacks.min()) < 1:
+            msg = f"momentum lookback must be at least 1 tick, was {int(lookbacks.min())}"
+            raise ValueError(msg)
+        ok = self.hist_len[markets] > lookbacks
+        if not ok.any():
+            return np.full(len(markets), _NAN)
+        if self._hist_flat is None and self._store is not None:  # the store is as built
+            steps = np.zeros((2, len(markets)), dtype=np.int64)
+            steps[1] = lookbacks
+            last, base = self._store.back(self._hist_rows[markets], steps).astype(np.float64)
+        else:
+            flat, hist_ends = self._history()
+            last_idx = np.maximum(hist_ends[markets] - 1, 0)  # masked by ``ok`` where clipped
+            last = flat[last_idx].astype(np.float64)
+            base = flat[np.maximum(last_idx - lookbacks, 0)].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mom = (last - base) / base
+        out: FloatArray = np.where(ok & (base > 0), mom, _NAN)
+        return out
+
     def _rolling_stats(self) -> None:
         """Mean and population standard deviation of each market's history, in dollars.
 
         Two passes (mean, then squared deviations) over the flat history: no overflow and no
         cancellation whatever the history length.
         """
-        n_markets = len(self.markets)
+        n_markets = len(self)
         mean = np.full(n_markets, _NAN)
         std = np.full(n_markets, _NAN)
         has = self.hist_len > 0
         if has.any():
-            starts = (self._hist_ends - self.hist_len)[has]
+            values, hist_ends = self._history()
+            starts = (hist_ends - self.hist_len)[has]
             n = self.hist_len[has]
-            flat = self._hist_flat.astype(np.float64)
+            flat = values.astype(np.float64)
             mu = np.add.reduceat(flat, starts) / n
-            dev = flat - np.repeat(mu, n)
-            var = np.add.reduceat(dev * dev, starts) / n
+            dev = np.subtract(flat, np.repeat(mu, n), out=flat)  # in place: fewer temporaries
+            var = np.add.reduceat(np.square(dev, out=dev), starts) / n
             mean[has] = mu / PRICE_ONE
             std[has] = np.sqrt(var) / PRICE_ONE
         self._hist_mean = mean

@@ -18,6 +18,14 @@ account's daily P&L (change of equity since UTC midnight). Money stays integer: 
 fractions are fixed at construction as integer parts per billion (:data:`PPB`), and budgets and
 limits are ``micro-dollars × ppb // PPB``. All randomness comes from the injected
 ``random.Random``; there is no clock (time is the ``now_ms`` argument).
+
+A whole population ticks through :func:`run_population_tick`, with the same trades, fills and
+random draws as ticking each bot in order, but incrementally: the population's parameters, its
+accounts and which bots are at a limit are kept between ticks (limits are re-checked only for
+accounts that changed, the UTC-day roll is applied once per day), and the candidates of every
+active bot come from one evaluation as ``(bot, market)`` pairs
+(:func:`~evoarena.evolution.strategies.population_pairs_of`); only the walk over each bot's
+candidates (step 3-4) is a Python loop.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import math
 import operator
 import random
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,16 +41,19 @@ import numpy as np
 import numpy.typing as npt
 
 from evoarena.engine.fees import CENT
-from evoarena.engine.paper import BotAccount, Fill, PaperExchange
+from evoarena.engine.paper import DAY_MS, BotAccount, Fill, PaperExchange
 from evoarena.engine.view import MarketView
 from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
+    PairRules,
     PopulationParams,
+    category_bits,
     category_table,
     market_filter,
     population_filter_of,
+    population_pairs_of,
     population_signals_of,
     signal,
 )
@@ -184,7 +196,7 @@ class GeneticBot:
         held = acct.open_positions
         trades = 0
         for i, sig in zip(indices, signals, strict=True):
-            ticker = view.tickers[i]
+            ticker = view.ticker(i)
             if ticker in held:
                 continue
             side = self.choose_side(sig)
@@ -242,11 +254,35 @@ def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
-class _Population:
-    """Per-population arrays that do not change between ticks: parameter columns, category
-    tables (per category list), the bots' account ids."""
+_Bits = npt.NDArray[np.unsignedinteger[Any]]
+_Subset = tuple[PopulationParams | PairRules, BoolArray, _Bits | None]
+"""What a group of bots is evaluated with (see :meth:`_Population.subset`)."""
 
-    __slots__ = ("bots", "cat_key", "cat_tables", "params")
+
+class _Population:
+    """Per-population state kept between ticks: parameter columns, category tables (per category
+    list) and, for the exchange last ticked, the bots' accounts and which bots are at a limit.
+
+    A bot's limit flag is re-checked only when its account's :attr:`BotAccount.changes` moved (a
+    buy, a close or a day roll) since the last check, and the UTC-day roll is applied to every
+    account once per new day instead of once per bot and tick.
+    """
+
+    __slots__ = (
+        "_exchange",
+        "accounts",
+        "active",
+        "bots",
+        "cat_bits",
+        "cat_key",
+        "cat_tables",
+        "limited",
+        "params",
+        "rolled_day",
+        "seen",
+        "sub",
+        "sub_rows",
+    )
 
     def __init__(self, bots: Sequence[GeneticBot]) -> None:
         self.bots = list(bots)
@@ -257,6 +293,15 @@ class _Population:
         )
         self.cat_key: list[str] | None = None
         self.cat_tables: BoolArray = np.zeros((0, 0), dtype=np.bool_)
+        self.cat_bits: _Bits | None = None
+        self._exchange: weakref.ref[PaperExchange] | None = None
+        self.accounts: list[BotAccount] = []
+        self.rolled_day: int | None = None
+        self.seen: list[int] = []
+        self.limited: list[bool] = []
+        self.active: list[int] = []
+        self.sub_rows: list[int] | None = None
+        self.sub: _Subset = (self.params, self.cat_tables, None)
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
@@ -265,19 +310,85 @@ class _Population:
     def category_tables(self, view: MarketView) -> BoolArray:
         if self.cat_key != view.categories:
             self.cat_tables = np.stack([b.category_table(view) for b in self.bots])
+            self.cat_bits = category_bits(self.cat_tables)
             self.cat_key = view.categories
+            self.sub_rows = None
         return self.cat_tables
 
+    def active_bots(self, exchange: PaperExchange, now_ms: int) -> list[int]:
+        """Indices of the bots not at a limit at ``now_ms``, every account rolled to that day.
 
-_last_population: _Population | None = None
+        The same answer as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
+        bot; accounts open on first call, in bot order, as :meth:`PaperExchange.account` does.
+        """
+        ref = self._exchange
+        if ref is None or ref() is not exchange:
+            self._exchange = weakref.ref(exchange)
+            self.accounts = [exchange.account(b.bot_id) for b in self.bots]
+            self.rolled_day = None
+            self.seen = [-1] * len(self.bots)
+            self.limited = [False] * len(self.bots)
+        accounts = self.accounts
+        day = now_ms // DAY_MS
+        if day != self.rolled_day:
+            # roll_to never moves an account's day backwards: once all are rolled to ``day``,
+            # rolling them again within it is a no-op.
+            for acct in accounts:
+                acct.roll_to(now_ms)
+            self.rolled_day = day
+        changes = [a.changes for a in accounts]
+        if changes != self.seen:
+            limited = self.limited
+            bots = self.bots
+            for i, (c, s) in enumerate(zip(changes, self.seen, strict=True)):
+                if c != s:
+                    limited[i] = bots[i].at_limit(accounts[i])
+            self.seen = changes
+            self.active = [i for i, lim in enumerate(limited) if not lim]
+        return self.active
+
+    def subset(self, rows: list[int], view: MarketView) -> _Subset:
+        """What the bots ``rows`` (increasing) are evaluated with, kept while they are the same:
+        their :class:`PairRules` when the population's are exact, else their parameter columns;
+        their category tables; their category bits (pair rules only, when they fit)."""
+        tables = self.category_tables(view)
+        if rows != self.sub_rows:
+            rules = self.params.rules
+            everyone = len(rows) == self.params.n
+            at = np.array(rows, dtype=np.intp)
+            if rules is not None and rules.exact:
+                bits = self.cat_bits
+                self.sub = (
+                    (rules, tables, bits)
+                    if everyone
+                    else (rules.take(at), tables[at], None if bits is None else bits[at])
+                )
+            else:
+                self.sub = (
+                    (self.params, tables, None)
+                    if everyone
+                    else (self.params.take(at), tables[at], None)
+                )
+            self.sub_rows = list(rows)
+        return self.sub
+
+
+_POPULATIONS_KEPT = 4
+_populations: list[_Population] = []
+"""The most recently ticked populations, newest first (several may tick in turn)."""
 
 
 def _population(bots: Sequence[GeneticBot]) -> _Population:
-    """The arrays of ``bots`` (the same list of the same bots tick after tick reuses them)."""
-    global _last_population
-    pop = _last_population
-    if pop is None or not pop.is_for(bots):
-        pop = _last_population = _Population(bots)
+    """The kept state of ``bots`` (the same list of the same bots tick after tick reuses it)."""
+    kept = _populations
+    for i, pop in enumerate(kept):
+        if pop.is_for(bots):
+            if i:
+                kept.insert(0, kept.pop(i))
+            return pop
+    pop = _Population(bots)
+    kept.insert(0, pop)
+    del kept[_POPULATIONS_KEPT:]
     return pop
 
 
@@ -285,32 +396,44 @@ def population_candidates(
     bots: Sequence[GeneticBot], view: MarketView
 ) -> list[tuple[list[int], list[int]]]:
     """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
-    if not bots:
-        return []
-    return _candidates(_population(bots), np.arange(len(bots)), view)
+    out: list[tuple[list[int], list[int]]] = [([], []) for _ in bots]
+    for j, idx, sigs in _candidates(_population(bots), list(range(len(bots))), view):
+        out[j] = (idx, sigs)
+    return out
 
 
 def _candidates(
-    pop: _Population, rows: npt.NDArray[np.intp], view: MarketView
-) -> list[tuple[list[int], list[int]]]:
-    """Candidates of the population's bots ``rows`` (in that order)."""
-    n = len(rows)
-    if len(view) == 0:
-        return [([], []) for _ in range(n)]
-    params = pop.params if n == pop.params.n else pop.params.take(rows)
-    tables = pop.category_tables(view)
-    sig = population_signals_of(params, view)
-    ok = sig != 0
-    if not ok.any():
-        return [([], []) for _ in range(n)]
-    ok &= population_filter_of(params, view, tables if n == len(tables) else tables[rows])
-    r, cols = np.nonzero(ok)
-    bounds = np.searchsorted(r, np.arange(n + 1)).tolist()
+    pop: _Population, rows: list[int], view: MarketView
+) -> list[tuple[int, list[int], list[int]]]:
+    """``(j, indices, signals)`` for each ``j``-th of the population's bots ``rows`` (increasing)
+    that has candidates, in that order; the lists are :meth:`GeneticBot.candidates`'."""
+    n_markets = len(view)
+    if not rows or n_markets == 0:
+        return []
+    params, tables, bits = pop.subset(rows, view)
+    if isinstance(params, PairRules):
+        r, cols, sigs = population_pairs_of(params, view, tables, bits)
+        if not len(r):
+            return []
+    else:
+        sig = population_signals_of(params, view)
+        ok = sig != 0
+        if not ok.any():
+            return []
+        ok &= population_filter_of(params, view, tables)
+        flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
+        r = flat // n_markets
+        cols = flat - r * n_markets
+        sigs = sig.reshape(-1)[flat]
+    counts = np.bincount(r, minlength=len(rows))
+    ends = np.cumsum(counts).tolist()
     col_list = cols.tolist()
-    sig_list = sig[r, cols].tolist()
-    return [
-        (col_list[bounds[i] : bounds[i + 1]], sig_list[bounds[i] : bounds[i + 1]]) for i in range(n)
-    ]
+    sig_list = sigs.tolist()
+    out = []
+    for j in np.flatnonzero(counts).tolist():
+        a, b = ends[j] - int(counts[j]), ends[j]
+        out.append((j, col_list[a:b], sig_list[a:b]))
+    return out
 
 
 def run_population_tick(
@@ -320,23 +443,17 @@ def run_population_tick(
 
     Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
     other's fills), but the filters and signals of all bots not at a limit are evaluated together
-    as ``(bots × markets)`` masks, from parameter arrays kept while the population is the same.
+    as ``(bots × markets)`` masks, from parameter arrays kept while the population is the same,
+    and limits are re-checked only for accounts that changed (see :class:`_Population`).
     """
-    active: list[int] = []
-    account = exchange.account
-    for i, bot in enumerate(bots):
-        acct = account(bot.bot_id)
-        acct.roll_to(now_ms)
-        if not bot.at_limit(acct):
-            active.append(i)
+    pop = _population(bots)
+    active = pop.active_bots(exchange, now_ms)
     if len(active) < _BATCH_MIN_BOTS:
         return sum(
             b.execute(view, exchange, now_ms, *b.candidates(view))
             for b in (bots[i] for i in active)
         )
-    found = _candidates(_population(bots), np.array(active, dtype=np.intp), view)
     return sum(
-        bots[i].execute(view, exchange, now_ms, idx, sigs)
-        for i, (idx, sigs) in zip(active, found, strict=True)
-        if idx
+        bots[active[j]].execute(view, exchange, now_ms, idx, sigs)
+        for j, idx, sigs in _candidates(pop, active, view)
     )

@@ -27,7 +27,9 @@ the cheaper side, YES on an exact tie.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +38,7 @@ from evoarena.engine.view import FloatArray, MarketView
 from evoarena.evolution.genome import SIGNAL_TYPES, BotParams
 
 SignalArray = npt.NDArray[np.int8]
+IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Param = float | FloatArray
 """A scalar (one bot) or an ``(n_bots, 1)`` column (many bots)."""
@@ -147,10 +150,11 @@ _PARAM_COLUMNS = (
 class PopulationParams:
     """Many bots' parameters as ``(n_bots, 1)`` columns, built once and sliced per tick.
 
-    ``price_lows``/``price_highs`` are the bots' filter price bounds (dollars).
+    ``price_lows``/``price_highs`` are the bots' filter price bounds (dollars). When they are
+    given, the parameters are also kept as :attr:`rules` for :func:`population_pairs_of`.
     """
 
-    __slots__ = ("columns", "kind_codes", "lookbacks", "n")
+    __slots__ = ("columns", "kind_codes", "lookbacks", "n", "rules")
 
     def __init__(
         self,
@@ -171,6 +175,9 @@ class PopulationParams:
             msg = f"unknown signal type {e.args[0]!r}; expected one of {', '.join(SIGNAL_TYPES)}"
             raise ValueError(msg) from None
         self.lookbacks = np.array([p.momentum_lookback for p in params], dtype=np.int64)
+        self.rules: PairRules | None = (
+            PairRules.of(params, price_lows, price_highs) if price_lows else None
+        )
 
     def take(self, rows: npt.NDArray[np.intp]) -> PopulationParams:
         """The sub-population ``rows`` (in that order)."""
@@ -179,6 +186,7 @@ class PopulationParams:
         sub.columns = {k: v[rows] if len(v) else v for k, v in self.columns.items()}
         sub.kind_codes = self.kind_codes[rows]
         sub.lookbacks = self.lookbacks[rows]
+        sub.rules = None if self.rules is None else self.rules.take(rows)
         return sub
 
 
@@ -310,3 +318,249 @@ def population_filter_of(
         min_open_interest=cols["min_open_interest"],
         categories_allowed=categories_allowed,
     )
+
+
+# -- candidate pairs ------------------------------------------------------------------------------
+#
+# The population path below finds the (bot, market) pairs where the filter passes and the signal
+# fires without evaluating every rule on every pair: the parts of the filter that do not depend on
+# prices (expiry window, volume, open interest, category) are evaluated densely, and the price
+# bounds and the signals only on the pairs that survive, through a single form per rule,
+# ``lo <= x <= hi``, with the strict comparisons rewritten exactly: for finite ``c``,
+# ``x < c`` is ``-inf <= x <= nextafter(c, -inf)`` and ``x > c`` is
+# ``nextafter(c, +inf) <= x <= inf`` (both False for NaN), so every decision is the one the dense
+# rules above make.
+
+_F_MIN_H, _F_MAX_H, _F_MIN_VOL, _F_MIN_OI, _F_PRICE_LOW, _F_PRICE_HIGH = range(6)
+_F_YES_LO, _F_YES_HI, _F_NO_LO, _F_NO_HI = range(6, 10)
+_N_F = 10
+_I_SOURCE, _I_LOOKBACK, _I_YES_ON_TIE = range(3)
+_N_I = 3
+_K_MIN_H, _K_MAX_H, _K_MIN_VOL, _K_MIN_OI = range(4)
+_RANK_MIN_BOTS = 128
+"""From this many bots on, the filter's thresholds are compared as ranks (see :class:`PairRules`):
+the per-market binary searches then cost less than the float comparisons they replace."""
+_SRC_ASKS = 0
+"""YES side tested on the YES ask, NO side on the NO ask (price_level, value)."""
+_SRC_SWAPPED = 1
+"""YES side tested on the NO ask and vice versa (contrarian)."""
+_SRC_MOMENTUM = 2
+_SRC_ZSCORE = 3
+_INF = float("inf")
+
+
+def _below(c: float) -> float:
+    return math.nextafter(c, -_INF)
+
+
+def _above(c: float) -> float:
+    return math.nextafter(c, _INF)
+
+
+class PairRules:
+    """A population's rules as two matrices, one column per bot (for :func:`population_pairs_of`).
+
+    :attr:`floats` rows: expiry window (hours), minimum volume and open interest, filter price
+    bounds, then the YES and NO sides' signal intervals; :attr:`ints` rows: which market values
+    the signal reads (asks, swapped asks, momentum, z-score), the momentum lookback, and whether
+    YES wins when both sides qualify regardless of price (mean reversion; otherwise the cheaper
+    ask wins). :attr:`exact` is False when a signal threshold is not finite: the rewriting of
+    strict comparisons above needs finite thresholds, so such a population uses the dense rules.
+
+    The expiry window and the volume and open-interest minimums are also kept as ranks: with
+    ``u`` the sorted distinct thresholds of one kind (:attr:`levels`), a value ``x`` is at least
+    ``u[j]`` exactly when ``searchsorted(u, x, "right") > j`` and at most ``u[j]`` exactly when
+    ``searchsorted(u, x, "left") <= j`` (NaN sorts after every threshold), so for many bots those
+    ``(bots × markets)`` comparisons run on small integers (:attr:`ranks`), several times faster
+    than on floats. :attr:`ranked` is False when a filter threshold is NaN (floats are compared).
+    """
+
+    __slots__ = ("exact", "floats", "ints", "levels", "ranked", "ranks")
+
+    def __init__(
+        self,
+        floats: FloatArray,
+        ints: npt.NDArray[np.int64],
+        levels: tuple[FloatArray, FloatArray, FloatArray],
+        ranks: npt.NDArray[np.signedinteger[Any]],
+        *,
+        exact: bool,
+        ranked: bool,
+    ) -> None:
+        self.floats = floats
+        self.ints = ints
+        self.levels = levels
+        self.ranks = ranks
+        self.exact = exact
+        self.ranked = ranked
+
+    @classmethod
+    def of(
+        cls, params: Sequence[BotParams], price_lows: Sequence[float], price_highs: Sequence[float]
+    ) -> PairRules:
+        """The rules of ``params`` with the bots' filter price bounds."""
+        floats = np.empty((_N_F, len(params)), dtype=np.float64)
+        ints = np.zeros((_N_I, len(params)), dtype=np.int64)
+        exact = True
+        for j, (p, low, high) in enumerate(zip(params, price_lows, price_highs, strict=True)):
+            kind = p.signal_type
+            source, yes_on_tie = _SRC_ASKS, 0
+            if kind == "price_level":
+                lo, hi = p.price_threshold_low, p.price_threshold_high
+                sides = (lo, hi, lo, hi)
+            elif kind == "value":
+                limit = 0.5 - p.value_edge_min  # the very float value_signal compares with
+                sides = (-_INF, _below(limit), -_INF, _below(limit))
+                exact = exact and math.isfinite(limit)
+            elif kind == "contrarian":
+                t = p.contrarian_threshold
+                sides = (_above(t), _INF, _above(t), _INF)
+                source = _SRC_SWAPPED
+                exact = exact and math.isfinite(t)
+            elif kind == "momentum":
+                t = abs(p.momentum_trigger)
+                sides = (_above(t), _INF, -_INF, _below(-t))
+                source = _SRC_MOMENTUM
+                exact = exact and math.isfinite(t) and p.momentum_lookback >= 1
+            elif kind == "mean_reversion":
+                k = p.mean_rev_zscore
+                sides = (-_INF, _below(-k), _above(k), _INF)
+                source, yes_on_tie = _SRC_ZSCORE, 1  # "below" is assigned last: YES wins
+                exact = exact and math.isfinite(k)
+            else:
+                msg = f"unknown signal type {kind!r}; expected one of {', '.join(SIGNAL_TYPES)}"
+                raise ValueError(msg)
+            floats[:, j] = (
+                p.min_time_to_expiry_hrs,
+                p.max_time_to_expiry_hrs,
+                p.min_volume_24h,
+                p.min_open_interest,
+                low,
+                high,
+                *sides,
+            )
+            ints[:, j] = (source, p.momentum_lookback, yes_on_tie)
+        ranked = not np.isnan(floats[_F_MIN_H:_F_PRICE_LOW]).any()
+        hours = np.unique(floats[_F_MIN_H:_F_MIN_VOL])
+        volume = np.unique(floats[_F_MIN_VOL])
+        interest = np.unique(floats[_F_MIN_OI])
+        dtype = np.int16 if 2 * len(params) < np.iinfo(np.int16).max else np.int32
+        ranks: npt.NDArray[np.signedinteger[Any]] = np.stack(
+            [
+                np.searchsorted(hours, floats[_F_MIN_H]),
+                np.searchsorted(hours, floats[_F_MAX_H]),
+                np.searchsorted(volume, floats[_F_MIN_VOL]),
+                np.searchsorted(interest, floats[_F_MIN_OI]),
+            ]
+        ).astype(dtype)
+        levels = (hours, volume, interest)
+        return cls(floats, ints, levels, ranks, exact=exact, ranked=ranked)
+
+    def take(self, rows: npt.NDArray[np.intp]) -> PairRules:
+        """The bots ``rows`` (in that order)."""
+        return PairRules(
+            self.floats[:, rows],
+            self.ints[:, rows],
+            self.levels,
+            self.ranks[:, rows],
+            exact=self.exact,
+            ranked=self.ranked,
+        )
+
+
+def category_bits(tables: BoolArray) -> npt.NDArray[np.unsignedinteger[Any]] | None:
+    """Each bot's :func:`category_table` (a row of ``tables``) as one unsigned integer, bit ``k``
+    set when slot ``k`` is allowed; None with more than 64 slots."""
+    n_slots = tables.shape[1]
+    if n_slots > 64:
+        return None
+    widths = (np.uint8, np.uint16, np.uint32, np.uint64)
+    dtype = next(t for t in widths if np.iinfo(t).bits >= n_slots)
+    weights = np.left_shift(np.uint64(1), np.arange(n_slots, dtype=np.uint64))
+    bits: npt.NDArray[np.unsignedinteger[Any]] = (tables.astype(np.uint64) @ weights).astype(dtype)
+    return bits
+
+
+def population_pairs_of(
+    rules: PairRules,
+    view: MarketView,
+    categories_allowed: BoolArray,
+    bits: npt.NDArray[np.unsignedinteger[Any]] | None = None,
+    *,
+    ranked: bool | None = None,
+) -> tuple[IntArray, IntArray, SignalArray]:
+    """``(bots, markets, signals)``: every pair where :func:`population_filter_of` passes and
+    :func:`population_signals_of` fires, in row-major (bot, then market) order.
+
+    Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables, ``bits``
+    optionally the same as :func:`category_bits`. ``ranked`` forces the rank comparisons on or
+    off (by default they are used from :data:`_RANK_MIN_BOTS` bots on); the result is the same.
+    """
+    n = len(view)
+    f = rules.floats
+    hours = view.hours_to_expiry
+    if rules.ranked and (ranked if ranked is not None else f.shape[1] >= _RANK_MIN_BOTS):
+        k = rules.ranks
+        dtype = k.dtype
+        hour_levels, volume_levels, interest_levels = rules.levels
+        ok = np.searchsorted(hour_levels, hours, "right").astype(dtype) > k[_K_MIN_H][:, None]
+        ok &= np.searchsorted(hour_levels, hours, "left").astype(dtype) <= k[_K_MAX_H][:, None]
+        # ~(x < minimum): NaN (unreported) passes, as it sorts after every threshold.
+        volume = np.searchsorted(volume_levels, view.volume_24h, "right").astype(dtype)
+        ok &= volume > k[_K_MIN_VOL][:, None]
+        interest = np.searchsorted(interest_levels, view.open_interest, "right").astype(dtype)
+        ok &= interest > k[_K_MIN_OI][:, None]
+    else:
+        ok = hours >= f[_F_MIN_H][:, None]
+        ok &= hours <= f[_F_MAX_H][:, None]
+        ok &= ~(view.volume_24h < f[_F_MIN_VOL][:, None])  # NaN (unreported) passes
+        ok &= ~(view.open_interest < f[_F_MIN_OI][:, None])
+    slots = view.category_idx + 1
+    if bits is None:
+        ok &= categories_allowed[:, slots]
+    else:
+        one = bits.dtype.type(1)
+        ok &= (bits[:, None] & np.left_shift(one, slots.astype(bits.dtype))) != 0
+    flat = np.flatnonzero(ok)
+    bots = flat // n
+    markets = flat - bots * n
+    yes_ask = view.yes_ask[markets]
+    no_ask = view.no_ask[markets]
+    low = f[_F_PRICE_LOW][bots]
+    high = f[_F_PRICE_HIGH][bots]
+    keep = ((yes_ask >= low) & (yes_ask <= high)) | ((no_ask >= low) & (no_ask <= high))
+    bots, markets, yes_ask, no_ask = bots[keep], markets[keep], yes_ask[keep], no_ask[keep]
+
+    source = rules.ints[_I_SOURCE][bots]
+    swapped = source == _SRC_SWAPPED
+    x_yes = np.where(swapped, no_ask, yes_ask)
+    x_no = np.where(swapped, yes_ask, no_ask)
+    history = source >= _SRC_MOMENTUM
+    if history.any():
+        at = np.flatnonzero(history)
+        values = np.empty(len(at), dtype=np.float64)
+        mom = source[at] == _SRC_MOMENTUM
+        if mom.any():
+            m_at = at[mom]
+            values[mom] = view.momentum_at(rules.ints[_I_LOOKBACK][bots[m_at]], markets[m_at])
+        z = ~mom
+        if z.any():
+            z_markets = markets[at[z]]
+            wanted = np.zeros(n, dtype=np.bool_)
+            wanted[z_markets] = True
+            zscores = np.empty(n, dtype=np.float64)
+            needed = np.flatnonzero(wanted)
+            zscores[needed] = view.zscore_at(needed)
+            values[z] = zscores[z_markets]
+        x_yes[at] = values
+        x_no[at] = values
+    yes_ok = (x_yes >= f[_F_YES_LO][bots]) & (x_yes <= f[_F_YES_HI][bots])
+    no_ok = (x_no >= f[_F_NO_LO][bots]) & (x_no <= f[_F_NO_HI][bots])
+    # pick_sides: YES where only YES qualifies or both do and YES wins the tie.
+    yes = yes_ok & (~no_ok | (yes_ask <= no_ask) | (rules.ints[_I_YES_ON_TIE][bots] != 0))
+    no = no_ok & ~yes
+    fires = yes | no
+    sig = yes.astype(np.int8)
+    sig -= no
+    return bots[fires], markets[fires], sig[fires]

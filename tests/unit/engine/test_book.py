@@ -374,3 +374,27 @@ def test_history_store_guards_its_rows() -> None:
     lengths, values = store.gather(np.array([row, 0, row], dtype=np.int64))
     assert lengths.tolist() == [1, 0, 1]
     assert values.tolist() == [7, 7]
+
+
+def test_book_arrays_hold_what_each_market_shows() -> None:
+    """Rows (new and re-read dirty ones) equal market_row, tradable, fresh book and history row."""
+    from evoarena.engine.book import market_row
+
+    book = MarketBook(history_len=3)
+    book.apply(info("A", status=MarketStatus.ACTIVE, close_ms=T + 5, volume_24h=700))
+    book.apply(info("B", status=MarketStatus.CLOSED, open_interest=9))
+    book.apply(info("C", status=MarketStatus.ACTIVE))
+    book.apply(BookSnapshot("A", ((400_000, 500),), ((550_000, 300), (500_000, 1000)), T))
+    book.apply(BookSnapshot("B", (), ((200_000, 100),), T))
+    book.record_tick()
+    book.apply(BookInvalidated(("A",), "gap", T))
+    book.apply(BookSnapshot("C", ((10_000, 100),), (), T))
+    arrays = book.arrays()
+    for row, m in enumerate(arrays.states):
+        want = [np.nan if v is None else float(v) for v in market_row(m)]
+        np.testing.assert_array_equal(arrays.raw[row], want)
+        assert arrays.tradable[row] == m.tradable
+        assert arrays.fresh[row] == (m.has_book and not m.stale)
+        assert arrays.hist_row[row] == m.history.row
+    assert arrays.tradable.tolist() == [False, False, True]
+    assert arrays.hist_row[0] > 0

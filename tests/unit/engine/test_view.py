@@ -254,3 +254,63 @@ def test_view_of_markets_from_two_books() -> None:
     assert v.hist_mean[:2].tolist() == pytest.approx([0.45, 1.1 / 3])
     assert v.momentum(1)[:2].tolist() == pytest.approx([0.25, 1.0])
     assert math.isnan(v.hist_mean[2])
+
+
+def varied_history_book() -> MarketBook:
+    """Thirty markets with histories of 0 to 40 points (some flat), wrapping a 25-point ring."""
+    book = MarketBook(history_len=25)
+    for i in range(30):
+        add_market(book, f"M{i:02d}", no_bids=((usd("0.50") + 1000 * (i % 7), 100),))
+        flat = i % 6 == 0
+        for k in range(i * 4 // 3):
+            book.market(f"M{i:02d}").history.append(
+                usd("0.45") + (0 if flat else 997 * (k * i % 11))
+            )
+    return book
+
+
+def test_zscore_at_equals_the_full_zscore_bit_for_bit() -> None:
+    """Rolling statistics of a subset of markets give exactly the full computation's values."""
+    book = varied_history_book()
+    full = MarketView.build(book, T0, []).zscore
+    assert np.isfinite(full).sum() > 10
+    for subset in ([0], [3, 4, 5], list(range(0, 30, 2)), list(range(30)), []):
+        at = np.array(subset, dtype=np.int64)
+        got = MarketView.build(book, T0, []).zscore_at(at)
+        assert got.tobytes() == full[at].tobytes()
+
+
+def test_momentum_at_equals_momentum_rows_bit_for_bit() -> None:
+    """Momentum at (lookback, market) pairs is exactly the momentum rows' values there."""
+    book = varied_history_book()
+    v = MarketView.build(book, T0, [])
+    lookbacks = np.array([1, 2, 5, 24, 1, 30, 7] * 10, dtype=np.int64)
+    markets = np.arange(70, dtype=np.int64) % 30
+    got = v.momentum_at(lookbacks, markets)
+    want = np.array([v.momentum(int(lb))[m] for lb, m in zip(lookbacks, markets, strict=True)])
+    assert np.isfinite(want).sum() > 20
+    assert got.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="lookback"):
+        v.momentum_at(np.array([0]), np.array([0]))
+
+
+def test_history_reads_before_and_after_a_write_see_the_built_history() -> None:
+    """Point reads straight from the store, and reads after the store changed, agree with a
+    view whose history was copied at once."""
+    book = varied_history_book()
+    eager = MarketView.build(book, T0, [])
+    want_z = eager.zscore.copy()
+    want_m = eager.momentum(2).copy()
+    markets = np.arange(30, dtype=np.int64)
+    twos = np.full(30, 2, dtype=np.int64)
+    early = MarketView.build(book, T0, [])
+    assert early.zscore_at(markets).tobytes() == want_z.tobytes()  # read from the store
+    assert early.momentum_at(twos, markets).tobytes() == want_m.tobytes()
+    late = MarketView.build(book, T0, [])
+    for _ in range(30):  # wraps every ring
+        book.record_tick()
+    assert early.zscore_at(markets).tobytes() == want_z.tobytes()  # copied before the writes
+    assert late.zscore_at(markets).tobytes() == want_z.tobytes()
+    assert late.momentum_at(twos, markets).tobytes() == want_m.tobytes()
+    assert late.zscore.tobytes() == want_z.tobytes()
+    assert MarketView.build(book, T0, []).zscore.tobytes() != want_z.tobytes()

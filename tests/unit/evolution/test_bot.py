@@ -403,3 +403,64 @@ def test_needed_lookbacks_are_the_momentum_bots() -> None:
     other = make_bot(gid="00000011", signal_type=0.9, momentum_lookback=0.9)
     assert mom.params.signal_type == "momentum"
     assert needed_lookbacks([mom, other]) == {30}
+
+
+def test_population_tick_equals_ticking_each_bot_across_a_day_and_a_restored_exchange() -> None:
+    """Limits kept between ticks follow the UTC-day roll, settlements and an exchange swapped for
+    a restored copy exactly as per-bot ticks do (many bots are held to one trade a day)."""
+    grng = random.Random(21)
+    genomes = [Genome.random(grng) for _ in range(30)]
+    for g in genomes[::2]:
+        g.genes["max_trades_per_day"] = 0.0
+    bots_a = [GeneticBot(g, random.Random(g.id)) for g in genomes]
+    bots_b = [GeneticBot(g, random.Random(g.id)) for g in genomes]
+    assert sum(b.params.max_trades_per_day <= 2 for b in bots_a) >= 15
+    mrng = random.Random(22)
+    book = moving_book(mrng)
+    ex_a = PaperExchange(book, BANKROLL)
+    ex_b = PaperExchange(book, BANKROLL)
+    lookbacks = needed_lookbacks(bots_a)
+    fills = []
+    for k in range(11):
+        now = T0 - 6 * HOUR + k * 2 * HOUR  # crosses midnight at T0
+        if k == 2:  # as a resumed generation does: a new exchange from the saved state
+            ex_a = PaperExchange.from_dict(ex_a.to_dict(), book)
+            ex_b = PaperExchange.from_dict(ex_b.to_dict(), book)
+        v = MarketView.build(book, now, CATS, lookbacks)
+        fills_a = run_population_tick(bots_a, v, ex_a, now)
+        assert fills_a == sum(b.tick(v, ex_b, now) for b in bots_b)
+        fills.append(fills_a)
+        if k % 3 == 2:
+            for t in sorted(ex_a.held_tickers())[:3]:
+                book.apply(MarketDetermined(t, Side.NO, 0, now))
+                ex_a.settle(t, now)
+                ex_b.settle(t, now)
+        moving_book(mrng, book)
+    assert sum(fills[:3]) > 0  # the day before midnight
+    assert sum(fills[3:]) > 0  # and after it, when the day's limits start over
+    assert ex_a.to_dict() == ex_b.to_dict()
+    assert [b.rng.getstate() for b in bots_a] == [b.rng.getstate() for b in bots_b]
+
+
+def test_two_populations_ticking_in_turn_each_trade_as_their_bots_would() -> None:
+    """Populations ticked alternately keep their own state (accounts, limits) apart."""
+    grng = random.Random(31)
+    groups = [[Genome.random(grng) for _ in range(12)] for _ in range(2)]
+    pops = [[GeneticBot(g, random.Random(g.id)) for g in gs] for gs in groups]
+    singles = [[GeneticBot(g, random.Random(g.id)) for g in gs] for gs in groups]
+    mrng = random.Random(32)
+    book = moving_book(mrng)
+    ex_pop = [PaperExchange(book, BANKROLL) for _ in groups]
+    ex_single = [PaperExchange(book, BANKROLL) for _ in groups]
+    total = 0
+    for k in range(8):
+        now = T0 + HOUR + k * 20 * 60_000
+        v = MarketView.build(book, now, CATS, needed_lookbacks(pops[0] + pops[1]))
+        for p in range(2):
+            fills = run_population_tick(pops[p], v, ex_pop[p], now)
+            assert fills == sum(b.tick(v, ex_single[p], now) for b in singles[p])
+            total += fills
+        moving_book(mrng, book)
+    assert total > 4
+    for p in range(2):
+        assert ex_pop[p].to_dict() == ex_single[p].to_dict()

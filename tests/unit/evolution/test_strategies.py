@@ -16,12 +16,15 @@ from evoarena.evolution.strategies import (
     SIGNAL_NO,
     SIGNAL_NONE,
     SIGNAL_YES,
+    PopulationParams,
+    category_bits,
     category_table,
     contrarian_signal,
     market_filter,
     mean_reversion_signal,
     momentum_signal,
     population_filter,
+    population_pairs_of,
     population_signals,
     price_level_signal,
     signal,
@@ -260,8 +263,9 @@ def test_filter_category_mask() -> None:
 # -- population forms ---------------------------------------------------------------------------
 
 
-def mixed_view() -> MarketView:
-    """Forty markets with varied asks, histories, expiries, activity and categories."""
+def mixed_view(*, unknown_close: bool = False) -> MarketView:
+    """Forty markets with varied asks, histories, expiries, activity and categories (every fifth
+    with an unknown close time if ``unknown_close``)."""
     rng = random.Random(7)
     book = MarketBook()
     cats = ["Crypto", "Sports", "World"]
@@ -278,7 +282,7 @@ def mixed_view() -> MarketView:
             None if i % 13 == 0 else f"{y / 100:.2f}",
             f"{n / 100:.2f}",
             history=hist[: rng.randint(0, 30)],
-            close_ms=T0 + rng.randint(0, 30) * HOUR,
+            close_ms=None if unknown_close and i % 5 == 1 else T0 + rng.randint(0, 30) * HOUR,
             volume_24h=None if i % 5 == 0 else rng.randint(0, 600_000),
             open_interest=None if i % 7 == 0 else rng.randint(0, 250_000),
             event=None if i % 4 == 0 else f"E{i % 3}",
@@ -315,3 +319,99 @@ def test_population_filter_equals_per_bot_filter() -> None:
     for row, p in enumerate(ps):
         own = market_filter(p, v, price_low=lows[row], price_high=highs[row])
         np.testing.assert_array_equal(stacked[row], own)
+
+
+def edge_params(v: MarketView, rng: random.Random, n: int) -> list[BotParams]:
+    """Random bots, many with thresholds exactly at values the view holds (asks, z-scores,
+    momenta, expiries) or with signs the decoder never makes, to test every boundary."""
+    finite = lambda a: [float(x) for x in a if np.isfinite(x)]  # noqa: E731 — local helper
+    asks = finite(v.yes_ask) + finite(v.no_ask)
+    zs = finite(v.zscore)
+    moms = finite(v.momentum(1)) + finite(v.momentum(3))
+    hours = finite(v.hours_to_expiry)
+    activity = finite(v.volume_24h) + finite(v.open_interest)
+    out = []
+    for _ in range(n):
+        p = Genome.random(rng).decode()
+        if rng.random() < 0.7:
+            a, b = sorted(rng.sample(asks, 2))
+            p = replace(
+                p,
+                price_threshold_low=a,
+                price_threshold_high=b if rng.random() < 0.8 else a,
+                value_edge_min=0.5 - rng.choice(asks),
+                contrarian_threshold=rng.choice(asks),
+                mean_rev_zscore=rng.choice(zs) * rng.choice((1, -1)),
+                momentum_trigger=rng.choice([*moms, 0.0]) * rng.choice((1, -1)),
+                momentum_lookback=rng.choice((1, 3)),
+                min_time_to_expiry_hrs=rng.choice(hours) if rng.random() < 0.5 else 0.0,
+                max_time_to_expiry_hrs=rng.choice(hours) if rng.random() < 0.3 else 48.0,
+                min_volume_24h=rng.choice(activity) if rng.random() < 0.5 else 0.0,
+                min_open_interest=rng.choice(activity) if rng.random() < 0.5 else 0.0,
+                min_price=rng.choice(asks) if rng.random() < 0.5 else 0.0,
+            )
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
+    """The pair evaluation finds exactly the (bot, market) pairs, and signals, of the dense one."""
+    v = mixed_view(unknown_close=seed % 2 == 1)
+    rng = random.Random(seed)
+    ps = edge_params(v, rng, 80)
+    lows = [p.min_price for p in ps]
+    highs = [p.max_price for p in ps]
+    tables = np.stack([category_table(p, v.categories) for p in ps])
+    pop = PopulationParams(ps, lows, highs)
+    assert pop.rules is not None
+    assert pop.rules.exact
+    dense_sig = population_signals(ps, v)
+    ok = (dense_sig != 0) & population_filter(
+        ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
+    )
+    bots, markets, sigs = population_pairs_of(pop.rules, v, tables)
+    want_bots, want_markets = np.nonzero(ok)
+    assert len(want_bots) > 20
+    np.testing.assert_array_equal(bots, want_bots)
+    np.testing.assert_array_equal(markets, want_markets)
+    np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
+    bits = category_bits(tables)
+    for ranked in (False, True):
+        for variant in (
+            population_pairs_of(pop.rules, v, tables, ranked=ranked),
+            population_pairs_of(pop.rules, v, tables, bits, ranked=ranked),
+        ):
+            for got, want in zip(variant, (bots, markets, sigs), strict=True):
+                np.testing.assert_array_equal(got, want)
+    rows = np.array(sorted(rng.sample(range(80), 30)), dtype=np.intp)
+    sub = pop.take(rows)
+    assert sub.rules is not None
+    b2, m2, s2 = population_pairs_of(sub.rules, v, tables[rows])
+    keep = np.isin(bots, rows)
+    np.testing.assert_array_equal(rows[b2], bots[keep])
+    np.testing.assert_array_equal(m2, markets[keep])
+    np.testing.assert_array_equal(s2, sigs[keep])
+
+
+@pytest.mark.parametrize("slots", [1, 8, 9, 33, 64])
+def test_category_bits_hold_the_tables(slots: int) -> None:
+    """Bit k of a bot's integer is slot k of its table; more than 64 slots give None."""
+    tables = np.random.default_rng(slots).random((7, slots)) < 0.5
+    bits = category_bits(tables)
+    assert bits is not None
+    assert bits.dtype.itemsize * 8 >= slots
+    decoded = (bits[:, None] >> np.arange(slots, dtype=bits.dtype)) & 1
+    np.testing.assert_array_equal(decoded.astype(bool), tables)
+    assert category_bits(np.ones((2, 65), dtype=bool)) is None
+
+
+def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
+    """A non-finite signal threshold cannot be rewritten exactly: the rules say so."""
+    p = replace(Genome.random(random.Random(1)).decode(), signal_type="contrarian")
+    inf = replace(p, contrarian_threshold=float("inf"))
+    assert PopulationParams([p], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
+    assert not PopulationParams([inf], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
+    nan_hours = replace(p, min_time_to_expiry_hrs=float("nan"))
+    assert not PopulationParams([nan_hours], [0.0], [1.0]).rules.ranked  # type: ignore[union-attr]
+    assert PopulationParams([p]).rules is None
