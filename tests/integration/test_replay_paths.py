@@ -113,6 +113,42 @@ def awkward_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def hostile_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs of deltas the compiled store cannot check in bulk: after a line of another type, a
+    run on many (unknown) sids; after the next such line, more out-of-sequence deltas than a
+    batch reads in bulk, amid in-sequence ones."""
+    lines = gzip.decompress(day.read_bytes()).split(b"\n")
+    hot = [f'"type":"{k}"'.encode() for k in ("orderbook_delta", "ticker", "trade")]
+    other = len(lines) // 3
+    while any(k in lines[other] for k in hot):
+        other += 1  # to a line the store keeps for the general path
+    at = other + 50
+    while any(k in lines[at] for k in hot):
+        at += 1  # the next such line ends the many-sids run
+    while hot[0] not in lines[at]:
+        at += 1
+    line = orjson.loads(lines[at])
+    t, ws = line["t_ms"], line["ws"]
+
+    def delta(sid: int, seq: int, t_ms: int = t) -> bytes:
+        return orjson.dumps({"t_ms": t_ms, "ws": {**ws, "sid": sid, "seq": seq}})
+
+    t_other = orjson.loads(lines[other])["t_ms"]
+    many_sids = [delta(1000 + k, 1, t_other) for k in range(40)]
+    out_of_order = [delta(ws["sid"], ws["seq"] + (7 if k % 2 else -3)) for k in range(150)]
+    body = [
+        *lines[: other + 1],
+        *many_sids,
+        *lines[other + 1 : at + 1],
+        *out_of_order,
+        *lines[at + 1 : -1],
+    ]
+    path = tmp_path_factory.mktemp("hostile") / "hostile.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(body)))
+    return path
+
+
+@pytest.fixture(scope="module")
 def truncated_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The day cut off mid-stream (a recorder killed mid-write): a read error near the end."""
     data = day.read_bytes()
@@ -175,7 +211,7 @@ def _files(state: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["day", "awkward_day", "truncated_day"])
+@pytest.mark.parametrize("which", ["day", "awkward_day", "hostile_day", "truncated_day"])
 def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,6 +238,8 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     if which == "truncated_day":
         assert g.bad_lines == 1
         assert "cannot read" in g.bad_examples[0]
+    if which == "hostile_day":
+        assert general["decoder"].counters.gaps >= 1
     if which == "awkward_day":
         counters = fused["decoder"].counters
         assert counters.malformed >= 5

@@ -213,6 +213,7 @@ class FusedIngest:
         source = self.source
         reader = source.reader
         step_of = source.step_of
+        parse_obj = reader._parse_obj
         book = self.book
         markets = book.markets
         dirty = book.dirty
@@ -255,6 +256,7 @@ class FusedIngest:
         side: Any = None
         price: Any = None
         delta: Any = None
+        delta_s: Any = None
         oi: Any = None
 
         def sync_out() -> None:
@@ -296,7 +298,19 @@ class FusedIngest:
                                 ticker = msg.get("market_ticker")
                                 side = sides.get(msg.get("side"))
                                 price = prices.get(msg.get("price_dollars"))
-                                delta = counts.get(msg.get("delta_fp"))
+                                delta_s = msg.get("delta_fp")
+                                delta = counts.get(delta_s)
+                                if (
+                                    delta is None
+                                    and type(delta_s) is str
+                                    and count_shape(delta_s) is not None
+                                ):
+                                    # Not memoized yet: the general parser's exact value.
+                                    delta = (
+                                        int(delta_s[:-3] + delta_s[-2:])
+                                        if delta_s[-3:-2] == "."
+                                        else fixed_point(delta_s, 2, "contract count")
+                                    )
                                 if (
                                     type(seq) is int
                                     and type(sid) is int
@@ -327,7 +341,12 @@ class FusedIngest:
                                     price = prices[lp]
                                     oi = counts.get(oi_s)
                                     if oi is None:
-                                        oi = fixed_point(oi_s, 2, "contract count")
+                                        # Shape checked above: "<digits>.dd" is its digits.
+                                        oi = (
+                                            int(oi_s[:-3] + oi_s[-2:])
+                                            if oi_s[-3:-2] == "."
+                                            else fixed_point(oi_s, 2, "contract count")
+                                        )
                                     if -MAX_COUNT <= oi <= MAX_COUNT:
                                         fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
@@ -401,7 +420,8 @@ class FusedIngest:
                     reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
                     continue
                 reader._last_t_ms = high_water
-                item = reader._parse(line_no, raw)
+                # A line that decoded is not decoded twice (REST bodies can be large).
+                item = reader._parse(line_no, raw) if obj is None else parse_obj(line_no, obj)
                 high_water = reader._last_t_ms
                 if item is None:
                     continue
