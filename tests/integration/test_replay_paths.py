@@ -1,4 +1,5 @@
-"""The replay's read paths agree byte for byte: general (per line), fused, compiled store.
+"""The replay's read paths agree byte for byte: general (per line), fused, compiled store; and
+``inspect`` says the same on the general and the fused path.
 
 A small synthetic day, plus a copy with awkward lines spliced in (stale and unseen values, legacy
 fields, wrong types, a bad line, a reconnect mark), is replayed through each path; the state files,
@@ -18,7 +19,9 @@ import orjson
 import pytest
 
 from evoarena.cli import main
+from evoarena.commands.inspect import book_view, summarize
 from evoarena.engine.book import MarketBook
+from evoarena.errors import RecordingError
 from evoarena.evolution import persistence
 from evoarena.feeds.guard import MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -357,3 +360,34 @@ def test_an_overlong_line_is_the_same_bad_line_on_every_path(
             general.ticks,
         )
     assert _files(tmp_path / "g") == _files(tmp_path / "f") == _files(tmp_path / "w")
+
+
+@pytest.mark.parametrize("which", ["day", "awkward_day", "hostile_day", "truncated_day"])
+def test_inspect_on_the_fused_path_says_what_the_general_path_says(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    path: Path = request.getfixturevalue(which)
+    general, g_book = summarize(path, skip_bad=True, fused=False)
+    fused, f_book = summarize(path, skip_bad=True)
+    for s in (general, fused):
+        assert s["processing"].pop("wall_secs") >= 0
+        s["processing"].pop("frames_per_sec")
+    assert fused == general
+    assert _book_state(f_book) == _book_state(g_book)
+    views = [
+        (book_view(g_book, m), book_view(f_book, f_book.markets[t]))
+        for t, m in g_book.markets.items()
+    ]
+    assert all(g == f for g, f in views)
+    if which == "awkward_day":
+        assert general["bad_lines"]["count"] == 3
+        assert general["marks"] == {"ws_reconnect": 1}
+
+
+def test_inspect_stops_at_the_first_bad_line_on_both_paths(awkward_day: Path) -> None:
+    errors = []
+    for fused in (False, True):
+        with pytest.raises(RecordingError) as e:
+            summarize(awkward_day, fused=fused)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]

@@ -180,6 +180,9 @@ class FusedIngest:
         self.decoder: KalshiDecoder = source.decoder
         self._raw, self._fh = open_recording(source.path)
         self._bytes_read = 0
+        self.fast_span: tuple[int, int] | None = None
+        """(earliest, latest) receive time of the lines taken on the fast path, after
+        :meth:`run` (``None``: none); the sink sees every other line's."""
 
     @property
     def path(self) -> Path:
@@ -244,6 +247,7 @@ class FusedIngest:
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
+        low, high = NEVER, -1
         stopped = False
         unapplied = 0
         t: Any = 0
@@ -367,6 +371,10 @@ class FusedIngest:
                 if fast:
                     if high_water is None or t > high_water:
                         high_water = t
+                    if t < low:
+                        low = t
+                    if t > high:
+                        high = t
                     items += 1
                     last = t
                     if first is None:
@@ -438,6 +446,8 @@ class FusedIngest:
             sync_out()
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
+        if high >= 0:
+            self.fast_span = (low, high)
         reader._last_t_ms = high_water
         reader.lines_read = line_no
         flush_fast_counters(
