@@ -11,6 +11,9 @@ this one process, one after the other:
 * ``cold`` — ``evoarena replay --checkpoint-every 0`` from the JSON (the fused path), one
   generation of ``--bots`` bots with 30 s ticks;
 * ``warm`` — the same replay from the compiled store;
+* ``ingest_cold``, ``ingest_warm`` — the ingest of those replays alone, as with no bots: the
+  fused loop over the JSON and over the store into a book, nothing scheduled (no ticks, no
+  state files);
 * ``general`` (with ``--with-general``) — the same replay through the general per-line path.
 
 Each phase reports CPU seconds (``time.process_time``, all threads) and wall seconds, and its
@@ -41,9 +44,11 @@ import orjson
 import structlog
 
 from evoarena.commands.inspect import summarize
+from evoarena.engine.book import MarketBook
 from evoarena.evolution.generation import GenerationRun
-from evoarena.feeds.fused import GZIP_IMPLEMENTATION, open_recording
-from evoarena.feeds.store import compile_recording
+from evoarena.feeds.fused import GZIP_IMPLEMENTATION, NEVER, FusedIngest, open_recording
+from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.store import StoreIngest, compile_recording, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
@@ -85,6 +90,43 @@ class _TickClock:
         GenerationRun.tick = self._orig  # type: ignore[method-assign]
 
 
+class _NoSchedule:
+    """A fused-loop sink with nothing scheduled: every line only goes into the book."""
+
+    gate = NEVER
+
+    def __init__(self, book: MarketBook) -> None:
+        self.book = book
+        self.items = self.events = self.applied = self.last_line = 0
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.applied_t: int | None = None
+
+    def at_gate(self, t_ms: int) -> bool:
+        return False
+
+    def general(self, step: ReplayStep) -> bool:
+        for ev in step.events:
+            self.book.apply(ev)
+        self.items += 1
+        self.events += len(step.events)
+        return False
+
+    def chunk_done(self, t_ms: int) -> None:
+        pass
+
+
+def _ingest_only(path: Path, warm: bool) -> int:
+    """The replay's ingest alone (no bots, no ticks, no schedule): events applied."""
+    book = MarketBook(120)
+    sink = _NoSchedule(book)
+    with ReplaySource(path) as source:
+        ingest = StoreIngest(source, book, store_path(path)) if warm else FusedIngest(source, book)
+        with ingest:
+            ingest.run(sink)
+    return book.counters.events
+
+
 def _floor(path: Path, fastest: bool) -> int:
     """Lines parsed: gzip + orjson.loads of every line, nothing else."""
     loads = orjson.loads
@@ -122,7 +164,7 @@ def main() -> int:
     )
     p.add_argument(
         "--only",
-        default="inspect,compile,cold,warm",
+        default="inspect,compile,ingest_cold,ingest_warm,cold,warm",
         help="comma-separated phases to run besides the floor (default: all)",
     )
     args = p.parse_args()
@@ -182,6 +224,10 @@ def main() -> int:
                 "store_bytes": compiled.store_bytes,
                 "store_vs_recording": round(compiled.store_bytes / size, 3),
             }
+        for name, warm in (("ingest_cold", False), ("ingest_warm", True)):
+            if name in only and (not warm or "compile" in phases):
+                _, cpu, wall = _timed(lambda warm=warm: _ingest_only(recording, warm))
+                phases[name] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
         runs = [("cold", {"use_cache": False}), ("warm", {"use_cache": True})]
         if args.with_general:
             runs.append(("general", {"fused": False}))

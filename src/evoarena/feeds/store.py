@@ -855,7 +855,17 @@ class _Run:
     """The decoder's sequence state along typed rows ``[start, end)`` of a batch, all in
     sequence: :meth:`sequence_to` brings it up to a row as the per-row loop would have."""
 
-    __slots__ = ("_at", "_b", "_dec", "_pair_rows", "_pairs", "_sid_rows", "start")
+    __slots__ = (
+        "_at",
+        "_b",
+        "_dec",
+        "_pair_names",
+        "_pair_rows",
+        "_pair_sids",
+        "_pairs",
+        "_sid_rows",
+        "start",
+    )
 
     def __init__(self, dec: KalshiDecoder, b: _Batch, start: int, end: int) -> None:
         self._dec = dec
@@ -873,6 +883,8 @@ class _Run:
         _, first = np.unique(key, return_index=True)
         first.sort()
         self._pair_rows: list[int] = d[first].tolist()
+        self._pair_sids: list[int] = b.sid[d[first]].tolist()
+        self._pair_names = [b.names[x] for x in b.tick[d[first]].tolist()]
         self._pairs = 0
 
     def sequence_to(self, end: int) -> None:
@@ -886,12 +898,18 @@ class _Run:
             if i and rows[i - 1] >= self._at:
                 dec._positions[u] = b.seq[rows[i - 1]].item()
         pair_rows = self._pair_rows
-        j = self._pairs
-        while j < len(pair_rows) and pair_rows[j] < end:
-            r = pair_rows[j]
-            dec._sid_tickers.setdefault(b.sid[r].item(), set()).add(b.names[b.ticks[r]])  # type: ignore[arg-type]
-            j += 1
-        self._pairs = j
+        j = k = self._pairs
+        n = len(pair_rows)
+        while k < n and pair_rows[k] < end:
+            k += 1
+        if k > j:
+            sid_tickers = dec._sid_tickers
+            for sid, name in zip(self._pair_sids[j:k], self._pair_names[j:k], strict=True):
+                known = sid_tickers.get(sid)
+                if known is None:
+                    known = sid_tickers[sid] = set()
+                known.add(name)
+        self._pairs = k
         self._at = end
 
 
