@@ -43,6 +43,7 @@ from evoarena.engine.book import MarketBook, MarketState
 from evoarena.errors import UserError
 from evoarena.feeds.events import Side
 from evoarena.feeds.fused import (
+    _COUNT_SHAPE,
     TOO_LONG,
     FusedSink,
     body_chunks,
@@ -124,9 +125,16 @@ class _Columns:
         self.t_ms.append(t_ms)
         self.kind.append(kind)
         self.ticker.append(ticker)
-        for name in ("sid", "seq", "side", "price", "size", "yes_bid", "yes_ask", "volume"):
-            getattr(self, name).append(f.get(name))
-        self.taker_side.append(f.get("taker_side"))
+        get = f.get
+        self.sid.append(get("sid"))
+        self.seq.append(get("seq"))
+        self.side.append(get("side"))
+        self.price.append(get("price"))
+        self.size.append(get("size"))
+        self.yes_bid.append(get("yes_bid"))
+        self.yes_ask.append(get("yes_ask"))
+        self.volume.append(get("volume"))
+        self.taker_side.append(get("taker_side"))
 
 
 def _price(v: object) -> int:
@@ -138,6 +146,8 @@ def _price(v: object) -> int:
 def _count(v: object) -> int:
     if type(v) is not str or not v:
         raise ValueError(v)
+    if v[-3:-2] == "." and _COUNT_SHAPE(v) is not None:  # most cumulative volumes: unmemoized
+        return int(v[:-3] + v[-2:])
     return parse_count(v)
 
 
