@@ -284,25 +284,28 @@ class FusedIngest:
                 except json_error:
                     obj = None
                 fast = 0
-                try:  # classify: only exact common shapes take the fast path; nothing mutates here
+                # Classify: only exact common shapes take the fast path; nothing mutates here. A
+                # missing key (KeyError) or an unhashable value where a string belongs
+                # (TypeError) leaves the line to the general path, which decides.
+                try:
                     if type(obj) is dict and len(obj) == 2:
-                        t = obj.get("t_ms")
-                        ws = obj.get("ws")
+                        t = obj["t_ms"]
+                        ws = obj["ws"]
                         if (
                             type(t) is int
                             and type(ws) is dict
                             and 0 <= t <= MAX_T_MS
                             and (high_water is None or t - high_water <= max_jump)
                         ):
-                            kind = ws.get("type")
-                            msg = ws.get("msg")
+                            kind = ws["type"]
+                            msg = ws["msg"]
                             if kind == "orderbook_delta" and type(msg) is dict:
-                                sid = ws.get("sid")
-                                seq = ws.get("seq")
-                                ticker = msg.get("market_ticker")
-                                side = sides.get(msg.get("side"))
-                                price = prices.get(msg.get("price_dollars"))
-                                delta_s = msg.get("delta_fp")
+                                sid = ws["sid"]
+                                seq = ws["seq"]
+                                ticker = msg["market_ticker"]
+                                side = sides[msg["side"]]
+                                price = prices[msg["price_dollars"]]
+                                delta_s = msg["delta_fp"]
                                 delta = counts.get(delta_s)
                                 if (
                                     delta is None
@@ -321,22 +324,20 @@ class FusedIngest:
                                     and positions.get(sid) == seq - 1
                                     and type(ticker) is str
                                     and ticker
-                                    and side is not None
-                                    and price is not None
                                     and delta is not None
                                 ):
                                     fast = 1
                             elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg.get("market_ticker")
-                                lp = msg.get("price_dollars")
-                                oi_s = msg.get("open_interest_fp")
-                                vol_s = msg.get("volume_fp")
+                                ticker = msg["market_ticker"]
+                                lp = msg["price_dollars"]
+                                oi_s = msg["open_interest_fp"]
+                                vol_s = msg["volume_fp"]
                                 if (
                                     type(ticker) is str
                                     and ticker
                                     and lp in prices
-                                    and msg.get("yes_bid_dollars") in prices
-                                    and msg.get("yes_ask_dollars") in prices
+                                    and msg["yes_bid_dollars"] in prices
+                                    and msg["yes_ask_dollars"] in prices
                                     and type(vol_s) is str
                                     and count_shape(vol_s) is not None
                                     and type(oi_s) is str
@@ -354,9 +355,9 @@ class FusedIngest:
                                     if -MAX_COUNT <= oi <= MAX_COUNT:
                                         fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg.get("market_ticker")
-                                yp = msg.get("yes_price_dollars")
-                                count_s = msg.get("count_fp")
+                                ticker = msg["market_ticker"]
+                                yp = msg["yes_price_dollars"]
+                                count_s = msg["count_fp"]
                                 if (
                                     type(ticker) is str
                                     and ticker
@@ -366,8 +367,8 @@ class FusedIngest:
                                 ):
                                     price = prices[yp]
                                     fast = 3
-                except TypeError:
-                    fast = 0  # an unhashable value where a string belongs: the general path decides
+                except (KeyError, TypeError):
+                    fast = 0
                 if fast:
                     if high_water is None or t > high_water:
                         high_water = t
