@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from evoarena.cli import main
 from evoarena.commands.inspect import book_view, summarize
@@ -292,8 +293,11 @@ def test_replay_does_not_import_the_live_stack() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_changed_recording_makes_its_store_stale(day: Path, tmp_path: Path) -> None:
-    """The store is keyed to the file's size and hash: an edit sends replay back to the JSON."""
+def test_a_changed_recording_makes_its_store_stale(
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is keyed to the file's size and hash and the store format's version: an edit
+    or an older store sends replay back to the JSON, with a warning that says why."""
     copy = tmp_path / "copy.jsonl.gz"
     copy.write_bytes(day.read_bytes())
     compile_recording(copy)
@@ -304,9 +308,21 @@ def test_a_changed_recording_makes_its_store_stale(day: Path, tmp_path: Path) ->
     data[-9] ^= 0xFF  # same size, different bytes (inside the gzip trailer's CRC)
     copy.write_bytes(bytes(data))
     os.utime(copy, ns=(2, 2))
-    assert fresh_store(copy) is None
+    with capture_logs() as logs:
+        assert fresh_store(copy) is None
     copy.write_bytes(day.read_bytes() + b"\n")
-    assert fresh_store(copy) is None
+    with capture_logs() as more:
+        assert fresh_store(copy) is None
+    compile_recording(copy)
+    monkeypatch.setattr("evoarena.feeds.store.STORE_VERSION", "0")
+    with capture_logs() as older:
+        assert fresh_store(copy) is None
+    reasons = [e["reason"] for e in (*logs, *more, *older) if e["event"] == "compiled_store_stale"]
+    assert reasons == [
+        "the recording changed (SHA-256)",
+        "the recording changed (size)",
+        "written by another evoarena version",
+    ]
 
 
 @pytest.mark.slow

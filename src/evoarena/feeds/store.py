@@ -419,13 +419,22 @@ def fresh_store(recording: Path) -> Path | None:
         log.warning("store_unreadable", store=str(target), error=str(e))
         return None
     if meta.get(b"evoarena_store") != STORE_VERSION.encode():
-        return None
-    if meta.get(b"source_size") != str(stat.st_size).encode():
-        return None
-    if meta.get(b"source_mtime_ns") == str(stat.st_mtime_ns).encode():
+        why = "written by another evoarena version"
+    elif meta.get(b"source_size") != str(stat.st_size).encode():
+        why = "the recording changed (size)"
+    elif (
+        meta.get(b"source_mtime_ns") == str(stat.st_mtime_ns).encode()
+        or meta.get(b"source_sha256") == source_sha256(recording).encode()
+    ):  # the hash is only recomputed when the modification time changed
         return target
-    if meta.get(b"source_sha256") == source_sha256(recording).encode():
-        return target
+    else:
+        why = "the recording changed (SHA-256)"
+    log.warning(
+        "compiled_store_stale",
+        store=str(target),
+        reason=why,
+        note="reading the JSON; run evoarena compile again to use a store",
+    )
     return None
 
 
