@@ -11,7 +11,13 @@ A store is a directory ``<recording>.store/`` of Apache Parquet files (via ``pya
   this file: typed rows go straight to the book, every ``other`` row (snapshots, lifecycle,
   command replies, REST, marks, anything not in the exact common shape) through the general path
   from its original line in ``general.parquet`` (``line_no``, ``raw``), so results are identical
-  to the JSON path's, byte for byte.
+  to the JSON path's, byte for byte. ``line_no``, ``t_ms`` and ``seq`` are delta-encoded.
+
+Replay reads a row group at a time as numpy columns. The typed rows between two ``other`` rows
+are checked at once (receive-time guard, delta sequence per ``sid``) and applied in one Python
+pass per stretch between two ticks; the first row that fails a check, a stretch on more than
+:data:`MAX_BULK_SIDS` sids and, after :data:`MAX_BULK_PROBLEMS` such rows, the rest of the
+group take the per-row loop (the JSON path's logic, row by row).
 * ``snapshots.parquet`` (one row per level: ``t_ms``, ``ticker``, ``side``, ``price``, ``size``),
   ``lifecycle.parquet`` (``t_ms``, ``ticker``, ``event_type``, ``result``), ``rest.parquet``
   (``t_ms``, ``method``, ``path``, ``status``) and ``marks.parquet`` (``t_ms``, ``kind``,
