@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from structlog.testing import capture_logs
+from test_marked_resume import mark_day
 
 from evoarena.cli import main
 from evoarena.commands.inspect import book_view, summarize
@@ -153,6 +154,14 @@ def hostile_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def marked_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The day as ``evoarena run --record`` writes it: the runner acts at the recorded marks."""
+    path = tmp_path_factory.mktemp("marked") / "marked.jsonl.gz"
+    mark_day(day, path, _settings(path.parent).trading.tick_interval_secs * 1000)
+    return path
+
+
+@pytest.fixture(scope="module")
 def truncated_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The day cut off mid-stream (a recorder killed mid-write): a read error near the end."""
     data = day.read_bytes()
@@ -215,7 +224,9 @@ def _files(state: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["day", "awkward_day", "hostile_day", "truncated_day"])
+@pytest.mark.parametrize(
+    "which", ["day", "awkward_day", "hostile_day", "marked_day", "truncated_day"]
+)
 def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,6 +255,7 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert "cannot read" in g.bad_examples[0]
     if which == "hostile_day":
         assert general["decoder"].counters.gaps >= 1
+    assert g.marked == (which == "marked_day")
     if which == "awkward_day":
         counters = fused["decoder"].counters
         assert counters.malformed >= 5
