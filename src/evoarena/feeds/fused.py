@@ -235,6 +235,8 @@ class FusedIngest:
         # time it would refuse takes the general path, which refuses it the same way.
         high_water: Any = reader._last_t_ms
         max_jump = reader.max_time_jump_ms
+        # The latest time a line may have: t - high_water <= max_jump, and at most MAX_T_MS.
+        limit = MAX_T_MS if high_water is None else min(MAX_T_MS, high_water + max_jump)
 
         line_no = 1
         items = sink.items
@@ -291,12 +293,7 @@ class FusedIngest:
                     if type(obj) is dict and len(obj) == 2:
                         t = obj["t_ms"]
                         ws = obj["ws"]
-                        if (
-                            type(t) is int
-                            and type(ws) is dict
-                            and 0 <= t <= MAX_T_MS
-                            and (high_water is None or t - high_water <= max_jump)
-                        ):
+                        if type(t) is int and type(ws) is dict and 0 <= t <= limit:
                             kind = ws["type"]
                             msg = ws["msg"]
                             if kind == "orderbook_delta" and type(msg) is dict:
@@ -370,12 +367,17 @@ class FusedIngest:
                 except (KeyError, TypeError):
                     fast = 0
                 if fast:
-                    if high_water is None or t > high_water:
-                        high_water = t
-                    if t < low:
-                        low = t
+                    # high <= high_water (every fast line raises both): only a new high can
+                    # be a new high-water mark.
                     if t > high:
+                        if low == NEVER:
+                            low = t
                         high = t
+                        if high_water is None or t > high_water:
+                            high_water = t
+                            limit = min(MAX_T_MS, t + max_jump)
+                    elif t < low:
+                        low = t
                     items += 1
                     last = t
                     if first is None:
@@ -432,6 +434,8 @@ class FusedIngest:
                 # A line that decoded is not decoded twice (REST bodies can be large).
                 item = reader._parse(line_no, raw) if obj is None else parse_obj(line_no, obj)
                 high_water = reader._last_t_ms
+                if high_water is not None:
+                    limit = min(MAX_T_MS, high_water + max_jump)
                 if item is None:
                     continue
                 sync_out()
