@@ -121,7 +121,7 @@ def awkward_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hostile_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Runs of deltas the compiled store cannot check in bulk: after a line of another type, a
     run on many (unknown) sids; after the next such line, more out-of-sequence deltas than a
-    batch reads in bulk, amid in-sequence ones."""
+    batch reads in bulk, amid in-sequence ones, and numbers no int64 column holds."""
     lines = gzip.decompress(day.read_bytes()).split(b"\n")
     hot = [f'"type":"{k}"'.encode() for k in ("orderbook_delta", "ticker", "trade")]
     other = len(lines) // 3
@@ -141,6 +141,9 @@ def hostile_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     t_other = orjson.loads(lines[other])["t_ms"]
     many_sids = [delta(1000 + k, 1, t_other) for k in range(40)]
     out_of_order = [delta(ws["sid"], ws["seq"] + (7 if k % 2 else -3)) for k in range(150)]
+    beyond_int64 = (1 << 64) - 1  # valid JSON, fits no int64 column: the general path judges
+    out_of_order += [delta(ws["sid"], beyond_int64), delta(beyond_int64, 1), delta(1, 1, -1)]
+    out_of_order.append(delta(ws["sid"], ws["seq"], beyond_int64))
     body = [
         *lines[: other + 1],
         *many_sids,
@@ -255,6 +258,7 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert "cannot read" in g.bad_examples[0]
     if which == "hostile_day":
         assert general["decoder"].counters.gaps >= 1
+        assert sum("'t_ms'" in line for line in g.bad_examples) == 2
     assert g.marked == (which == "marked_day")
     if which == "awkward_day":
         counters = fused["decoder"].counters

@@ -160,9 +160,13 @@ def _count(v: object) -> int:
 def _typed(obj: Any) -> tuple[int, str, dict[str, Any]] | None:
     """(kind, ticker, fields) of a hot frame in its exact common shape, else ``None``.
 
-    Accepts exactly what the decoder parses to the same values (anything else stays ``other``).
+    Accepts exactly what the decoder parses to the same values (anything else stays ``other``),
+    with a receive time in the guard's range (:data:`~evoarena.feeds.guard.MAX_T_MS`) and
+    sequence numbers that fit the int64 columns (the general path judges any other).
     """
-    if type(obj) is not dict or len(obj) != 2 or type(obj.get("t_ms")) is not int:
+    if type(obj) is not dict or len(obj) != 2 or type(t := obj.get("t_ms")) is not int:
+        return None
+    if not 0 <= t <= MAX_T_MS:
         return None
     ws = obj.get("ws")
     if type(ws) is not dict:
@@ -179,6 +183,8 @@ def _typed(obj: Any) -> tuple[int, str, dict[str, Any]] | None:
         if kind == "orderbook_delta":
             sid, seq, side = ws.get("sid"), ws.get("seq"), msg.get("side")
             if type(sid) is not int or type(seq) is not int or side not in _SIDE_CODES:
+                return None
+            if not (INT64_MIN <= sid <= INT64_MAX and INT64_MIN <= seq <= INT64_MAX):
                 return None
             fields = {
                 "sid": sid,
@@ -330,7 +336,8 @@ def compile_recording(path: Path) -> CompileReport:
                     cols.add(line_no, obj["t_ms"], kind, ticker, **fields)
                     continue
                 t = obj.get("t_ms") if type(obj) is dict else None
-                cols.add(line_no, t if type(t) is int else 0, OTHER)
+                # (informative only: replay takes an ``other`` row's time from its line)
+                cols.add(line_no, t if type(t) is int and 0 <= t <= MAX_T_MS else 0, OTHER)
                 general_lines.append(line_no)
                 general_raw.append(raw)
                 query.add(obj)
@@ -543,6 +550,7 @@ class StoreIngest:
     def _batch(self, cur: _Cursor, b: _Batch, sink: FusedSink) -> None:
         """One batch: typed spans in bulk, general and problem rows one by one."""
         n = len(b.t)
+        cur.problems = 0
         general = np.flatnonzero((b.kind == OTHER) | (b.kind == ERROR)).tolist()
         general.append(n)
         gi = 0
@@ -823,6 +831,7 @@ MAX_BULK_SIDS = 16
 MAX_BULK_PROBLEMS = 64
 """After this many rows of a batch needed the per-row loop, its rest is read row by row."""
 INT64_MAX = (1 << 63) - 1
+INT64_MIN = -(1 << 63)
 
 
 class _Batch:
