@@ -15,9 +15,10 @@ A store is a directory ``<recording>.store/`` of Apache Parquet files (via ``pya
 
 Replay reads a row group at a time as numpy columns. The typed rows between two ``other`` rows
 are checked at once (receive-time guard, delta sequence per ``sid``) and applied in one Python
-pass per stretch between two ticks; the first row that fails a check, a stretch on more than
-:data:`MAX_BULK_SIDS` sids and, after :data:`MAX_BULK_PROBLEMS` such rows, the rest of the
-group take the per-row loop (the JSON path's logic, row by row).
+pass per stretch between two ticks; the first row that fails a check, a stretch shorter than
+:data:`MIN_BULK_ROWS` or on more than :data:`MAX_BULK_SIDS` sids and, after
+:data:`MAX_BULK_PROBLEMS` such rows, the rest of the group take the per-row loop (the JSON
+path's logic, row by row).
 * ``snapshots.parquet`` (one row per level: ``t_ms``, ``ticker``, ``side``, ``price``, ``size``),
   ``lifecycle.parquet`` (``t_ms``, ``ticker``, ``event_type``, ``result``), ``rest.parquet``
   (``t_ms``, ``method``, ``path``, ``status``) and ``marks.parquet`` (``t_ms``, ``kind``,
@@ -563,8 +564,10 @@ class StoreIngest:
                 self._rows(cur, b, i, i + 1, sink)
                 i += 1
                 continue
-            p = self._first_problem(cur, b, i, j)
-            if p is None:  # too many sequences to check in bulk: the per-row loop decides
+            # A short stretch (lines of other types come in bursts) costs more in numpy calls
+            # than row by row; so does one on too many sequences to check in bulk.
+            p = None if j - i < MIN_BULK_ROWS else self._first_problem(cur, b, i, j)
+            if p is None:
                 self._rows(cur, b, i, j, sink)
                 i = j
                 continue
@@ -826,6 +829,8 @@ class StoreIngest:
                     cur.n_trade += 1
 
 
+MIN_BULK_ROWS = 200
+"""A stretch of fewer typed rows than this between two other rows is read row by row."""
 MAX_BULK_SIDS = 16
 """A span with more delta sequences than this is read row by row."""
 MAX_BULK_PROBLEMS = 64
