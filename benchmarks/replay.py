@@ -11,11 +11,18 @@ this one process, one after the other:
 * ``cold`` — ``evoarena replay --checkpoint-every 0`` from the JSON (the fused path), one
   generation of ``--bots`` bots with 30 s ticks;
 * ``warm`` — the same replay from the compiled store;
+* ``ingest_cold``, ``ingest_warm`` — the ingest of those replays alone, as with no bots: the
+  fused loop over the JSON and over the store into a book, nothing scheduled (no ticks, no
+  state files);
 * ``general`` (with ``--with-general``) — the same replay through the general per-line path.
 
 Each phase reports CPU seconds (``time.process_time``, all threads) and wall seconds, and its
-ratio to the floor's CPU seconds; replays add ticks/s. ``identical_state`` says whether every
-replay wrote byte-identical state files. Prints one JSON object. Run with ``make bench`` or::
+ratio to the floor's CPU seconds; replays add ticks/s, the CPU seconds spent inside the
+population's ticks (``tick_cpu_secs``: settling, price history, market view, bots, fills) and the
+rest, ``ingest_cpu_secs`` (reading, decoding, the book, the schedule, imports, state files), each
+also as a ratio to the floor. ``--only`` runs a subset of the phases (the floor always runs).
+``identical_state`` says whether every replay wrote byte-identical state files. Prints one JSON
+object. Run with ``make bench`` or::
 
     .venv/bin/python benchmarks/replay.py [--markets 500] [--hours 24] [--bots 100] [--seed 1]
 """
@@ -37,8 +44,11 @@ import orjson
 import structlog
 
 from evoarena.commands.inspect import summarize
-from evoarena.feeds.fused import GZIP_IMPLEMENTATION, open_recording
-from evoarena.feeds.store import compile_recording
+from evoarena.engine.book import MarketBook
+from evoarena.evolution.generation import GenerationRun
+from evoarena.feeds.fused import GZIP_IMPLEMENTATION, NEVER, FusedIngest, open_recording
+from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.store import StoreIngest, compile_recording, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
@@ -54,6 +64,67 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     out = fn()
     return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+class _TickClock:
+    """Accumulates the CPU seconds spent in :meth:`GenerationRun.tick` while installed."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self._orig = GenerationRun.tick
+
+    def __enter__(self) -> _TickClock:
+        orig, clock = self._orig, self
+
+        def timed_tick(run: GenerationRun, now_ms: int) -> Any:
+            t0 = time.process_time()
+            try:
+                return orig(run, now_ms)
+            finally:
+                clock.cpu += time.process_time() - t0
+
+        GenerationRun.tick = timed_tick  # type: ignore[method-assign]  # benchmark-only probe
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        GenerationRun.tick = self._orig  # type: ignore[method-assign]
+
+
+class _NoSchedule:
+    """A fused-loop sink with nothing scheduled: every line only goes into the book."""
+
+    gate = NEVER
+
+    def __init__(self, book: MarketBook) -> None:
+        self.book = book
+        self.items = self.events = self.applied = self.last_line = 0
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.applied_t: int | None = None
+
+    def at_gate(self, t_ms: int) -> bool:
+        return False
+
+    def general(self, step: ReplayStep) -> bool:
+        for ev in step.events:
+            self.book.apply(ev)
+        self.items += 1
+        self.events += len(step.events)
+        return False
+
+    def chunk_done(self, t_ms: int) -> None:
+        pass
+
+
+def _ingest_only(path: Path, warm: bool) -> int:
+    """The replay's ingest alone (no bots, no ticks, no schedule): events applied."""
+    book = MarketBook(120)
+    sink = _NoSchedule(book)
+    with ReplaySource(path) as source:
+        ingest = StoreIngest(source, book, store_path(path)) if warm else FusedIngest(source, book)
+        with ingest:
+            ingest.run(sink)
+    return book.counters.events
 
 
 def _floor(path: Path, fastest: bool) -> int:
@@ -91,7 +162,13 @@ def main() -> int:
     p.add_argument(
         "--with-general", action="store_true", help="also replay through the general path"
     )
+    p.add_argument(
+        "--only",
+        default="inspect,compile,ingest_cold,ingest_warm,cold,warm",
+        help="comma-separated phases to run besides the floor (default: all)",
+    )
     args = p.parse_args()
+    only = set(args.only.split(","))
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,32 +210,44 @@ def main() -> int:
         floor_cpu = cpu
         phases["floor"] = {"gzip": GZIP_IMPLEMENTATION, "lines": lines}
         phases["floor"].update(cpu_secs=round(cpu, 2), wall_secs=round(wall, 2))
-        _, cpu, wall = _timed(lambda: _floor(recording, fastest=False))
-        phases["floor_stdlib_gzip"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
-        _, cpu, wall = _timed(lambda: summarize(recording))
-        phases["inspect"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
-        compiled, cpu, wall = _timed(lambda: compile_recording(recording))
-        phases["compile"] = {
-            "cpu_secs": round(cpu, 2),
-            "wall_secs": round(wall, 2),
-            "store_bytes": compiled.store_bytes,
-            "store_vs_recording": round(compiled.store_bytes / size, 3),
-        }
+        if "stdlib" in only:
+            _, cpu, wall = _timed(lambda: _floor(recording, fastest=False))
+            phases["floor_stdlib_gzip"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
+        if "inspect" in only:
+            _, cpu, wall = _timed(lambda: summarize(recording))
+            phases["inspect"] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
+        if "compile" in only or "warm" in only:
+            compiled, cpu, wall = _timed(lambda: compile_recording(recording))
+            phases["compile"] = {
+                "cpu_secs": round(cpu, 2),
+                "wall_secs": round(wall, 2),
+                "store_bytes": compiled.store_bytes,
+                "store_vs_recording": round(compiled.store_bytes / size, 3),
+            }
+        for name, warm in (("ingest_cold", False), ("ingest_warm", True)):
+            if name in only and (not warm or "compile" in phases):
+                _, cpu, wall = _timed(lambda warm=warm: _ingest_only(recording, warm))
+                phases[name] = {"cpu_secs": round(cpu, 2), "wall_secs": round(wall, 2)}
         runs = [("cold", {"use_cache": False}), ("warm", {"use_cache": True})]
         if args.with_general:
             runs.append(("general", {"fused": False}))
+        runs = [(n, kw) for n, kw in runs if n in only or n == "general"]
         reports = {}
         for name, kw in runs:
             s = settings(name)
-            report, cpu, wall = _timed(
-                lambda s=s, kw=kw: run_replay(
-                    recording, s, max_generations=1, checkpoint_every_ticks=0, **kw
+            with _TickClock() as ticks:
+                report, cpu, wall = _timed(
+                    lambda s=s, kw=kw: run_replay(
+                        recording, s, max_generations=1, checkpoint_every_ticks=0, **kw
+                    )
                 )
-            )
             reports[name] = report
             phases[name] = {
                 "cpu_secs": round(cpu, 2),
                 "wall_secs": round(wall, 2),
+                "tick_cpu_secs": round(ticks.cpu, 2),
+                "ingest_cpu_secs": round(cpu - ticks.cpu, 2),
+                "x_floor_ingest_cpu": round((cpu - ticks.cpu) / floor_cpu, 2),
                 "ticks": report.ticks,
                 "ticks_per_sec": round(report.ticks / wall, 1),
                 "frames_per_sec": round(report.items / wall),
@@ -173,8 +262,8 @@ def main() -> int:
             d = work / f"state-{name}"
             return {f.name: f.read_bytes() for f in sorted(d.iterdir())}
 
-        identical = all(state_bytes(n) == state_bytes("cold") for n, _ in runs)
-        cold = reports["cold"]
+        identical = all(state_bytes(n) == state_bytes(runs[0][0]) for n, _ in runs)
+        cold = reports[runs[0][0]] if runs else None
         result = {
             "benchmark": "replay",
             "markets": args.markets,
@@ -185,10 +274,10 @@ def main() -> int:
                 "lines": lines,
                 "bytes": size,
                 "synth_secs": synth_secs,
-                "frames": cold.items,
+                "frames": cold.items if cold else None,
             },
-            "generations_completed": len(cold.generations),
-            "trades": sum(g.stats["total_trades"] for g in cold.generations),
+            "generations_completed": len(cold.generations) if cold else None,
+            "trades": sum(g.stats["total_trades"] for g in cold.generations) if cold else None,
             "phases": phases,
             "identical_state": identical,
             "checkpoints": "only when a replay ends mid-generation (--checkpoint-every 0)",

@@ -1,4 +1,5 @@
-"""The replay's read paths agree byte for byte: general (per line), fused, compiled store.
+"""The replay's read paths agree byte for byte: general (per line), fused, compiled store; and
+``inspect`` says the same on the general and the fused path.
 
 A small synthetic day, plus a copy with awkward lines spliced in (stale and unseen values, legacy
 fields, wrong types, a bad line, a reconnect mark), is replayed through each path; the state files,
@@ -16,9 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
+from test_marked_resume import mark_day
 
 from evoarena.cli import main
+from evoarena.commands.inspect import book_view, summarize
 from evoarena.engine.book import MarketBook
+from evoarena.errors import RecordingError
 from evoarena.evolution import persistence
 from evoarena.feeds.guard import MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -113,6 +118,53 @@ def awkward_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def hostile_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs of deltas the compiled store cannot check in bulk: after a line of another type, a
+    run on many (unknown) sids; after the next such line, more out-of-sequence deltas than a
+    batch reads in bulk, amid in-sequence ones, and numbers no int64 column holds."""
+    lines = gzip.decompress(day.read_bytes()).split(b"\n")
+    hot = [f'"type":"{k}"'.encode() for k in ("orderbook_delta", "ticker", "trade")]
+    other = len(lines) // 3
+    while any(k in lines[other] for k in hot):
+        other += 1  # to a line the store keeps for the general path
+    at = other + 50
+    while any(k in lines[at] for k in hot):
+        at += 1  # the next such line ends the many-sids run
+    while hot[0] not in lines[at]:
+        at += 1
+    line = orjson.loads(lines[at])
+    t, ws = line["t_ms"], line["ws"]
+
+    def delta(sid: int, seq: int, t_ms: int = t) -> bytes:
+        return orjson.dumps({"t_ms": t_ms, "ws": {**ws, "sid": sid, "seq": seq}})
+
+    t_other = orjson.loads(lines[other])["t_ms"]
+    many_sids = [delta(1000 + k, 1, t_other) for k in range(40)]
+    out_of_order = [delta(ws["sid"], ws["seq"] + (7 if k % 2 else -3)) for k in range(150)]
+    beyond_int64 = (1 << 64) - 1  # valid JSON, fits no int64 column: the general path judges
+    out_of_order += [delta(ws["sid"], beyond_int64), delta(beyond_int64, 1), delta(1, 1, -1)]
+    out_of_order.append(delta(ws["sid"], ws["seq"], beyond_int64))
+    body = [
+        *lines[: other + 1],
+        *many_sids,
+        *lines[other + 1 : at + 1],
+        *out_of_order,
+        *lines[at + 1 : -1],
+    ]
+    path = tmp_path_factory.mktemp("hostile") / "hostile.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(body)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def marked_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The day as ``evoarena run --record`` writes it: the runner acts at the recorded marks."""
+    path = tmp_path_factory.mktemp("marked") / "marked.jsonl.gz"
+    mark_day(day, path, _settings(path.parent).trading.tick_interval_secs * 1000)
+    return path
+
+
+@pytest.fixture(scope="module")
 def truncated_day(day: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The day cut off mid-stream (a recorder killed mid-write): a read error near the end."""
     data = day.read_bytes()
@@ -175,7 +227,9 @@ def _files(state: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["day", "awkward_day", "truncated_day"])
+@pytest.mark.parametrize(
+    "which", ["day", "awkward_day", "hostile_day", "marked_day", "truncated_day"]
+)
 def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     which: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,6 +256,10 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
     if which == "truncated_day":
         assert g.bad_lines == 1
         assert "cannot read" in g.bad_examples[0]
+    if which == "hostile_day":
+        assert general["decoder"].counters.gaps >= 1
+        assert sum("'t_ms'" in line for line in g.bad_examples) == 2
+    assert g.marked == (which == "marked_day")
     if which == "awkward_day":
         counters = fused["decoder"].counters
         assert counters.malformed >= 5
@@ -251,8 +309,11 @@ def test_replay_does_not_import_the_live_stack() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_changed_recording_makes_its_store_stale(day: Path, tmp_path: Path) -> None:
-    """The store is keyed to the file's size and hash: an edit sends replay back to the JSON."""
+def test_a_changed_recording_makes_its_store_stale(
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is keyed to the file's size and hash and the store format's version: an edit
+    or an older store sends replay back to the JSON, with a warning that says why."""
     copy = tmp_path / "copy.jsonl.gz"
     copy.write_bytes(day.read_bytes())
     compile_recording(copy)
@@ -263,9 +324,21 @@ def test_a_changed_recording_makes_its_store_stale(day: Path, tmp_path: Path) ->
     data[-9] ^= 0xFF  # same size, different bytes (inside the gzip trailer's CRC)
     copy.write_bytes(bytes(data))
     os.utime(copy, ns=(2, 2))
-    assert fresh_store(copy) is None
+    with capture_logs() as logs:
+        assert fresh_store(copy) is None
     copy.write_bytes(day.read_bytes() + b"\n")
-    assert fresh_store(copy) is None
+    with capture_logs() as more:
+        assert fresh_store(copy) is None
+    compile_recording(copy)
+    monkeypatch.setattr("evoarena.feeds.store.STORE_VERSION", "0")
+    with capture_logs() as older:
+        assert fresh_store(copy) is None
+    reasons = [e["reason"] for e in (*logs, *more, *older) if e["event"] == "compiled_store_stale"]
+    assert reasons == [
+        "the recording changed (SHA-256)",
+        "the recording changed (size)",
+        "written by another evoarena version",
+    ]
 
 
 @pytest.mark.slow
@@ -319,3 +392,34 @@ def test_an_overlong_line_is_the_same_bad_line_on_every_path(
             general.ticks,
         )
     assert _files(tmp_path / "g") == _files(tmp_path / "f") == _files(tmp_path / "w")
+
+
+@pytest.mark.parametrize("which", ["day", "awkward_day", "hostile_day", "truncated_day"])
+def test_inspect_on_the_fused_path_says_what_the_general_path_says(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    path: Path = request.getfixturevalue(which)
+    general, g_book = summarize(path, skip_bad=True, fused=False)
+    fused, f_book = summarize(path, skip_bad=True)
+    for s in (general, fused):
+        assert s["processing"].pop("wall_secs") >= 0
+        s["processing"].pop("frames_per_sec")
+    assert fused == general
+    assert _book_state(f_book) == _book_state(g_book)
+    views = [
+        (book_view(g_book, m), book_view(f_book, f_book.markets[t]))
+        for t, m in g_book.markets.items()
+    ]
+    assert all(g == f for g, f in views)
+    if which == "awkward_day":
+        assert general["bad_lines"]["count"] == 3
+        assert general["marks"] == {"ws_reconnect": 1}
+
+
+def test_inspect_stops_at_the_first_bad_line_on_both_paths(awkward_day: Path) -> None:
+    errors = []
+    for fused in (False, True):
+        with pytest.raises(RecordingError) as e:
+            summarize(awkward_day, fused=fused)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]

@@ -440,7 +440,8 @@ COLS = 7
 
 
 def market_row(m: MarketState) -> tuple[int | None, ...]:
-    """What a view reads of one market (``None`` = missing, NaN in the arrays)."""
+    """What a view reads of one market (``None`` = missing, NaN in the arrays); ``_load``
+    builds the same rows inline."""
     by = m._best_yes
     bn = m._best_no
     return (

@@ -180,6 +180,9 @@ class FusedIngest:
         self.decoder: KalshiDecoder = source.decoder
         self._raw, self._fh = open_recording(source.path)
         self._bytes_read = 0
+        self.fast_span: tuple[int, int] | None = None
+        """(earliest, latest) receive time of the lines taken on the fast path, after
+        :meth:`run` (``None``: none); the sink sees every other line's."""
 
     @property
     def path(self) -> Path:
@@ -213,6 +216,7 @@ class FusedIngest:
         source = self.source
         reader = source.reader
         step_of = source.step_of
+        parse_obj = reader._parse_obj
         book = self.book
         markets = book.markets
         dirty = book.dirty
@@ -231,6 +235,8 @@ class FusedIngest:
         # time it would refuse takes the general path, which refuses it the same way.
         high_water: Any = reader._last_t_ms
         max_jump = reader.max_time_jump_ms
+        # The latest time a line may have: t - high_water <= max_jump, and at most MAX_T_MS.
+        limit = MAX_T_MS if high_water is None else min(MAX_T_MS, high_water + max_jump)
 
         line_no = 1
         items = sink.items
@@ -243,6 +249,7 @@ class FusedIngest:
         gate = sink.gate
         n_delta = n_ticker = n_trade = 0
         without_book = impossible = 0
+        low, high = NEVER, -1
         stopped = False
         unapplied = 0
         t: Any = 0
@@ -255,6 +262,7 @@ class FusedIngest:
         side: Any = None
         price: Any = None
         delta: Any = None
+        delta_s: Any = None
         oi: Any = None
 
         def sync_out() -> None:
@@ -278,47 +286,55 @@ class FusedIngest:
                 except json_error:
                     obj = None
                 fast = 0
-                try:  # classify: only exact common shapes take the fast path; nothing mutates here
+                # Classify: only exact common shapes take the fast path; nothing mutates here. A
+                # missing key (KeyError) or an unhashable value where a string belongs
+                # (TypeError) leaves the line to the general path, which decides.
+                try:
                     if type(obj) is dict and len(obj) == 2:
-                        t = obj.get("t_ms")
-                        ws = obj.get("ws")
-                        if (
-                            type(t) is int
-                            and type(ws) is dict
-                            and 0 <= t <= MAX_T_MS
-                            and (high_water is None or t - high_water <= max_jump)
-                        ):
-                            kind = ws.get("type")
-                            msg = ws.get("msg")
+                        t = obj["t_ms"]
+                        ws = obj["ws"]
+                        if type(t) is int and type(ws) is dict and 0 <= t <= limit:
+                            kind = ws["type"]
+                            msg = ws["msg"]
                             if kind == "orderbook_delta" and type(msg) is dict:
-                                sid = ws.get("sid")
-                                seq = ws.get("seq")
-                                ticker = msg.get("market_ticker")
-                                side = sides.get(msg.get("side"))
-                                price = prices.get(msg.get("price_dollars"))
-                                delta = counts.get(msg.get("delta_fp"))
+                                sid = ws["sid"]
+                                seq = ws["seq"]
+                                ticker = msg["market_ticker"]
+                                side = sides[msg["side"]]
+                                price = prices[msg["price_dollars"]]
+                                delta_s = msg["delta_fp"]
+                                delta = counts.get(delta_s)
+                                if (
+                                    delta is None
+                                    and type(delta_s) is str
+                                    and count_shape(delta_s) is not None
+                                ):
+                                    # Not memoized yet: the general parser's exact value.
+                                    delta = (
+                                        int(delta_s[:-3] + delta_s[-2:])
+                                        if delta_s[-3:-2] == "."
+                                        else fixed_point(delta_s, 2, "contract count")
+                                    )
                                 if (
                                     type(seq) is int
                                     and type(sid) is int
                                     and positions.get(sid) == seq - 1
                                     and type(ticker) is str
                                     and ticker
-                                    and side is not None
-                                    and price is not None
                                     and delta is not None
                                 ):
                                     fast = 1
                             elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg.get("market_ticker")
-                                lp = msg.get("price_dollars")
-                                oi_s = msg.get("open_interest_fp")
-                                vol_s = msg.get("volume_fp")
+                                ticker = msg["market_ticker"]
+                                lp = msg["price_dollars"]
+                                oi_s = msg["open_interest_fp"]
+                                vol_s = msg["volume_fp"]
                                 if (
                                     type(ticker) is str
                                     and ticker
                                     and lp in prices
-                                    and msg.get("yes_bid_dollars") in prices
-                                    and msg.get("yes_ask_dollars") in prices
+                                    and msg["yes_bid_dollars"] in prices
+                                    and msg["yes_ask_dollars"] in prices
                                     and type(vol_s) is str
                                     and count_shape(vol_s) is not None
                                     and type(oi_s) is str
@@ -327,13 +343,18 @@ class FusedIngest:
                                     price = prices[lp]
                                     oi = counts.get(oi_s)
                                     if oi is None:
-                                        oi = fixed_point(oi_s, 2, "contract count")
+                                        # Shape checked above: "<digits>.dd" is its digits.
+                                        oi = (
+                                            int(oi_s[:-3] + oi_s[-2:])
+                                            if oi_s[-3:-2] == "."
+                                            else fixed_point(oi_s, 2, "contract count")
+                                        )
                                     if -MAX_COUNT <= oi <= MAX_COUNT:
                                         fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg.get("market_ticker")
-                                yp = msg.get("yes_price_dollars")
-                                count_s = msg.get("count_fp")
+                                ticker = msg["market_ticker"]
+                                yp = msg["yes_price_dollars"]
+                                count_s = msg["count_fp"]
                                 if (
                                     type(ticker) is str
                                     and ticker
@@ -343,11 +364,20 @@ class FusedIngest:
                                 ):
                                     price = prices[yp]
                                     fast = 3
-                except TypeError:
-                    fast = 0  # an unhashable value where a string belongs: the general path decides
+                except (KeyError, TypeError):
+                    fast = 0
                 if fast:
-                    if high_water is None or t > high_water:
-                        high_water = t
+                    # high <= high_water (every fast line raises both): only a new high can
+                    # be a new high-water mark.
+                    if t > high:
+                        if low == NEVER:
+                            low = t
+                        high = t
+                        if high_water is None or t > high_water:
+                            high_water = t
+                            limit = min(MAX_T_MS, t + max_jump)
+                    elif t < low:
+                        low = t
                     items += 1
                     last = t
                     if first is None:
@@ -401,8 +431,11 @@ class FusedIngest:
                     reader._bad(line_no, f"line longer than {MAX_LINE_BYTES:,} bytes")
                     continue
                 reader._last_t_ms = high_water
-                item = reader._parse(line_no, raw)
+                # A line that decoded is not decoded twice (REST bodies can be large).
+                item = reader._parse(line_no, raw) if obj is None else parse_obj(line_no, obj)
                 high_water = reader._last_t_ms
+                if high_water is not None:
+                    limit = min(MAX_T_MS, high_water + max_jump)
                 if item is None:
                     continue
                 sync_out()
@@ -418,6 +451,8 @@ class FusedIngest:
             sync_out()
             sink.chunk_done(t if type(t) is int else 0)
         sync_out()
+        if high >= 0:
+            self.fast_span = (low, high)
         reader._last_t_ms = high_water
         reader.lines_read = line_no
         flush_fast_counters(

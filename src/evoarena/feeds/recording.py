@@ -299,6 +299,10 @@ class RecordingReader:
         except orjson.JSONDecodeError as e:
             self._bad(line_no, f"not valid JSON: {e}")
             return None
+        return self._parse_obj(line_no, obj)
+
+    def _parse_obj(self, line_no: int, obj: Any) -> RecordItem | None:
+        """:meth:`_parse` of a line already decoded to ``obj`` (valid JSON)."""
         if not isinstance(obj, dict):
             self._bad(line_no, "a recording line must be a JSON object")
             return None
