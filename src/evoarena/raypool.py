@@ -116,18 +116,7 @@ class RayIslandPool:
         self.count = len(plan.islands)
         self.workers = max(1, min(workers, self.count))
         actor = ray.remote(num_cpus=1)(IslandHost)
-        self.hosts = [
-            actor.remote(
-                plan.islands,
-                plan.recordings,
-                migrate_every=plan.migrate_every,
-                migrants=plan.migrants,
-                generations=plan.generations,
-                skip_bad=plan.skip_bad,
-                checkpoint_every_ticks=plan.checkpoint_every_ticks,
-            )
-            for _ in range(self.workers)
-        ]
+        self.hosts = [actor.remote(plan) for _ in range(self.workers)]
         try:
             get(ray, [h.check_recordings.remote() for h in self.hosts], "checking the recordings")
         except BaseException:

@@ -315,28 +315,19 @@ class IslandHost:
     Each island replays once, start to end, in a thread; the runner's ``on_breed`` hook pauses
     it at every barrier until the driver has written its migrants (:meth:`release`). One island
     computes at a time (a baton), so a host is one CPU's worth of work: a Ray actor of one CPU,
-    or the driver running the islands one after another. ``specs`` are every island of the run;
-    :meth:`start` picks this host's. Recordings are read by path where the host runs.
+    or the driver running the islands one after another. It is given the whole plan (plain data:
+    it crosses processes); :meth:`start` picks this host's islands. Recordings are read by path
+    where the host runs.
     """
 
-    def __init__(
-        self,
-        specs: Sequence[IslandSpec],
-        recordings: Sequence[Path],
-        *,
-        migrate_every: int,
-        migrants: int,
-        generations: int | None = None,
-        skip_bad: bool = False,
-        checkpoint_every_ticks: int | None = None,
-    ) -> None:
-        self.specs = {s.index: s for s in specs}
-        self.recordings = [Path(p) for p in recordings]
-        self.migrate_every = migrate_every
-        self.migrants = migrants
-        self.generations = generations
-        self.skip_bad = skip_bad
-        self.checkpoint_every_ticks = checkpoint_every_ticks
+    def __init__(self, plan: IslandsPlan) -> None:
+        self.specs = {s.index: s for s in plan.islands}
+        self.recordings = [Path(p) for p in plan.recordings]
+        self.migrate_every = plan.migrate_every
+        self.migrants = plan.migrants
+        self.generations = plan.generations
+        self.skip_bad = plan.skip_bad
+        self.checkpoint_every_ticks = plan.checkpoint_every_ticks
         self.baton = threading.Lock()
         self.changed = threading.Condition()
         self.released: dict[int, dict[int, list[dict[str, Any]]]] = {}
@@ -469,15 +460,7 @@ class SequentialPool:
     """``--workers 0``: every island in this process, one computing at a time (no Ray)."""
 
     def __init__(self, plan: IslandsPlan) -> None:
-        self.host = IslandHost(
-            plan.islands,
-            plan.recordings,
-            migrate_every=plan.migrate_every,
-            migrants=plan.migrants,
-            generations=plan.generations,
-            skip_bad=plan.skip_bad,
-            checkpoint_every_ticks=plan.checkpoint_every_ticks,
-        )
+        self.host = IslandHost(plan)
         self.host.check_recordings()
         self.count = len(plan.islands)
 
