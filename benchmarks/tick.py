@@ -15,7 +15,9 @@ history) and ``--bots`` random-genome bots with a $100 bankroll each, then times
 * ``tick_ms`` — the steady state as a generation runs it: after ``--warmup`` ticks, each timed
   tick is ``record_tick`` + view build + population tick on a book that moves between ticks
   (untimed: ~20 % of the markets get a new snapshot, two markets settle and are replaced by new
-  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it. As in
+  ones, their positions are paid out). ``tick_bots_ms`` is the population-tick share of it,
+  ``tick_record_cpu_ms`` the ``record_tick`` share (bringing the book's arrays up to date and
+  appending the prices), ``tick_view_cpu_ms`` the view build's. As in
   :meth:`GenerationRun.tick`, a tick's view is dropped when the tick ends (a view still alive
   when the next tick records prices would first copy its markets' histories).
 
@@ -222,6 +224,8 @@ def run(
     bot_times: list[float] = []
     cpu_times: list[float] = []
     cpu_bot_times: list[float] = []
+    cpu_record_times: list[float] = []
+    cpu_view_times: list[float] = []
     steady_fills = 0
     for k in range(warmup + repeats):
         now += TICK_MS
@@ -229,6 +233,7 @@ def run(
         mkt.turn_over(exchange, now)
         c0, t0 = time.process_time(), time.perf_counter()
         book.record_tick()
+        cr = time.process_time()
         view = MarketView.build(book, now, categories, lookbacks)
         c1, t1 = time.process_time(), time.perf_counter()
         fills = run_population_tick(pop, view, exchange, now)
@@ -239,6 +244,8 @@ def run(
             bot_times.append(t2 - t1)
             cpu_times.append(c2 - c0)
             cpu_bot_times.append(c2 - c1)
+            cpu_record_times.append(cr - c0)
+            cpu_view_times.append(c1 - cr)
             steady_fills += fills
 
     accounts = list(exchange.accounts.values())
@@ -262,6 +269,8 @@ def run(
         "tick_bots_ms_median": _ms(statistics.median(bot_times)),
         "tick_cpu_ms_median": _ms(statistics.median(cpu_times)),
         "tick_bots_cpu_ms_median": _ms(statistics.median(cpu_bot_times)),
+        "tick_record_cpu_ms_median": _ms(statistics.median(cpu_record_times)),
+        "tick_view_cpu_ms_median": _ms(statistics.median(cpu_view_times)),
         "steady_fills_per_tick": round(steady_fills / repeats, 2),
         "steady_open_positions": sum(a.n_open for a in accounts),
         "steady_settled_positions": sum(a.n_settled for a in accounts),

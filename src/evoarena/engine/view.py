@@ -56,6 +56,7 @@ class MarketView:
         "_index",
         "_markets",
         "_momentum",
+        "_raw",
         "_sel",
         "_states",
         "_store",
@@ -66,14 +67,10 @@ class MarketView:
         "hist_len",
         "hours_to_expiry",
         "no_ask",
-        "no_ask_depth",
-        "no_bid",
         "now_ms",
         "open_interest",
         "volume_24h",
         "yes_ask",
-        "yes_ask_depth",
-        "yes_bid",
     )
 
     def __init__(
@@ -121,13 +118,10 @@ class MarketView:
         self._index: dict[str, int] | None = None
         self.categories = categories
         self.category_idx = category_idx
+        self._raw = raw  # bids and depths are derived on use (the bots read only the asks)
         yes_bid, no_bid = raw[:, 0], raw[:, 1]
-        self.yes_bid: FloatArray = yes_bid / PRICE_ONE
-        self.no_bid: FloatArray = no_bid / PRICE_ONE
         self.yes_ask: FloatArray = (PRICE_ONE - no_bid) / PRICE_ONE
         self.no_ask: FloatArray = (PRICE_ONE - yes_bid) / PRICE_ONE
-        self.no_ask_depth: FloatArray = raw[:, 2] / COUNT_ONE
-        self.yes_ask_depth: FloatArray = raw[:, 3] / COUNT_ONE
         self.hours_to_expiry: FloatArray = (raw[:, 4] - now_ms) / MS_PER_HOUR
         self.volume_24h: FloatArray = raw[:, 5] / COUNT_ONE
         self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
@@ -150,6 +144,30 @@ class MarketView:
         self._copy_history()
         assert self._hist_flat is not None  # noqa: S101 — set by _copy_history
         return self._hist_flat, self._hist_ends
+
+    @property
+    def yes_bid(self) -> FloatArray:
+        """Best YES bid of each market, dollars."""
+        out: FloatArray = self._raw[:, 0] / PRICE_ONE
+        return out
+
+    @property
+    def no_bid(self) -> FloatArray:
+        """Best NO bid of each market, dollars."""
+        out: FloatArray = self._raw[:, 1] / PRICE_ONE
+        return out
+
+    @property
+    def yes_ask_depth(self) -> FloatArray:
+        """Contracts offered at the best YES ask (the size of the best NO bid)."""
+        out: FloatArray = self._raw[:, 3] / COUNT_ONE
+        return out
+
+    @property
+    def no_ask_depth(self) -> FloatArray:
+        """Contracts offered at the best NO ask (the size of the best YES bid)."""
+        out: FloatArray = self._raw[:, 2] / COUNT_ONE
+        return out
 
     @property
     def markets(self) -> list[MarketState]:

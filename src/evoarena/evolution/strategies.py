@@ -530,31 +530,30 @@ def population_pairs_of(
     low = f[_F_PRICE_LOW][bots]
     high = f[_F_PRICE_HIGH][bots]
     keep = ((yes_ask >= low) & (yes_ask <= high)) | ((no_ask >= low) & (no_ask <= high))
-    bots, markets, yes_ask, no_ask = bots[keep], markets[keep], yes_ask[keep], no_ask[keep]
+    # compress: the same elements as boolean indexing, with less overhead per call.
+    bots, markets = bots.compress(keep), markets.compress(keep)
+    yes_ask, no_ask = yes_ask.compress(keep), no_ask.compress(keep)
 
     source = rules.ints[_I_SOURCE][bots]
     swapped = source == _SRC_SWAPPED
     x_yes = np.where(swapped, no_ask, yes_ask)
     x_no = np.where(swapped, yes_ask, no_ask)
-    history = source >= _SRC_MOMENTUM
-    if history.any():
-        at = np.flatnonzero(history)
-        values = np.empty(len(at), dtype=np.float64)
-        mom = source[at] == _SRC_MOMENTUM
-        if mom.any():
-            m_at = at[mom]
-            values[mom] = view.momentum_at(rules.ints[_I_LOOKBACK][bots[m_at]], markets[m_at])
-        z = ~mom
-        if z.any():
-            z_markets = markets[at[z]]
-            wanted = np.zeros(n, dtype=np.bool_)
-            wanted[z_markets] = True
-            zscores = np.empty(n, dtype=np.float64)
-            needed = np.flatnonzero(wanted)
-            zscores[needed] = view.zscore_at(needed)
-            values[z] = zscores[z_markets]
-        x_yes[at] = values
-        x_no[at] = values
+    m_at = np.flatnonzero(source == _SRC_MOMENTUM)
+    if len(m_at):
+        values = view.momentum_at(rules.ints[_I_LOOKBACK][bots[m_at]], markets[m_at])
+        x_yes[m_at] = values
+        x_no[m_at] = values
+    z_at = np.flatnonzero(source == _SRC_ZSCORE)
+    if len(z_at):
+        # One z-score per distinct market, read back for every pair.
+        z_markets = markets[z_at]
+        slot = np.full(n, -1, dtype=np.int64)
+        slot[z_markets] = 0
+        needed = np.flatnonzero(slot == 0)
+        slot[needed] = np.arange(len(needed))
+        values = view.zscore_at(needed)[slot[z_markets]]
+        x_yes[z_at] = values
+        x_no[z_at] = values
     yes_ok = (x_yes >= f[_F_YES_LO][bots]) & (x_yes <= f[_F_YES_HI][bots])
     no_ok = (x_no >= f[_F_NO_LO][bots]) & (x_no <= f[_F_NO_HI][bots])
     # pick_sides: YES where only YES qualifies or both do and YES wins the tie.
@@ -563,4 +562,4 @@ def population_pairs_of(
     fires = yes | no
     sig = yes.astype(np.int8)
     sig -= no
-    return bots[fires], markets[fires], sig[fires]
+    return bots.compress(fires), markets.compress(fires), sig.compress(fires)
