@@ -32,6 +32,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from evoarena.engine.book import MarketBook
+from evoarena.feeds.events import Side
 from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.fields import _SIDES
@@ -56,6 +57,9 @@ _COUNT_SHAPE = re.compile(r"-?[0-9]{1,11}(?:\.[0-9]{1,2})?").fullmatch
 """At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT` (a longer
 count takes the general path, which decides)."""
 
+
+DELTA_MEMO_LIMIT = 1 << 16
+"""Distinct delta size strings the fused loop memoizes per run (beyond: parsed every time)."""
 
 TOO_LONG = b"\x00 line over the length limit"
 """Stands for a line longer than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` (a bad line)."""
@@ -230,6 +234,10 @@ class FusedIngest:
         prices: dict[Any, Any] = _PRICES
         counts: dict[Any, Any] = _COUNTS
         count_shape = _COUNT_SHAPE
+        # Delta sizes repeat (a few thousand distinct strings a day), unlike the cumulative
+        # volumes that crowd the shared memo (numbers._COUNTS): memoized here, per run.
+        delta_memo: dict[Any, int] = {}
+        yes_side = Side.YES
         fixed_point = _fixed_point
         # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
         # time it would refuse takes the general path, which refuses it the same way.
@@ -303,7 +311,7 @@ class FusedIngest:
                                 side = sides[msg["side"]]
                                 price = prices[msg["price_dollars"]]
                                 delta_s = msg["delta_fp"]
-                                delta = counts.get(delta_s)
+                                delta = delta_memo.get(delta_s)
                                 if (
                                     delta is None
                                     and type(delta_s) is str
@@ -315,6 +323,8 @@ class FusedIngest:
                                         if delta_s[-3:-2] == "."
                                         else fixed_point(delta_s, 2, "contract count")
                                     )
+                                    if len(delta_memo) < DELTA_MEMO_LIMIT:
+                                        delta_memo[delta_s] = delta
                                 if (
                                     type(seq) is int
                                     and type(sid) is int
@@ -375,7 +385,9 @@ class FusedIngest:
                         high = t
                         if high_water is None or t > high_water:
                             high_water = t
-                            limit = min(MAX_T_MS, t + max_jump)
+                            limit = t + max_jump
+                            if limit > MAX_T_MS:
+                                limit = MAX_T_MS
                     elif t < low:
                         low = t
                     items += 1
@@ -408,10 +420,44 @@ class FusedIngest:
                         m = markets.get(ticker)
                         if m is None or not m.has_book or m.stale:
                             without_book += 1
-                        elif not m._apply_delta(side, price, delta):
-                            impossible += 1
-                            m.stale = True
-                            dirty.add(m)
+                            continue
+                        # MarketState._apply_delta inlined (as in feeds.store, and held to it by
+                        # tests/unit/feeds/test_store_ladders.py).
+                        if side is yes_side:
+                            ladder = m.yes_bids
+                            new = ladder.get(price, 0) + delta
+                            if new > 0:
+                                ladder[price] = new
+                                best = m._best_yes
+                                if best is None or price >= best:
+                                    m._best_yes = price
+                                    dirty.add(m)
+                                continue
+                            if new == 0:
+                                ladder.pop(price, None)
+                                if m._best_yes == price:
+                                    m._best_yes = max(ladder) if ladder else None
+                                    dirty.add(m)
+                                continue
+                        else:
+                            ladder = m.no_bids
+                            new = ladder.get(price, 0) + delta
+                            if new > 0:
+                                ladder[price] = new
+                                best = m._best_no
+                                if best is None or price >= best:
+                                    m._best_no = price
+                                    dirty.add(m)
+                                continue
+                            if new == 0:
+                                ladder.pop(price, None)
+                                if m._best_no == price:
+                                    m._best_no = max(ladder) if ladder else None
+                                    dirty.add(m)
+                                continue
+                        impossible += 1  # the ladder would go negative: changed nothing
+                        m.stale = True
+                        dirty.add(m)
                     else:
                         m = markets.get(ticker)
                         if m is None:

@@ -1,4 +1,5 @@
-"""The compiled store's bulk loop updates ladders exactly as :meth:`MarketBook.apply` does.
+"""The compiled store's bulk loop and the fused loop (both inline the ladder update) change
+ladders exactly as :meth:`MarketBook.apply` does.
 
 A long stretch of in-sequence deltas (taken in bulk, not row by row) walks two markets' ladders
 through every case: a new level above and below the best, a level emptied exactly (the best and
