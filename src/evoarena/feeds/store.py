@@ -36,6 +36,7 @@ import hashlib
 import os
 import shutil
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,6 +467,7 @@ class StoreIngest:
         self._max_jump = source.reader.max_time_jump_ms
         self._gl: list[int] = []
         self._gr: list[bytes] = []
+        self._rows_total = 0
 
     def bytes_read(self) -> int:
         """Progress, as the share of the source file's bytes the rows read so far stand for."""
@@ -486,6 +488,7 @@ class StoreIngest:
 
         cols = ["t_ms", "kind", "ticker", "sid", "seq", "side", "price", "size", "line_no"]
         stream = pq.ParquetFile(self.store / "stream.parquet")
+        self._rows_total = int(stream.metadata.num_rows)
         for batch in stream.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=False):
             tickers = batch.column("ticker")
             names = tickers.dictionary.to_pylist()
@@ -520,7 +523,6 @@ class StoreIngest:
         that reaches the sink's gate is handled exactly where the per-row loop would.
         """
         self._gl, self._gr = self._general()
-        n_rows = pq_rows(self.store / "stream.parquet")
         reader = self.source.reader
         cur = _Cursor(sink, reader._last_t_ms)
         done_rows = 0
@@ -529,7 +531,7 @@ class StoreIngest:
             if cur.stopped or cur.read_error:
                 break
             done_rows += len(b.t)
-            self._done = done_rows / max(n_rows, 1)
+            self._done = done_rows / max(self._rows_total, 1)
             cur.sync_out(sink)
             sink.chunk_done(cur.last if cur.last is not None else 0)
         cur.sync_out(sink)
@@ -665,11 +667,11 @@ class StoreIngest:
         cur.items += n - counted
         cur.events += n
         cur.applied += n
-        last = b.ts[z - 1]
+        last = b.t[z - 1].item()
         cur.last = cur.applied_t = last
         if cur.first is None:
-            cur.first = b.ts[a]
-        cur.last_line = b.lines[z - 1]
+            cur.first = b.t[a].item()
+        cur.last_line = b.line[z - 1].item()
         top = int(b.t[a:z].max()) if n > 1 else last
         if cur.high_water is None or top > cur.high_water:
             cur.high_water = top
@@ -882,7 +884,6 @@ class _Batch:
         "kind",
         "kinds",
         "line",
-        "lines",
         "markets",
         "names",
         "price",
@@ -896,7 +897,6 @@ class _Batch:
         "t",
         "tick",
         "ticks",
-        "ts",
     )
 
     def __init__(
@@ -916,12 +916,10 @@ class _Batch:
         self.tick, self.t, self.kind, self.sid, self.seq = tick, t, kind, sid, seq
         self.side, self.price, self.size, self.line = side, price, size, line
         self.ticks: list[int] = tick.tolist()
-        self.ts: list[int] = t.tolist()
         self.kinds: list[int] = kind.tolist()
         self.sides: list[int] = side.tolist()
         self.prices: list[int] = price.tolist()
         self.sizes: list[int] = size.tolist()
-        self.lines: list[int] = line.tolist()
         self.markets: list[MarketState | None] = [None] * len(names)
 
 
@@ -931,7 +929,6 @@ class _Run:
 
     __slots__ = (
         "_at",
-        "_b",
         "_dec",
         "_pair_names",
         "_pair_rows",
@@ -943,15 +940,17 @@ class _Run:
 
     def __init__(self, dec: KalshiDecoder, b: _Batch, start: int, end: int) -> None:
         self._dec = dec
-        self._b = b
         self.start = start
         self._at = start
         d = start + np.flatnonzero(b.kind[start:end] == DELTA)
         sids = b.sid[d]
         unique = np.unique(sids)
-        self._sid_rows: list[tuple[int, IntArray]] = [
-            (u, d if len(unique) == 1 else d[sids == u]) for u in unique.tolist()
-        ]
+        # (sid, its delta rows, their seqs) as lists: bisect on a list is cheaper than a numpy
+        # call at every gate.
+        self._sid_rows: list[tuple[int, list[int], list[int]]] = []
+        for u in unique.tolist():
+            rows = d if len(unique) == 1 else d[sids == u]
+            self._sid_rows.append((u, rows.tolist(), b.seq[rows].tolist()))
         # Where each (sid, market) pair first appears (the decoder's markets-per-sid sets).
         key = np.searchsorted(unique, sids) * (len(b.names) + 1) + b.tick[d]
         _, first = np.unique(key, return_index=True)
@@ -965,12 +964,11 @@ class _Run:
         """Every delta before row ``end`` taken in (rows only move forward)."""
         if end <= self._at:
             return
-        b = self._b
         dec = self._dec
-        for u, rows in self._sid_rows:
-            i = int(np.searchsorted(rows, end, "left"))
+        for u, rows, seqs in self._sid_rows:
+            i = bisect_left(rows, end)
             if i and rows[i - 1] >= self._at:
-                dec._positions[u] = b.seq[rows[i - 1]].item()
+                dec._positions[u] = seqs[i - 1]
         pair_rows = self._pair_rows
         j = k = self._pairs
         n = len(pair_rows)
@@ -1038,13 +1036,6 @@ class _Cursor:
         sink.items, sink.events = self.items, self.events
         sink.first_ms, sink.last_ms = self.first, self.last
         sink.applied, sink.last_line, sink.applied_t = self.applied, self.last_line, self.applied_t
-
-
-def pq_rows(path: Path) -> int:
-    """Rows of a Parquet file (from its footer)."""
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _delta_frame(sid: int, seq: int, ticker: str, side: int, price: int, size: int) -> Any:
