@@ -11,7 +11,10 @@ A store is a directory ``<recording>.store/`` of Apache Parquet files (via ``pya
   this file: typed rows go straight to the book, every ``other`` row (snapshots, lifecycle,
   command replies, REST, marks, anything not in the exact common shape) through the general path
   from its original line in ``general.parquet`` (``line_no``, ``raw``), so results are identical
-  to the JSON path's, byte for byte. ``line_no``, ``t_ms`` and ``seq`` are delta-encoded.
+  to the JSON path's, byte for byte. ``line_no``, ``t_ms`` and ``seq`` are delta-encoded. A
+  market listing (``GET /markets``) the decoder reads without a complaint is decoded at compile
+  time instead: its line is kept without the body, its ``MarketInfo`` events in
+  ``rest_events.parquet`` (``general.parquet``'s ``rest_first``/``rest_count`` point to them).
 
 Replay reads a row group at a time as numpy columns. The typed rows between two ``other`` rows
 are checked at once (receive-time guard, delta sequence per ``sid``) and applied in one Python
@@ -49,7 +52,7 @@ import structlog
 
 from evoarena.engine.book import MarketBook, MarketState
 from evoarena.errors import UserError
-from evoarena.feeds.events import Side
+from evoarena.feeds.events import MarketEvent, MarketInfo, MarketStatus, Side
 from evoarena.feeds.fused import (
     _COUNT_SHAPE,
     TOO_LONG,
@@ -62,7 +65,8 @@ from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS, check_time
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
 from evoarena.feeds.kalshi.parse import MalformedFrame, parse_orderbook_snapshot
-from evoarena.feeds.recording import RecordingReader
+from evoarena.feeds.kalshi.parse_rest import parse_rest, rest_route
+from evoarena.feeds.recording import RecordingReader, RecordItem
 from evoarena.feeds.replay import ReplaySource, ReplayStep
 
 if TYPE_CHECKING:
@@ -72,7 +76,7 @@ log = structlog.get_logger(__name__)
 
 IntArray = npt.NDArray[np.int64]
 
-STORE_VERSION = "2"
+STORE_VERSION = "3"
 STORE_SUFFIX = ".store"
 KINDS = ("other", "delta", "ticker", "trade", "error")
 BATCH_ROWS = 1 << 17
@@ -220,6 +224,109 @@ def _typed(obj: Any) -> tuple[int, str, dict[str, Any]] | None:
     return None
 
 
+_INFO_INTS = (
+    "open_ms",
+    "close_ms",
+    "settlement_value",
+    "volume_24h",
+    "open_interest",
+    "yes_bid",
+    "yes_ask",
+    "ts_ms",
+)
+_INFO_TEXTS = ("ticker", "event_ticker", "status", "title", "result")
+
+
+class _RestEvents:
+    """Market listings (``GET /markets`` responses) decoded once, at compile time: replay reads
+    their :class:`MarketInfo` events from typed columns instead of parsing the (large) bodies.
+
+    Only a response the decoder turns into market events without a complaint is kept this
+    way; its line in ``general.parquet`` becomes the same line without the body, which the
+    reader checks exactly as the original (time, shape). Anything else keeps its line.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {k: [] for k in (*_INFO_TEXTS, *_INFO_INTS)}
+        self.first: list[int] = []
+        self.count: list[int] = []
+
+    def add(self, obj: Any) -> bytes | None:
+        """The line without its body if ``obj`` is such a response (events kept), else None."""
+        if type(obj) is not dict or "ws" in obj or "mark" in obj:
+            return None
+        t, rest = obj.get("t_ms"), obj.get("rest")
+        if type(t) is not int or type(rest) is not dict:
+            return None
+        path, status = rest.get("path"), rest.get("status")
+        if type(path) is not str or type(status) is not int or not 200 <= status < 300:
+            return None
+        try:
+            if rest_route(path)[0] != REST_MARKETS:
+                return None
+            result = parse_rest(path, rest.get("body"), t)
+        except Exception:  # whatever it is, the general path reports it at replay
+            return None
+        events = result.events
+        if result.errors or any(type(e) is not MarketInfo for e in events):
+            return None
+        rows = [_info_row(e) for e in events]  # type: ignore[arg-type]  # all MarketInfo
+        if any(type(v) is int and not INT64_MIN <= v <= INT64_MAX for row in rows for v in row):
+            return None
+        self.first.append(len(self.cols["ticker"]))
+        self.count.append(len(rows))
+        for row in rows:
+            for col, v in zip(self.cols.values(), row, strict=True):
+                col.append(v)
+        return orjson.dumps({"t_ms": t, "rest": {"path": path, "status": status}})
+
+    def table(self, pa: Any) -> pa.Table:
+        i64, text = pa.int64(), pa.string()
+        return pa.table(
+            {k: pa.array(v, text if k in _INFO_TEXTS else i64) for k, v in self.cols.items()}
+        )
+
+
+def _info_row(e: MarketInfo) -> tuple[Any, ...]:
+    """``e``'s fields in the order of :attr:`_RestEvents.cols` (enums by value)."""
+    return (
+        e.ticker,
+        e.event_ticker,
+        None if e.status is None else e.status.value,
+        e.title,
+        None if e.result is None else e.result.value,
+        *(getattr(e, k) for k in _INFO_INTS),
+    )
+
+
+def _info_events(cols: dict[str, list[Any]], first: int, count: int) -> list[MarketEvent]:
+    """The :class:`MarketInfo` events of rows ``[first, first + count)``."""
+    out: list[MarketEvent] = []
+    for i in range(first, first + count):
+        status, result = cols["status"][i], cols["result"][i]
+        out.append(
+            MarketInfo(
+                ticker=cols["ticker"][i],
+                event_ticker=cols["event_ticker"][i],
+                status=None if status is None else MarketStatus(status),
+                open_ms=cols["open_ms"][i],
+                close_ms=cols["close_ms"][i],
+                title=cols["title"][i],
+                result=None if result is None else Side(result),
+                settlement_value=cols["settlement_value"][i],
+                volume_24h=cols["volume_24h"][i],
+                open_interest=cols["open_interest"][i],
+                yes_bid=cols["yes_bid"][i],
+                yes_ask=cols["yes_ask"][i],
+                ts_ms=cols["ts_ms"][i],
+            )
+        )
+    return out
+
+
+REST_MARKETS = "markets"
+
+
 class _QueryTables:
     """The side tables for other tools (not read by replay)."""
 
@@ -311,6 +418,8 @@ def compile_recording(path: Path) -> CompileReport:
 
     general_lines: list[int] = []
     general_raw: list[bytes] = []
+    general_events: list[int] = []  # index into rest_events.first/count, -1: none
+    rest_events = _RestEvents()
     query = _QueryTables()
     loads = orjson.loads
     line_no = 1
@@ -321,6 +430,7 @@ def compile_recording(path: Path) -> CompileReport:
                 cols.add(line_no + 1, cols.t_ms[-1] if cols.t_ms else 0, ERROR)
                 general_lines.append(line_no + 1)
                 general_raw.append((error or "cannot read").encode())
+                general_events.append(-1)
                 break
             if len(cols.kind) >= BATCH_ROWS:
                 flush()
@@ -341,7 +451,9 @@ def compile_recording(path: Path) -> CompileReport:
                 # (informative only: replay takes an ``other`` row's time from its line)
                 cols.add(line_no, t if type(t) is int and 0 <= t <= MAX_T_MS else 0, OTHER)
                 general_lines.append(line_no)
-                general_raw.append(raw)
+                compiled = rest_events.add(obj)
+                general_raw.append(raw if compiled is None else compiled)
+                general_events.append(-1 if compiled is None else len(rest_events.first) - 1)
                 query.add(obj)
         flush()
     finally:
@@ -351,9 +463,19 @@ def compile_recording(path: Path) -> CompileReport:
     i64 = pa.int64()
     write = {"compression": "zstd"}
     general = pa.table(
-        {"line_no": pa.array(general_lines, i64), "raw": pa.array(general_raw, pa.binary())}
+        {
+            "line_no": pa.array(general_lines, i64),
+            "raw": pa.array(general_raw, pa.binary()),
+            "rest_first": pa.array(
+                [rest_events.first[k] if k >= 0 else -1 for k in general_events], i64
+            ),
+            "rest_count": pa.array(
+                [rest_events.count[k] if k >= 0 else 0 for k in general_events], i64
+            ),
+        }
     )
     pq.write_table(general, tmp / "general.parquet", **write)
+    pq.write_table(rest_events.table(pa), tmp / "rest_events.parquet", **write)
     for name, data in (
         ("snapshots", query.snapshots),
         ("lifecycle", query.lifecycle),
@@ -467,6 +589,9 @@ class StoreIngest:
         self._max_jump = source.reader.max_time_jump_ms
         self._gl: list[int] = []
         self._gr: list[bytes] = []
+        self._gf: list[int] = []
+        self._gn: list[int] = []
+        self._rest_cols: dict[str, list[Any]] | None = None
         self._rows_total = 0
 
     def bytes_read(self) -> int:
@@ -509,11 +634,28 @@ class StoreIngest:
                 col("line_no"),
             )
 
-    def _general(self) -> tuple[list[int], list[bytes]]:
+    def _general(self) -> None:
         import pyarrow.parquet as pq
 
         general = pq.read_table(self.store / "general.parquet", use_threads=False)
-        return general.column("line_no").to_pylist(), general.column("raw").to_pylist()
+        self._gl = general.column("line_no").to_pylist()
+        self._gr = general.column("raw").to_pylist()
+        self._gf = general.column("rest_first").to_pylist()
+        self._gn = general.column("rest_count").to_pylist()
+
+    def _rest_step(self, item: RecordItem, first: int, count: int) -> ReplayStep:
+        """:meth:`ReplaySource.step_of` for a compiled market listing: its events from the
+        columns, counted by the decoder as it counts a decoded response."""
+        if self._rest_cols is None:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(self.store / "rest_events.parquet", use_threads=False)
+            self._rest_cols = table.to_pydict()
+        c = self.decoder.counters
+        c.rest_responses += 1
+        c.rest_by_kind[REST_MARKETS] = c.rest_by_kind.get(REST_MARKETS, 0) + 1
+        events = _info_events(self._rest_cols, first, count)
+        return ReplayStep(item.t_ms, events, None, item.line_no)
 
     def run(self, sink: FusedSink) -> bool:
         """Feed the whole store; returns True if the sink asked to stop.
@@ -522,7 +664,7 @@ class StoreIngest:
         sequence) and applied in bulk up to the first row that needs the per-row path; a row
         that reaches the sink's gate is handled exactly where the per-row loop would.
         """
-        self._gl, self._gr = self._general()
+        self._general()
         reader = self.source.reader
         cur = _Cursor(sink, reader._last_t_ms)
         done_rows = 0
@@ -765,7 +907,7 @@ class StoreIngest:
         decode_ws = dec.decode_ws
         sides = _SIDES_BY_CODE
         max_jump = self._max_jump
-        gl, gr = self._gl, self._gr
+        gl, gr, gf = self._gl, self._gr, self._gf
         names = b.names
         rows = zip(
             b.t[a:z].tolist(),
@@ -800,7 +942,8 @@ class StoreIngest:
                     return
                 continue
             if kind in (OTHER, ERROR):
-                line_no, raw = gl[cur.g], gr[cur.g]
+                g = cur.g
+                line_no, raw = gl[g], gr[g]
                 cur.g += 1
                 cur.line_no = line_no
                 if kind == ERROR:  # always the last row: the recording ends here
@@ -816,8 +959,9 @@ class StoreIngest:
                 cur.high_water = reader._last_t_ms
                 if item is None:
                     continue
+                step = step_of(item) if gf[g] < 0 else self._rest_step(item, gf[g], self._gn[g])
                 cur.sync_out(sink)
-                stop = sink.general(step_of(item))
+                stop = sink.general(step)
                 cur.sync_in(sink)
                 if stop:
                     cur.stopped = True
