@@ -94,6 +94,17 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
                 "msg": {"market_ticker": ticker, "no_price_dollars": "0.3000", "count_fp": "2.00"},
             }
         ),
+        w(
+            {
+                "type": "trade",
+                "sid": 98,
+                "msg": {
+                    "market_ticker": ticker,
+                    "yes_price_dollars": "0.5000",
+                    "count_fp": "1.2.3",
+                },
+            }
+        ),  # a count of the wrong shape: malformed
         w({"type": "ticker", "sid": 99, "msg": ticker_msg}, extra_key=1),
         # hostile input: refused the same way on every path (feeds.guard)
         w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "open_interest_fp": "9" * 40}}),
