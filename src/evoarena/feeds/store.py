@@ -341,9 +341,12 @@ class _QueryTables:
         self.marks: dict[str, list[Any]] = {k: [] for k in ("t_ms", "kind", "now_ms")}
 
     def add(self, obj: Any) -> None:
-        if type(obj) is not dict or type(obj.get("t_ms")) is not int:
+        """One line's rows, if any: values of another type than their column's are left out
+        (``None``), lines with a time replay refuses are skipped."""
+        if type(obj) is not dict or type(t := obj.get("t_ms")) is not int:
             return
-        t = obj["t_ms"]
+        if not 0 <= t <= MAX_T_MS:
+            return
         ws, rest, mark = obj.get("ws"), obj.get("rest"), obj.get("mark")
         if type(ws) is dict and type(msg := ws.get("msg")) is dict:
             if ws.get("type") == "orderbook_snapshot":
@@ -358,18 +361,25 @@ class _QueryTables:
                         ):
                             self.snapshots[k].append(v)
             elif ws.get("type") == "market_lifecycle_v2":
-                row = (t, msg.get("market_ticker"), msg.get("event_type"), msg.get("result"))
+                row = (t, *(_text(msg.get(k)) for k in ("market_ticker", "event_type", "result")))
                 for k, v in zip(self.lifecycle, row, strict=True):
-                    self.lifecycle[k].append(v if type(v) in (int, str) else None)
+                    self.lifecycle[k].append(v)
         elif type(rest) is dict:
-            row = (t, rest.get("method"), rest.get("path"), rest.get("status"))
+            row = (t, _text(rest.get("method")), _text(rest.get("path")), _int(rest.get("status")))
             for k, v in zip(self.rest, row, strict=True):
-                self.rest[k].append(v if type(v) in (int, str) else None)
+                self.rest[k].append(v)
         elif type(mark) is dict:
-            now = mark.get("now_ms")
-            mark_row = (t, mark.get("kind"), now if type(now) is int else None)
+            mark_row = (t, _text(mark.get("kind")), _int(mark.get("now_ms")))
             for k, v in zip(self.marks, mark_row, strict=True):
-                self.marks[k].append(v if type(v) in (int, str) else None)
+                self.marks[k].append(v)
+
+
+def _text(v: object) -> str | None:
+    return v if type(v) is str else None
+
+
+def _int(v: object) -> int | None:
+    return v if type(v) is int and INT64_MIN <= v <= INT64_MAX else None
 
 
 def compile_recording(path: Path) -> CompileReport:

@@ -85,16 +85,16 @@ def _write(path: Path) -> None:
         w.write_ws(T0 + 8, {"type": "ticker", "sid": 1, "msg": {"market_ticker": "A-1"}})
 
 
-def _replay(path: Path, store: bool) -> tuple[list[Any], dict[str, Any]]:
+def _replay(path: Path, store: bool) -> tuple[list[Any], dict[str, Any], list[str]]:
     sink = _Collect()
-    with ReplaySource(path) as source:
+    with ReplaySource(path, skip_bad=True) as source:
         if store:
             with StoreIngest(source, MarketBook(10), store_path(path)) as ingest:
                 ingest.run(sink)
         else:
             for step in source:
                 sink.general(step)
-        return sink.steps, source.decoder.counters.as_dict()
+        return sink.steps, source.decoder.counters.as_dict(), source.reader.bad_lines
 
 
 def test_compiled_market_listings_replay_as_their_decoded_bodies(tmp_path: Path) -> None:
@@ -109,10 +109,37 @@ def test_compiled_market_listings_replay_as_their_decoded_bodies(tmp_path: Path)
     assert general["rest_count"][:2] == [1, 2]
     assert all(b"rules_primary" not in raw for raw in general["raw"][:2])  # bodies not kept
 
-    decoded, decoded_counts = _replay(path, store=False)
-    from_store, store_counts = _replay(path, store=True)
+    decoded, decoded_counts, _ = _replay(path, store=False)
+    from_store, store_counts, _ = _replay(path, store=True)
     assert from_store == decoded
     assert store_counts == decoded_counts
     events = [ev for _, _, evs in decoded for ev in evs]
     assert {e.ticker for e in events} >= {"A-1", "B-1", "C-1", "D-1"}
     assert decoded_counts["malformed"] >= 2
+
+
+def test_values_of_the_wrong_type_do_not_break_compiling(tmp_path: Path) -> None:
+    """The side tables for other tools take a column's type or nothing: a status string beside
+    integer ones, numbers no int64 holds, a lifecycle field that is a number."""
+    path = tmp_path / "odd.jsonl"
+    huge = (1 << 64) - 1
+    with RecordingWriter(path, "test", T0) as w:
+        w.write_rest(T0 + 1, "GET", LIST, {}, 200, {"markets": [_market("A-1")]})
+        w.write_rest(T0 + 2, "GET", LIST, {}, "200", {"markets": [_market("B-1")]})  # type: ignore[arg-type]  # hostile on purpose
+        w.write_rest(T0 + 3, "GET", LIST, {}, huge, {"markets": []})
+        w.write_mark(T0 + 4, "tick", now_ms=huge)
+        w.write_mark(T0 + 5, "tick", now_ms=T0 + 5)
+        w.write_ws_raw(huge, b'{"type":"trade","sid":1,"msg":{}}')
+        for event_type in ("activated", 7):
+            msg = {"market_ticker": "A-1", "event_type": event_type}
+            w.write_ws(T0 + 6, {"type": "market_lifecycle_v2", "sid": 4, "msg": msg})
+    compile_recording(path)
+    rest = pq.read_table(store_path(path) / "rest.parquet").to_pydict()
+    assert rest["status"] == [200, None, None]
+    marks = pq.read_table(store_path(path) / "marks.parquet").to_pydict()
+    assert marks["now_ms"] == [None, T0 + 5]
+    lifecycle = pq.read_table(store_path(path) / "lifecycle.parquet").to_pydict()
+    assert lifecycle["event_type"] == ["activated", None]
+    decoded = _replay(path, store=False)
+    assert _replay(path, store=True) == decoded
+    assert len(decoded[2]) == 1  # the line at a time beyond 9999
