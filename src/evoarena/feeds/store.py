@@ -64,7 +64,7 @@ from evoarena.feeds.fused import (
 from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS, check_time
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
-from evoarena.feeds.kalshi.parse import MalformedFrame, parse_orderbook_snapshot
+from evoarena.feeds.kalshi.parse import parse_orderbook_snapshot
 from evoarena.feeds.kalshi.parse_rest import parse_rest, rest_route
 from evoarena.feeds.recording import RecordingReader, RecordItem
 from evoarena.feeds.replay import ReplaySource, ReplayStep
@@ -352,7 +352,7 @@ class _QueryTables:
             if ws.get("type") == "orderbook_snapshot":
                 try:
                     snap = parse_orderbook_snapshot(msg, t)
-                except MalformedFrame:
+                except Exception:  # malformed, nested too deeply ...: the decoder reports it
                     return
                 for side, levels in (("yes", snap.yes_bids), ("no", snap.no_bids)):
                     for price, size in levels:

@@ -120,7 +120,8 @@ def test_compiled_market_listings_replay_as_their_decoded_bodies(tmp_path: Path)
 
 def test_values_of_the_wrong_type_do_not_break_compiling(tmp_path: Path) -> None:
     """The side tables for other tools take a column's type or nothing: a status string beside
-    integer ones, numbers no int64 holds, a lifecycle field that is a number."""
+    integer ones, numbers no int64 holds, a lifecycle field that is a number, a snapshot nested
+    too deeply to describe."""
     path = tmp_path / "odd.jsonl"
     huge = (1 << 64) - 1
     with RecordingWriter(path, "test", T0) as w:
@@ -130,6 +131,12 @@ def test_values_of_the_wrong_type_do_not_break_compiling(tmp_path: Path) -> None
         w.write_mark(T0 + 4, "tick", now_ms=huge)
         w.write_mark(T0 + 5, "tick", now_ms=T0 + 5)
         w.write_ws_raw(huge, b'{"type":"trade","sid":1,"msg":{}}')
+        nested = b"[" * 1000 + b'"0.5000"' + b"]" * 1000  # valid JSON, too deep to describe
+        w.write_ws_raw(
+            T0 + 6,
+            b'{"type":"orderbook_snapshot","sid":2,"seq":1,"msg":{"market_ticker":"A-1",'
+            b'"yes_dollars_fp":[[' + nested + b',"1.00"]]}}',
+        )
         for event_type in ("activated", 7):
             msg = {"market_ticker": "A-1", "event_type": event_type}
             w.write_ws(T0 + 6, {"type": "market_lifecycle_v2", "sid": 4, "msg": msg})
