@@ -66,6 +66,8 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
         "volume_fp": "100.00",
         "open_interest_fp": "77.00",
     }
+    whole = w(delta(msg, seq + 5))
+    cut = whole[: whole.index(b'"market_ticker":"') + 20]
     return [
         w(delta(msg, seq)),  # stale: the same seq again
         w(delta({**msg, "price_dollars": "0.0070", "delta_fp": "3.07"}, seq + 1)),  # unseen values
@@ -75,6 +77,7 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
         b"",
         b"   ",
         b"{not json",
+        cut,  # cut off inside a string: the same message on every path
         w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "volume_fp": "1.234"}}),
         w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "volume_fp": None, "volume": 4}}),
         w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "open_interest_fp": "8.5"}}),
@@ -94,6 +97,17 @@ def _awkward_lines(line: dict[str, Any]) -> list[bytes]:
                 "msg": {"market_ticker": ticker, "no_price_dollars": "0.3000", "count_fp": "2.00"},
             }
         ),
+        w(
+            {
+                "type": "trade",
+                "sid": 98,
+                "msg": {
+                    "market_ticker": ticker,
+                    "yes_price_dollars": "0.5000",
+                    "count_fp": "1.2.3",
+                },
+            }
+        ),  # a count of the wrong shape: malformed
         w({"type": "ticker", "sid": 99, "msg": ticker_msg}, extra_key=1),
         # hostile input: refused the same way on every path (feeds.guard)
         w({"type": "ticker", "sid": 99, "msg": {**ticker_msg, "open_interest_fp": "9" * 40}}),
@@ -264,7 +278,7 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         counters = fused["decoder"].counters
         assert counters.malformed >= 5
         assert counters.stale_frames >= 1
-        assert g.bad_lines == 3
+        assert g.bad_lines == 4
         assert sum("'t_ms'" in line for line in g.bad_examples) == 2
 
 
@@ -412,7 +426,7 @@ def test_inspect_on_the_fused_path_says_what_the_general_path_says(
     ]
     assert all(g == f for g, f in views)
     if which == "awkward_day":
-        assert general["bad_lines"]["count"] == 3
+        assert general["bad_lines"]["count"] == 4
         assert general["marks"] == {"ws_reconnect": 1}
 
 

@@ -400,7 +400,7 @@ class MarketState:
     def _apply_delta(self, side: Side, price: int, delta: int) -> bool:
         """Apply a signed size change; returns False (and changes nothing) if it is impossible."""
         # A change below the best level changes nothing a view reads: only the others mark dirty.
-        if side is Side.YES:
+        if side is _YES:
             ladder = self.yes_bids
             new_size = ladder.get(price, 0) + delta
             best = self._best_yes
@@ -434,6 +434,9 @@ class MarketState:
                 return False
         return True
 
+
+_YES = Side.YES
+"""(A module global: ``Side.YES``, an enum class attribute, costs a slow lookup per delta.)"""
 
 COLS = 7
 """Columns of :attr:`BookArrays.raw`."""

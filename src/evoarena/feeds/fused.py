@@ -32,10 +32,11 @@ from typing import IO, Any, Protocol
 import orjson
 
 from evoarena.engine.book import MarketBook
+from evoarena.feeds.events import Side
 from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.fields import _SIDES
-from evoarena.feeds.kalshi.numbers import _COUNTS, _PRICES, _fixed_point
+from evoarena.feeds.kalshi.numbers import _PRICES, _fixed_point
 from evoarena.feeds.replay import ReplaySource, ReplayStep
 
 try:  # the isa-l gzip is about 1.5-2x faster than zlib's; optional
@@ -56,6 +57,10 @@ _COUNT_SHAPE = re.compile(r"-?[0-9]{1,11}(?:\.[0-9]{1,2})?").fullmatch
 """At most 11 whole digits: always within :data:`~evoarena.feeds.guard.MAX_COUNT` (a longer
 count takes the general path, which decides)."""
 
+
+MEMO_LIMIT = 1 << 17
+"""Distinct count strings the fused loop memoizes per run, in each of its two memos (beyond:
+checked and parsed every time)."""
 
 TOO_LONG = b"\x00 line over the length limit"
 """Stands for a line longer than :data:`~evoarena.feeds.guard.MAX_LINE_BYTES` (a bad line)."""
@@ -228,8 +233,13 @@ class FusedIngest:
         json_error = orjson.JSONDecodeError
         sides: dict[Any, Any] = _SIDES
         prices: dict[Any, Any] = _PRICES
-        counts: dict[Any, Any] = _COUNTS
         count_shape = _COUNT_SHAPE
+        # Count strings repeat (deltas 7 %, open interests 20 % distinct), but the cumulative
+        # volumes crowd the shared memo (numbers._COUNTS): memoized here, per run — values in
+        # count_memo, strings only checked for shape (volumes, trade counts) in shaped.
+        count_memo: dict[Any, int] = {}
+        shaped: set[Any] = set()
+        yes_side = Side.YES
         fixed_point = _fixed_point
         # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
         # time it would refuse takes the general path, which refuses it the same way.
@@ -303,7 +313,7 @@ class FusedIngest:
                                 side = sides[msg["side"]]
                                 price = prices[msg["price_dollars"]]
                                 delta_s = msg["delta_fp"]
-                                delta = counts.get(delta_s)
+                                delta = count_memo.get(delta_s)
                                 if (
                                     delta is None
                                     and type(delta_s) is str
@@ -315,6 +325,8 @@ class FusedIngest:
                                         if delta_s[-3:-2] == "."
                                         else fixed_point(delta_s, 2, "contract count")
                                     )
+                                    if len(count_memo) < MEMO_LIMIT:
+                                        count_memo[delta_s] = delta
                                 if (
                                     type(seq) is int
                                     and type(sid) is int
@@ -326,44 +338,54 @@ class FusedIngest:
                                     fast = 1
                             elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
                                 ticker = msg["market_ticker"]
-                                lp = msg["price_dollars"]
+                                price = prices.get(msg["price_dollars"])
                                 oi_s = msg["open_interest_fp"]
                                 vol_s = msg["volume_fp"]
                                 if (
                                     type(ticker) is str
                                     and ticker
-                                    and lp in prices
+                                    and price is not None
                                     and msg["yes_bid_dollars"] in prices
                                     and msg["yes_ask_dollars"] in prices
-                                    and type(vol_s) is str
-                                    and count_shape(vol_s) is not None
-                                    and type(oi_s) is str
-                                    and count_shape(oi_s) is not None
                                 ):
-                                    price = prices[lp]
-                                    oi = counts.get(oi_s)
-                                    if oi is None:
-                                        # Shape checked above: "<digits>.dd" is its digits.
+                                    shape_ok = vol_s in shaped
+                                    if (
+                                        not shape_ok
+                                        and type(vol_s) is str
+                                        and count_shape(vol_s) is not None
+                                    ):
+                                        shape_ok = True
+                                        if len(shaped) < MEMO_LIMIT:
+                                            shaped.add(vol_s)
+                                    oi = count_memo.get(oi_s)
+                                    if (
+                                        oi is None
+                                        and type(oi_s) is str
+                                        and count_shape(oi_s) is not None
+                                    ):
+                                        # Shape checked: "<digits>.dd" is its digits.
                                         oi = (
                                             int(oi_s[:-3] + oi_s[-2:])
                                             if oi_s[-3:-2] == "."
                                             else fixed_point(oi_s, 2, "contract count")
                                         )
-                                    if -MAX_COUNT <= oi <= MAX_COUNT:
+                                        if not -MAX_COUNT <= oi <= MAX_COUNT:
+                                            oi = None
+                                        elif len(count_memo) < MEMO_LIMIT:
+                                            count_memo[oi_s] = oi
+                                    if shape_ok and oi is not None:
                                         fast = 2
                             elif kind == "trade" and type(msg) is dict and "seq" not in ws:
                                 ticker = msg["market_ticker"]
-                                yp = msg["yes_price_dollars"]
+                                price = prices.get(msg["yes_price_dollars"])
                                 count_s = msg["count_fp"]
-                                if (
-                                    type(ticker) is str
-                                    and ticker
-                                    and yp in prices
-                                    and type(count_s) is str
-                                    and count_shape(count_s) is not None
-                                ):
-                                    price = prices[yp]
-                                    fast = 3
+                                if type(ticker) is str and ticker and price is not None:
+                                    if count_s in shaped:
+                                        fast = 3
+                                    elif type(count_s) is str and count_shape(count_s) is not None:
+                                        fast = 3
+                                        if len(shaped) < MEMO_LIMIT:
+                                            shaped.add(count_s)
                 except (KeyError, TypeError):
                     fast = 0
                 if fast:
@@ -375,7 +397,9 @@ class FusedIngest:
                         high = t
                         if high_water is None or t > high_water:
                             high_water = t
-                            limit = min(MAX_T_MS, t + max_jump)
+                            limit = t + max_jump
+                            if limit > MAX_T_MS:
+                                limit = MAX_T_MS
                     elif t < low:
                         low = t
                     items += 1
@@ -408,10 +432,44 @@ class FusedIngest:
                         m = markets.get(ticker)
                         if m is None or not m.has_book or m.stale:
                             without_book += 1
-                        elif not m._apply_delta(side, price, delta):
-                            impossible += 1
-                            m.stale = True
-                            dirty.add(m)
+                            continue
+                        # MarketState._apply_delta inlined (as in feeds.store, and held to it by
+                        # tests/unit/feeds/test_store_ladders.py).
+                        if side is yes_side:
+                            ladder = m.yes_bids
+                            new = ladder.get(price, 0) + delta
+                            if new > 0:
+                                ladder[price] = new
+                                best = m._best_yes
+                                if best is None or price >= best:
+                                    m._best_yes = price
+                                    dirty.add(m)
+                                continue
+                            if new == 0:
+                                ladder.pop(price, None)
+                                if m._best_yes == price:
+                                    m._best_yes = max(ladder) if ladder else None
+                                    dirty.add(m)
+                                continue
+                        else:
+                            ladder = m.no_bids
+                            new = ladder.get(price, 0) + delta
+                            if new > 0:
+                                ladder[price] = new
+                                best = m._best_no
+                                if best is None or price >= best:
+                                    m._best_no = price
+                                    dirty.add(m)
+                                continue
+                            if new == 0:
+                                ladder.pop(price, None)
+                                if m._best_no == price:
+                                    m._best_no = max(ladder) if ladder else None
+                                    dirty.add(m)
+                                continue
+                        impossible += 1  # the ladder would go negative: changed nothing
+                        m.stale = True
+                        dirty.add(m)
                     else:
                         m = markets.get(ticker)
                         if m is None:

@@ -285,7 +285,9 @@ class RecordingReader:
                 continue
             if not raw.strip():
                 continue
-            item = self._parse(line_no, raw)
+            # Without its newline, as the fused and store paths read it: a line cut off inside
+            # a string is then reported the same way on every path.
+            item = self._parse(line_no, raw[:-1] if raw.endswith(b"\n") else raw)
             if item is not None:
                 yield item
 

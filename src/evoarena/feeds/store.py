@@ -11,7 +11,10 @@ A store is a directory ``<recording>.store/`` of Apache Parquet files (via ``pya
   this file: typed rows go straight to the book, every ``other`` row (snapshots, lifecycle,
   command replies, REST, marks, anything not in the exact common shape) through the general path
   from its original line in ``general.parquet`` (``line_no``, ``raw``), so results are identical
-  to the JSON path's, byte for byte. ``line_no``, ``t_ms`` and ``seq`` are delta-encoded.
+  to the JSON path's, byte for byte. ``line_no``, ``t_ms`` and ``seq`` are delta-encoded. A
+  market listing (``GET /markets``) the decoder reads without a complaint is decoded at compile
+  time instead: its line is kept without the body, its ``MarketInfo`` events in
+  ``rest_events.parquet`` (``general.parquet``'s ``rest_first``/``rest_count`` point to them).
 
 Replay reads a row group at a time as numpy columns. The typed rows between two ``other`` rows
 are checked at once (receive-time guard, delta sequence per ``sid``) and applied in one Python
@@ -36,6 +39,7 @@ import hashlib
 import os
 import shutil
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +52,7 @@ import structlog
 
 from evoarena.engine.book import MarketBook, MarketState
 from evoarena.errors import UserError
-from evoarena.feeds.events import Side
+from evoarena.feeds.events import MarketEvent, MarketInfo, MarketStatus, Side
 from evoarena.feeds.fused import (
     _COUNT_SHAPE,
     TOO_LONG,
@@ -60,8 +64,9 @@ from evoarena.feeds.fused import (
 from evoarena.feeds.guard import MAX_LINE_BYTES, MAX_T_MS, check_time
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
-from evoarena.feeds.kalshi.parse import MalformedFrame, parse_orderbook_snapshot
-from evoarena.feeds.recording import RecordingReader
+from evoarena.feeds.kalshi.parse import parse_orderbook_snapshot
+from evoarena.feeds.kalshi.parse_rest import parse_rest, rest_route
+from evoarena.feeds.recording import RecordingReader, RecordItem
 from evoarena.feeds.replay import ReplaySource, ReplayStep
 
 if TYPE_CHECKING:
@@ -71,7 +76,7 @@ log = structlog.get_logger(__name__)
 
 IntArray = npt.NDArray[np.int64]
 
-STORE_VERSION = "2"
+STORE_VERSION = "3"
 STORE_SUFFIX = ".store"
 KINDS = ("other", "delta", "ticker", "trade", "error")
 BATCH_ROWS = 1 << 17
@@ -219,6 +224,109 @@ def _typed(obj: Any) -> tuple[int, str, dict[str, Any]] | None:
     return None
 
 
+_INFO_INTS = (
+    "open_ms",
+    "close_ms",
+    "settlement_value",
+    "volume_24h",
+    "open_interest",
+    "yes_bid",
+    "yes_ask",
+    "ts_ms",
+)
+_INFO_TEXTS = ("ticker", "event_ticker", "status", "title", "result")
+
+
+class _RestEvents:
+    """Market listings (``GET /markets`` responses) decoded once, at compile time: replay reads
+    their :class:`MarketInfo` events from typed columns instead of parsing the (large) bodies.
+
+    Only a response the decoder turns into market events without a complaint is kept this
+    way; its line in ``general.parquet`` becomes the same line without the body, which the
+    reader checks exactly as the original (time, shape). Anything else keeps its line.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {k: [] for k in (*_INFO_TEXTS, *_INFO_INTS)}
+        self.first: list[int] = []
+        self.count: list[int] = []
+
+    def add(self, obj: Any) -> bytes | None:
+        """The line without its body if ``obj`` is such a response (events kept), else None."""
+        if type(obj) is not dict or "ws" in obj or "mark" in obj:
+            return None
+        t, rest = obj.get("t_ms"), obj.get("rest")
+        if type(t) is not int or type(rest) is not dict:
+            return None
+        path, status = rest.get("path"), rest.get("status")
+        if type(path) is not str or type(status) is not int or not 200 <= status < 300:
+            return None
+        try:
+            if rest_route(path)[0] != REST_MARKETS:
+                return None
+            result = parse_rest(path, rest.get("body"), t)
+        except Exception:  # whatever it is, the general path reports it at replay
+            return None
+        events = result.events
+        if result.errors or any(type(e) is not MarketInfo for e in events):
+            return None
+        rows = [_info_row(e) for e in events]  # type: ignore[arg-type]  # all MarketInfo
+        if any(type(v) is int and not INT64_MIN <= v <= INT64_MAX for row in rows for v in row):
+            return None
+        self.first.append(len(self.cols["ticker"]))
+        self.count.append(len(rows))
+        for row in rows:
+            for col, v in zip(self.cols.values(), row, strict=True):
+                col.append(v)
+        return orjson.dumps({"t_ms": t, "rest": {"path": path, "status": status}})
+
+    def table(self, pa: Any) -> pa.Table:
+        i64, text = pa.int64(), pa.string()
+        return pa.table(
+            {k: pa.array(v, text if k in _INFO_TEXTS else i64) for k, v in self.cols.items()}
+        )
+
+
+def _info_row(e: MarketInfo) -> tuple[Any, ...]:
+    """``e``'s fields in the order of :attr:`_RestEvents.cols` (enums by value)."""
+    return (
+        e.ticker,
+        e.event_ticker,
+        None if e.status is None else e.status.value,
+        e.title,
+        None if e.result is None else e.result.value,
+        *(getattr(e, k) for k in _INFO_INTS),
+    )
+
+
+def _info_events(cols: dict[str, list[Any]], first: int, count: int) -> list[MarketEvent]:
+    """The :class:`MarketInfo` events of rows ``[first, first + count)``."""
+    out: list[MarketEvent] = []
+    for i in range(first, first + count):
+        status, result = cols["status"][i], cols["result"][i]
+        out.append(
+            MarketInfo(
+                ticker=cols["ticker"][i],
+                event_ticker=cols["event_ticker"][i],
+                status=None if status is None else MarketStatus(status),
+                open_ms=cols["open_ms"][i],
+                close_ms=cols["close_ms"][i],
+                title=cols["title"][i],
+                result=None if result is None else Side(result),
+                settlement_value=cols["settlement_value"][i],
+                volume_24h=cols["volume_24h"][i],
+                open_interest=cols["open_interest"][i],
+                yes_bid=cols["yes_bid"][i],
+                yes_ask=cols["yes_ask"][i],
+                ts_ms=cols["ts_ms"][i],
+            )
+        )
+    return out
+
+
+REST_MARKETS = "markets"
+
+
 class _QueryTables:
     """The side tables for other tools (not read by replay)."""
 
@@ -233,15 +341,18 @@ class _QueryTables:
         self.marks: dict[str, list[Any]] = {k: [] for k in ("t_ms", "kind", "now_ms")}
 
     def add(self, obj: Any) -> None:
-        if type(obj) is not dict or type(obj.get("t_ms")) is not int:
+        """One line's rows, if any: values of another type than their column's are left out
+        (``None``), lines with a time replay refuses are skipped."""
+        if type(obj) is not dict or type(t := obj.get("t_ms")) is not int:
             return
-        t = obj["t_ms"]
+        if not 0 <= t <= MAX_T_MS:
+            return
         ws, rest, mark = obj.get("ws"), obj.get("rest"), obj.get("mark")
         if type(ws) is dict and type(msg := ws.get("msg")) is dict:
             if ws.get("type") == "orderbook_snapshot":
                 try:
                     snap = parse_orderbook_snapshot(msg, t)
-                except MalformedFrame:
+                except Exception:  # malformed, nested too deeply ...: the decoder reports it
                     return
                 for side, levels in (("yes", snap.yes_bids), ("no", snap.no_bids)):
                     for price, size in levels:
@@ -250,18 +361,25 @@ class _QueryTables:
                         ):
                             self.snapshots[k].append(v)
             elif ws.get("type") == "market_lifecycle_v2":
-                row = (t, msg.get("market_ticker"), msg.get("event_type"), msg.get("result"))
+                row = (t, *(_text(msg.get(k)) for k in ("market_ticker", "event_type", "result")))
                 for k, v in zip(self.lifecycle, row, strict=True):
-                    self.lifecycle[k].append(v if type(v) in (int, str) else None)
+                    self.lifecycle[k].append(v)
         elif type(rest) is dict:
-            row = (t, rest.get("method"), rest.get("path"), rest.get("status"))
+            row = (t, _text(rest.get("method")), _text(rest.get("path")), _int(rest.get("status")))
             for k, v in zip(self.rest, row, strict=True):
-                self.rest[k].append(v if type(v) in (int, str) else None)
+                self.rest[k].append(v)
         elif type(mark) is dict:
-            now = mark.get("now_ms")
-            mark_row = (t, mark.get("kind"), now if type(now) is int else None)
+            mark_row = (t, _text(mark.get("kind")), _int(mark.get("now_ms")))
             for k, v in zip(self.marks, mark_row, strict=True):
-                self.marks[k].append(v if type(v) in (int, str) else None)
+                self.marks[k].append(v)
+
+
+def _text(v: object) -> str | None:
+    return v if type(v) is str else None
+
+
+def _int(v: object) -> int | None:
+    return v if type(v) is int and INT64_MIN <= v <= INT64_MAX else None
 
 
 def compile_recording(path: Path) -> CompileReport:
@@ -310,6 +428,8 @@ def compile_recording(path: Path) -> CompileReport:
 
     general_lines: list[int] = []
     general_raw: list[bytes] = []
+    general_events: list[int] = []  # index into rest_events.first/count, -1: none
+    rest_events = _RestEvents()
     query = _QueryTables()
     loads = orjson.loads
     line_no = 1
@@ -320,6 +440,7 @@ def compile_recording(path: Path) -> CompileReport:
                 cols.add(line_no + 1, cols.t_ms[-1] if cols.t_ms else 0, ERROR)
                 general_lines.append(line_no + 1)
                 general_raw.append((error or "cannot read").encode())
+                general_events.append(-1)
                 break
             if len(cols.kind) >= BATCH_ROWS:
                 flush()
@@ -340,7 +461,9 @@ def compile_recording(path: Path) -> CompileReport:
                 # (informative only: replay takes an ``other`` row's time from its line)
                 cols.add(line_no, t if type(t) is int and 0 <= t <= MAX_T_MS else 0, OTHER)
                 general_lines.append(line_no)
-                general_raw.append(raw)
+                compiled = rest_events.add(obj)
+                general_raw.append(raw if compiled is None else compiled)
+                general_events.append(-1 if compiled is None else len(rest_events.first) - 1)
                 query.add(obj)
         flush()
     finally:
@@ -350,9 +473,19 @@ def compile_recording(path: Path) -> CompileReport:
     i64 = pa.int64()
     write = {"compression": "zstd"}
     general = pa.table(
-        {"line_no": pa.array(general_lines, i64), "raw": pa.array(general_raw, pa.binary())}
+        {
+            "line_no": pa.array(general_lines, i64),
+            "raw": pa.array(general_raw, pa.binary()),
+            "rest_first": pa.array(
+                [rest_events.first[k] if k >= 0 else -1 for k in general_events], i64
+            ),
+            "rest_count": pa.array(
+                [rest_events.count[k] if k >= 0 else 0 for k in general_events], i64
+            ),
+        }
     )
     pq.write_table(general, tmp / "general.parquet", **write)
+    pq.write_table(rest_events.table(pa), tmp / "rest_events.parquet", **write)
     for name, data in (
         ("snapshots", query.snapshots),
         ("lifecycle", query.lifecycle),
@@ -466,6 +599,10 @@ class StoreIngest:
         self._max_jump = source.reader.max_time_jump_ms
         self._gl: list[int] = []
         self._gr: list[bytes] = []
+        self._gf: list[int] = []
+        self._gn: list[int] = []
+        self._rest_cols: dict[str, list[Any]] | None = None
+        self._rows_total = 0
 
     def bytes_read(self) -> int:
         """Progress, as the share of the source file's bytes the rows read so far stand for."""
@@ -486,6 +623,7 @@ class StoreIngest:
 
         cols = ["t_ms", "kind", "ticker", "sid", "seq", "side", "price", "size", "line_no"]
         stream = pq.ParquetFile(self.store / "stream.parquet")
+        self._rows_total = int(stream.metadata.num_rows)
         for batch in stream.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=False):
             tickers = batch.column("ticker")
             names = tickers.dictionary.to_pylist()
@@ -506,11 +644,28 @@ class StoreIngest:
                 col("line_no"),
             )
 
-    def _general(self) -> tuple[list[int], list[bytes]]:
+    def _general(self) -> None:
         import pyarrow.parquet as pq
 
         general = pq.read_table(self.store / "general.parquet", use_threads=False)
-        return general.column("line_no").to_pylist(), general.column("raw").to_pylist()
+        self._gl = general.column("line_no").to_pylist()
+        self._gr = general.column("raw").to_pylist()
+        self._gf = general.column("rest_first").to_pylist()
+        self._gn = general.column("rest_count").to_pylist()
+
+    def _rest_step(self, item: RecordItem, first: int, count: int) -> ReplayStep:
+        """:meth:`ReplaySource.step_of` for a compiled market listing: its events from the
+        columns, counted by the decoder as it counts a decoded response."""
+        if self._rest_cols is None:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(self.store / "rest_events.parquet", use_threads=False)
+            self._rest_cols = table.to_pydict()
+        c = self.decoder.counters
+        c.rest_responses += 1
+        c.rest_by_kind[REST_MARKETS] = c.rest_by_kind.get(REST_MARKETS, 0) + 1
+        events = _info_events(self._rest_cols, first, count)
+        return ReplayStep(item.t_ms, events, None, item.line_no)
 
     def run(self, sink: FusedSink) -> bool:
         """Feed the whole store; returns True if the sink asked to stop.
@@ -519,8 +674,7 @@ class StoreIngest:
         sequence) and applied in bulk up to the first row that needs the per-row path; a row
         that reaches the sink's gate is handled exactly where the per-row loop would.
         """
-        self._gl, self._gr = self._general()
-        n_rows = pq_rows(self.store / "stream.parquet")
+        self._general()
         reader = self.source.reader
         cur = _Cursor(sink, reader._last_t_ms)
         done_rows = 0
@@ -529,7 +683,7 @@ class StoreIngest:
             if cur.stopped or cur.read_error:
                 break
             done_rows += len(b.t)
-            self._done = done_rows / max(n_rows, 1)
+            self._done = done_rows / max(self._rows_total, 1)
             cur.sync_out(sink)
             sink.chunk_done(cur.last if cur.last is not None else 0)
         cur.sync_out(sink)
@@ -656,18 +810,20 @@ class StoreIngest:
             a = k + 1
         return False
 
-    def _apply(self, cur: _Cursor, b: _Batch, run: _Run, a: int, z: int, counted: int) -> None:
+    def _apply(  # noqa: C901 - the hot loop kept flat, the ladder update inlined
+        self, cur: _Cursor, b: _Batch, run: _Run, a: int, z: int, counted: int
+    ) -> None:
         """Apply typed rows ``[a, z)`` of ``run``, none at the gate (``counted``: rows already
         counted as items)."""
         n = z - a
         cur.items += n - counted
         cur.events += n
         cur.applied += n
-        last = b.ts[z - 1]
+        last = b.t[z - 1].item()
         cur.last = cur.applied_t = last
         if cur.first is None:
-            cur.first = b.ts[a]
-        cur.last_line = b.lines[z - 1]
+            cur.first = b.t[a].item()
+        cur.last_line = b.line[z - 1].item()
         top = int(b.t[a:z].max()) if n > 1 else last
         if cur.high_water is None or top > cur.high_water:
             cur.high_water = top
@@ -677,7 +833,6 @@ class StoreIngest:
         dirty = book.dirty
         names = b.names
         cache = b.markets
-        sides = _SIDES_BY_CODE
         n_delta = without = impossible = n_ticker = 0
         for kind, x, side, price, size in zip(
             b.kinds[a:z], b.ticks[a:z], b.sides[a:z], b.prices[a:z], b.sizes[a:z], strict=True
@@ -696,10 +851,44 @@ class StoreIngest:
                 n_delta += 1
                 if not m.has_book or m.stale:
                     without += 1
-                elif not m._apply_delta(sides[side], price, size):
-                    impossible += 1
-                    m.stale = True
-                    dirty.add(m)
+                    continue
+                # MarketState._apply_delta inlined (a call per delta is a fifth of this loop);
+                # tests/unit/feeds/test_store_ladders.py holds the two to the same results.
+                if side:
+                    ladder = m.yes_bids
+                    new = ladder.get(price, 0) + size
+                    if new > 0:
+                        ladder[price] = new
+                        best = m._best_yes
+                        if best is None or price >= best:
+                            m._best_yes = price
+                            dirty.add(m)
+                        continue
+                    if new == 0:
+                        ladder.pop(price, None)
+                        if m._best_yes == price:
+                            m._best_yes = max(ladder) if ladder else None
+                            dirty.add(m)
+                        continue
+                else:
+                    ladder = m.no_bids
+                    new = ladder.get(price, 0) + size
+                    if new > 0:
+                        ladder[price] = new
+                        best = m._best_no
+                        if best is None or price >= best:
+                            m._best_no = price
+                            dirty.add(m)
+                        continue
+                    if new == 0:
+                        ladder.pop(price, None)
+                        if m._best_no == price:
+                            m._best_no = max(ladder) if ladder else None
+                            dirty.add(m)
+                        continue
+                impossible += 1  # the ladder would go negative: changed nothing
+                m.stale = True
+                dirty.add(m)
             else:
                 m.last_price = price
                 if kind == TICKER:
@@ -728,7 +917,7 @@ class StoreIngest:
         decode_ws = dec.decode_ws
         sides = _SIDES_BY_CODE
         max_jump = self._max_jump
-        gl, gr = self._gl, self._gr
+        gl, gr, gf = self._gl, self._gr, self._gf
         names = b.names
         rows = zip(
             b.t[a:z].tolist(),
@@ -763,7 +952,8 @@ class StoreIngest:
                     return
                 continue
             if kind in (OTHER, ERROR):
-                line_no, raw = gl[cur.g], gr[cur.g]
+                g = cur.g
+                line_no, raw = gl[g], gr[g]
                 cur.g += 1
                 cur.line_no = line_no
                 if kind == ERROR:  # always the last row: the recording ends here
@@ -779,8 +969,9 @@ class StoreIngest:
                 cur.high_water = reader._last_t_ms
                 if item is None:
                     continue
+                step = step_of(item) if gf[g] < 0 else self._rest_step(item, gf[g], self._gn[g])
                 cur.sync_out(sink)
-                stop = sink.general(step_of(item))
+                stop = sink.general(step)
                 cur.sync_in(sink)
                 if stop:
                     cur.stopped = True
@@ -847,7 +1038,6 @@ class _Batch:
         "kind",
         "kinds",
         "line",
-        "lines",
         "markets",
         "names",
         "price",
@@ -861,7 +1051,6 @@ class _Batch:
         "t",
         "tick",
         "ticks",
-        "ts",
     )
 
     def __init__(
@@ -881,12 +1070,10 @@ class _Batch:
         self.tick, self.t, self.kind, self.sid, self.seq = tick, t, kind, sid, seq
         self.side, self.price, self.size, self.line = side, price, size, line
         self.ticks: list[int] = tick.tolist()
-        self.ts: list[int] = t.tolist()
         self.kinds: list[int] = kind.tolist()
         self.sides: list[int] = side.tolist()
         self.prices: list[int] = price.tolist()
         self.sizes: list[int] = size.tolist()
-        self.lines: list[int] = line.tolist()
         self.markets: list[MarketState | None] = [None] * len(names)
 
 
@@ -896,7 +1083,6 @@ class _Run:
 
     __slots__ = (
         "_at",
-        "_b",
         "_dec",
         "_pair_names",
         "_pair_rows",
@@ -908,15 +1094,17 @@ class _Run:
 
     def __init__(self, dec: KalshiDecoder, b: _Batch, start: int, end: int) -> None:
         self._dec = dec
-        self._b = b
         self.start = start
         self._at = start
         d = start + np.flatnonzero(b.kind[start:end] == DELTA)
         sids = b.sid[d]
         unique = np.unique(sids)
-        self._sid_rows: list[tuple[int, IntArray]] = [
-            (u, d if len(unique) == 1 else d[sids == u]) for u in unique.tolist()
-        ]
+        # (sid, its delta rows, their seqs) as lists: bisect on a list is cheaper than a numpy
+        # call at every gate.
+        self._sid_rows: list[tuple[int, list[int], list[int]]] = []
+        for u in unique.tolist():
+            rows = d if len(unique) == 1 else d[sids == u]
+            self._sid_rows.append((u, rows.tolist(), b.seq[rows].tolist()))
         # Where each (sid, market) pair first appears (the decoder's markets-per-sid sets).
         key = np.searchsorted(unique, sids) * (len(b.names) + 1) + b.tick[d]
         _, first = np.unique(key, return_index=True)
@@ -930,12 +1118,11 @@ class _Run:
         """Every delta before row ``end`` taken in (rows only move forward)."""
         if end <= self._at:
             return
-        b = self._b
         dec = self._dec
-        for u, rows in self._sid_rows:
-            i = int(np.searchsorted(rows, end, "left"))
+        for u, rows, seqs in self._sid_rows:
+            i = bisect_left(rows, end)
             if i and rows[i - 1] >= self._at:
-                dec._positions[u] = b.seq[rows[i - 1]].item()
+                dec._positions[u] = seqs[i - 1]
         pair_rows = self._pair_rows
         j = k = self._pairs
         n = len(pair_rows)
@@ -1003,13 +1190,6 @@ class _Cursor:
         sink.items, sink.events = self.items, self.events
         sink.first_ms, sink.last_ms = self.first, self.last
         sink.applied, sink.last_line, sink.applied_t = self.applied, self.last_line, self.applied_t
-
-
-def pq_rows(path: Path) -> int:
-    """Rows of a Parquet file (from its footer)."""
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _delta_frame(sid: int, seq: int, ticker: str, side: int, price: int, size: int) -> Any:

@@ -1,0 +1,181 @@
+"""Differential fuzz of the three replay read paths: general (per line), fused, compiled store.
+
+Writes a small synthetic day, then ``--trials`` times splices up to ``--mutations`` mutated
+copies of its lines (the mutations of ``benchmarks/fuzz.py``) into it, compiles the result and
+reads it through each path into a book, with a tick every 30 s that records and clears the
+book's dirty set (as a replay's view does). Every path must end with the same markets (ladders
+in order, best prices, flags, lifecycle, prices, titles), the same book and decoder counters,
+the same bad-line reports and the same dirty sets at every tick; ``evoarena compile`` must not
+fail. A divergence or crash stops the run and keeps the recording (``--keep``).
+
+Usage::
+
+    .venv/bin/python benchmarks/fuzz_paths.py [--trials 100] [--seed 1] [--mutations 200]
+
+Prints one JSON object: trials run, mutated lines, and the first divergence if any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from evoarena.engine.book import MarketBook
+from evoarena.feeds.fused import FusedIngest
+from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.store import StoreIngest, compile_recording, store_path
+from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
+from fuzz import MUTATIONS
+
+TICK_MS = 30_000
+
+
+class _Ticks:
+    """A sink for the fused and store loops, and the general path's driver: ticks every
+    :data:`TICK_MS`, each recording which markets are dirty and clearing the set."""
+
+    def __init__(self, book: MarketBook) -> None:
+        self.book = book
+        self.gate = DEFAULT_START_MS
+        self.ticks: list[tuple[int, list[str]]] = []
+        self.items = self.events = self.applied = self.last_line = 0
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.applied_t: int | None = None
+
+    def at_gate(self, t_ms: int) -> bool:
+        while self.gate <= t_ms:
+            self.ticks.append((self.gate, sorted(m.ticker for m in self.book.dirty)))
+            self.book.dirty.clear()
+            self.gate += TICK_MS
+        return False
+
+    def general(self, step: ReplayStep) -> bool:
+        if step.t_ms >= self.gate:
+            self.at_gate(step.t_ms)
+        for ev in step.events:
+            self.book.apply(ev)
+        self.items += 1
+        self.events += len(step.events)
+        return False
+
+    def chunk_done(self, t_ms: int) -> None:
+        pass
+
+
+def _read(path: Path, how: str) -> dict[str, Any]:
+    book = MarketBook(10)
+    sink = _Ticks(book)
+    with ReplaySource(path, skip_bad=True) as source:
+        if how == "general":
+            for step in source:
+                sink.general(step)
+        else:
+            ingest: FusedIngest | StoreIngest = (
+                StoreIngest(source, book, store_path(path))
+                if how == "store"
+                else FusedIngest(source, book)
+            )
+            with ingest:
+                ingest.run(sink)
+        return {
+            "markets": {
+                t: (
+                    list(m.yes_bids.items()),
+                    list(m.no_bids.items()),
+                    m.best_yes_bid,
+                    m.best_no_bid,
+                    m.has_book,
+                    m.stale,
+                    m.status,
+                    m.open_ms,
+                    m.close_ms,
+                    m.title,
+                    m.event_ticker,
+                    m.result,
+                    m.settlement_value,
+                    m.open_interest,
+                    m.volume_24h,
+                    m.last_price,
+                )
+                for t, m in book.markets.items()
+            },
+            "book_counters": book.counters,
+            "decoder_counters": source.decoder.counters.as_dict(),
+            "bad_lines": source.reader.bad_lines,
+            "ticks": sink.ticks,
+        }
+
+
+def _mutated(body: list[bytes], rng: random.Random, most: int) -> tuple[list[bytes], int]:
+    out = list(body)
+    done = 0
+    names = sorted(MUTATIONS)
+    for _ in range(rng.randint(1, most)):
+        i = rng.randrange(len(out))
+        raw = out[i]
+        try:
+            obj = orjson.loads(raw)
+            new = MUTATIONS[rng.choice(names)](raw, obj, rng)
+        except Exception:  # noqa: S112 - a mutation that does not apply: try another line
+            continue
+        if b"\n" in new:
+            continue
+        out.insert(i + rng.randint(0, 1), new)
+        done += 1
+    return out, done
+
+
+def main() -> int:
+    """Run the fuzz; prints JSON on stdout, exit status 1 on a divergence or crash."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mutations", type=int, default=200, help="at most this many per trial")
+    p.add_argument("--keep", type=Path, default=Path("fuzz-paths-failure.jsonl"))
+    args = p.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(50))
+    rng = random.Random(args.seed)
+    result: dict[str, Any] = {"benchmark": "fuzz_paths", "seed": args.seed, "trials": 0}
+    mutated = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        day = Path(tmp) / "day.jsonl.gz"
+        generate_day(day, markets=8, hours=1.0, seed=args.seed, start_ms=DEFAULT_START_MS)
+        header, *body = [x for x in gzip.decompress(day.read_bytes()).split(b"\n") if x]
+        for trial in range(args.trials):
+            lines, n = _mutated(body, rng, args.mutations)
+            mutated += n
+            path = Path(tmp) / "trial.jsonl"
+            path.write_bytes(b"\n".join([header, *lines]) + b"\n")
+            try:
+                compile_recording(path)
+                general = _read(path, "general")
+                diverged = [
+                    (how, k)
+                    for how in ("fused", "store")
+                    for k, v in _read(path, how).items()
+                    if v != general[k]
+                ]
+            except Exception as e:  # a crash is a finding: report it, keep the recording
+                diverged = [("crash", f"{type(e).__name__}: {e}")]
+            result["trials"] = trial + 1
+            if diverged:
+                shutil.copy(path, args.keep)
+                result["divergence"] = {"trial": trial, "what": diverged, "kept": str(args.keep)}
+                break
+    result["mutated_lines"] = mutated
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 1 if "divergence" in result else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
