@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -345,3 +346,30 @@ def test_an_island_that_fails_stops_the_run_with_its_message(
     assert "island_01/gen_0000.json: not valid JSON" in capsys.readouterr().err
     assert main(_args(reference, tmp_path / "again", *on_ray)) == 0
     assert _tree(tmp_path / "again") == _tree(reference / "reference")
+
+
+def test_a_stop_signal_exits_cleanly_with_a_resume_hint(
+    reference: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SIGINT/SIGTERM of the driver at a barrier: exit 0 saying how to resume (as replay does);
+    the same command again ends in the reference bytes."""
+    from evoarena.evolution.islands import SequentialPool
+
+    original = SequentialPool.release
+
+    def stop_then_release(self: SequentialPool, generation: int, incoming: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+        original(self, generation, incoming)
+
+    state = tmp_path / "s"
+    with monkeypatch.context() as m:
+        m.setattr(SequentialPool, "release", stop_then_release)
+        assert main(_args(reference, state, "--workers", "0")) == 0
+    err = capsys.readouterr().err
+    assert "islands stopped by SIGINT" in err
+    assert "run the same command again to resume" in err
+    assert main(_args(reference, state, "--workers", "0")) == 0
+    assert _tree(state) == _tree(reference / "reference")
