@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -373,3 +374,17 @@ def test_a_stop_signal_exits_cleanly_with_a_resume_hint(
     assert "run the same command again to resume" in err
     assert main(_args(reference, state, "--workers", "0")) == 0
     assert _tree(state) == _tree(reference / "reference")
+
+
+def test_an_unreachable_ray_address_is_a_clear_error_not_a_hang(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--ray-address where no Ray cluster listens: exit 2 naming the flag, at once."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    assert main(_args(reference, tmp_path / "s", "--ray-address", address)) == 2
+    err = capsys.readouterr().err
+    assert f"--ray-address {address}: cannot reach" in err
+    assert not (tmp_path / "s").exists()
