@@ -388,3 +388,14 @@ def test_an_unreachable_ray_address_is_a_clear_error_not_a_hang(
     err = capsys.readouterr().err
     assert f"--ray-address {address}: cannot reach" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_rerun_with_fewer_generations_changes_nothing(reference: Path, tmp_path: Path) -> None:
+    """A finished run of 5, then the same command with --generations 3: the directory keeps
+    every file as it was (islands.json still logs the migrations its islands received)."""
+    state = tmp_path / "s"
+    shutil.copytree(reference / "reference", state)
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--generations") + 1] = "3"
+    assert main(args) == 0
+    assert _tree(state) == _tree(reference / "reference")

@@ -610,7 +610,8 @@ def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
                 b += plan.migrate_every
         finals = pool.finish()
         held = [f.generations for f in finals]
-        manifest["migrations"] = log_so_far
+        # manifest["migrations"] is this run's barriers, then any later ones an earlier run
+        # (with more --generations) logged: its islands still hold those generations.
         manifest["generations"] = held
         _write_manifest(plan, manifest)
         _write_merged_hall(plan, [(f.index, f.hall_of_fame) for f in finals])
