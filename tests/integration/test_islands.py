@@ -366,9 +366,14 @@ def test_a_stop_signal_exits_cleanly_with_a_resume_hint(
         original(self, generation, incoming)
 
     state = tmp_path / "s"
-    with monkeypatch.context() as m:
-        m.setattr(SequentialPool, "release", stop_then_release)
-        assert main(_args(reference, state, "--workers", "0")) == 0
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(SequentialPool, "release", stop_then_release)
+            assert main(_args(reference, state, "--workers", "0")) == 0
+    finally:  # after a stop the command ignores further signals; the test process must not
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
     err = capsys.readouterr().err
     assert "islands stopped by SIGINT" in err
     assert "run the same command again to resume" in err
