@@ -404,3 +404,18 @@ def test_a_rerun_with_fewer_generations_changes_nothing(reference: Path, tmp_pat
     args[args.index("--generations") + 1] = "3"
     assert main(args) == 0
     assert _tree(state) == _tree(reference / "reference")
+
+
+def test_a_replay_state_directory_is_refused_not_overwritten(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--state-dir (default: [state] dir) pointing at a replay's or the service's directory: exit
+    2 naming it, its hall of fame untouched (the merged one would replace it)."""
+    state = tmp_path / "s"
+    state.mkdir()
+    shutil.copy(reference / "reference" / "island_00" / "hall_of_fame.json", state)
+    shutil.copy(reference / "reference" / "island_00" / "latest.json", state)
+    before = _tree(state)
+    assert main(_args(reference, state, "--workers", "0")) == 2
+    assert f"{state}: holds the state of a replay or the service" in capsys.readouterr().err
+    assert _tree(state) == before

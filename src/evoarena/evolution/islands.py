@@ -515,6 +515,19 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
                 "use a new --state-dir"
             )
             raise StateError(msg)
+        held = sorted(
+            p.name
+            for p in plan.root.iterdir()
+            if p.name in (persistence.HALL_OF_FAME_FILE, persistence.LATEST_FILE)
+            or p.name.startswith(("gen_", "checkpoint_gen"))
+        )
+        if held:
+            msg = (
+                f"{plan.root}: holds the state of a replay or the service ({', '.join(held)}), "
+                "whose hall of fame the merged one would replace; give islands its own "
+                "--state-dir"
+            )
+            raise StateError(msg)
         return {**identity, "migrations": []}
     saved = {k: doc.get(k) for k in identity}
     if saved != identity:
