@@ -419,3 +419,17 @@ def test_a_replay_state_directory_is_refused_not_overwritten(
     assert main(_args(reference, state, "--workers", "0")) == 2
     assert f"{state}: holds the state of a replay or the service" in capsys.readouterr().err
     assert _tree(state) == before
+
+
+def test_the_same_settings_file_by_another_path_resumes(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--config given relative on the rerun (absolute the first time): the same file, the same
+    run; islands.json keeps what the first run wrote."""
+    state = tmp_path / "s"
+    shutil.copytree(reference / "reference", state)
+    monkeypatch.chdir(reference)
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--config") + 1] = "cfg.toml"
+    assert main(args) == 0
+    assert _tree(state) == _tree(reference / "reference")

@@ -530,6 +530,8 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
             raise StateError(msg)
         return {**identity, "migrations": []}
     saved = {k: doc.get(k) for k in identity}
+    if _same_files(saved["island_configs"], identity["island_configs"]):
+        saved["island_configs"] = identity["island_configs"]  # the file written keeps its form
     if saved != identity:
         diff = ", ".join(
             f"{k}: was {saved[k]!r}, now {identity[k]!r}"
@@ -542,6 +544,17 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
         )
         raise UserError(msg)
     return doc
+
+
+def _same_files(saved: object, now: list[str | None]) -> bool:
+    """Whether the settings files recorded and given now are the same files (one path may be
+    relative, the other absolute; relative ones are taken from the current directory)."""
+    if not isinstance(saved, list) or len(saved) != len(now):
+        return False
+    return all(
+        a == b or (a is not None and b is not None and Path(a).resolve() == Path(b).resolve())
+        for a, b in zip(saved, now, strict=True)
+    )
 
 
 def _write_manifest(plan: IslandsPlan, doc: dict[str, Any]) -> None:
