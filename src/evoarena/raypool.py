@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -52,12 +53,41 @@ def local_only() -> None:
     os.environ.setdefault(LOCAL_ONLY_ENV, "0")
 
 
+CONNECT_TIMEOUT_SECS = 10.0
+
+
+def check_reachable(address: str) -> None:
+    """:class:`UserError` naming ``--ray-address`` when nothing listens at ``host:port``.
+
+    ``ray.init`` keeps retrying an address where no cluster runs (minutes, not a message).
+    Other forms (``auto``, ``ray://`` client addresses) are left to Ray.
+    """
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        msg = f"--ray-address {address}: expected HOST:PORT (of `ray start --head`), or auto"
+        raise UserError(msg)
+    try:
+        socket.create_connection(
+            (host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_SECS
+        ).close()
+    except OSError as e:
+        msg = (
+            f"--ray-address {address}: cannot reach a Ray cluster there ({e.strerror or e}); "
+            "is `ray start --head` running on that node, and the port open to this one?"
+        )
+        raise UserError(msg) from e
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Ray, initialised for the block: in-process with ``num_cpus`` (default: this machine's
     cores) without ``address``, else joined to the cluster there. Yields the ``ray`` module."""
     if address is None:
         local_only()
+    else:
+        check_reachable(address)
     ray = import_ray()
     if ray.is_initialized():
         yield ray

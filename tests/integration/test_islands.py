@@ -9,6 +9,8 @@ import logging
 import os
 import random
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -345,3 +347,89 @@ def test_an_island_that_fails_stops_the_run_with_its_message(
     assert "island_01/gen_0000.json: not valid JSON" in capsys.readouterr().err
     assert main(_args(reference, tmp_path / "again", *on_ray)) == 0
     assert _tree(tmp_path / "again") == _tree(reference / "reference")
+
+
+def test_a_stop_signal_exits_cleanly_with_a_resume_hint(
+    reference: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SIGINT/SIGTERM of the driver at a barrier: exit 0 saying how to resume (as replay does);
+    the same command again ends in the reference bytes."""
+    from evoarena.evolution.islands import SequentialPool
+
+    original = SequentialPool.release
+
+    def stop_then_release(self: SequentialPool, generation: int, incoming: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+        original(self, generation, incoming)
+
+    state = tmp_path / "s"
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(SequentialPool, "release", stop_then_release)
+            assert main(_args(reference, state, "--workers", "0")) == 0
+    finally:  # after a stop the command ignores further signals; the test process must not
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    err = capsys.readouterr().err
+    assert "islands stopped by SIGINT" in err
+    assert "run the same command again to resume" in err
+    assert main(_args(reference, state, "--workers", "0")) == 0
+    assert _tree(state) == _tree(reference / "reference")
+
+
+def test_an_unreachable_ray_address_is_a_clear_error_not_a_hang(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--ray-address where no Ray cluster listens: exit 2 naming the flag, at once."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    assert main(_args(reference, tmp_path / "s", "--ray-address", address)) == 2
+    err = capsys.readouterr().err
+    assert f"--ray-address {address}: cannot reach" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_rerun_with_fewer_generations_changes_nothing(reference: Path, tmp_path: Path) -> None:
+    """A finished run of 5, then the same command with --generations 3: the directory keeps
+    every file as it was (islands.json still logs the migrations its islands received)."""
+    state = tmp_path / "s"
+    shutil.copytree(reference / "reference", state)
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--generations") + 1] = "3"
+    assert main(args) == 0
+    assert _tree(state) == _tree(reference / "reference")
+
+
+def test_a_replay_state_directory_is_refused_not_overwritten(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--state-dir (default: [state] dir) pointing at a replay's or the service's directory: exit
+    2 naming it, its hall of fame untouched (the merged one would replace it)."""
+    state = tmp_path / "s"
+    state.mkdir()
+    shutil.copy(reference / "reference" / "island_00" / "hall_of_fame.json", state)
+    shutil.copy(reference / "reference" / "island_00" / "latest.json", state)
+    before = _tree(state)
+    assert main(_args(reference, state, "--workers", "0")) == 2
+    assert f"{state}: holds the state of a replay or the service" in capsys.readouterr().err
+    assert _tree(state) == before
+
+
+def test_the_same_settings_file_by_another_path_resumes(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--config given relative on the rerun (absolute the first time): the same file, the same
+    run; islands.json keeps what the first run wrote."""
+    state = tmp_path / "s"
+    shutil.copytree(reference / "reference", state)
+    monkeypatch.chdir(reference)
+    args = _args(reference, state, "--workers", "0")
+    args[args.index("--config") + 1] = "cfg.toml"
+    assert main(args) == 0
+    assert _tree(state) == _tree(reference / "reference")

@@ -35,6 +35,7 @@ from evoarena.evolution.islands import (
     run_islands,
 )
 from evoarena.settings import Settings, load_settings
+from evoarena.statedir import StopRequested, stop_on_signals
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -203,12 +204,17 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> IslandsPlan:
 
 
 def execute(plan: IslandsPlan, workers: int | None, ray_address: str | None) -> IslandsReport:
-    """Run ``plan`` without Ray (``workers == 0``) or on Ray."""
+    """Run ``plan`` without Ray (``workers == 0``) or on Ray.
+
+    The first SIGINT/SIGTERM raises :class:`~evoarena.statedir.StopRequested` (the islands are
+    stopped first: every state file written is complete, so the same command resumes).
+    """
     check_plan(plan)
     if workers == 0:
         pool = SequentialPool(plan)
         try:
-            return run_islands(plan, pool)
+            with stop_on_signals("islands"):
+                return run_islands(plan, pool)
         finally:
             pool.close()
     from evoarena.raypool import (  # late: keeps Ray out of every other command
@@ -220,7 +226,9 @@ def execute(plan: IslandsPlan, workers: int | None, ray_address: str | None) -> 
     with ray_session(ray_address, num_cpus=workers if ray_address is None else None) as ray:
         ray_pool = RayIslandPool(ray, plan, workers or cluster_cpus(ray))
         try:
-            return run_islands(plan, ray_pool)
+            # Inside the session: ray.init installs its own SIGTERM handler (a crash dump).
+            with stop_on_signals("islands"):
+                return run_islands(plan, ray_pool)
         finally:
             ray_pool.close()
 
@@ -228,7 +236,15 @@ def execute(plan: IslandsPlan, workers: int | None, ray_address: str | None) -> 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     collector = quiet_logs(args, settings)
     plan = build_plan(args, settings)
-    report = execute(plan, args.workers, args.ray_address)
+    try:
+        report = execute(plan, args.workers, args.ray_address)
+    except StopRequested as stop:
+        print(
+            f"evoarena: islands {stop}; every state file written is complete — run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 0
     console = Console()
     print_summary(plan, report, console)
     print_hall_of_fame(plan.root, console, top=5, settings=settings)

@@ -515,8 +515,23 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
                 "use a new --state-dir"
             )
             raise StateError(msg)
+        held = sorted(
+            p.name
+            for p in plan.root.iterdir()
+            if p.name in (persistence.HALL_OF_FAME_FILE, persistence.LATEST_FILE)
+            or p.name.startswith(("gen_", "checkpoint_gen"))
+        )
+        if held:
+            msg = (
+                f"{plan.root}: holds the state of a replay or the service ({', '.join(held)}), "
+                "whose hall of fame the merged one would replace; give islands its own "
+                "--state-dir"
+            )
+            raise StateError(msg)
         return {**identity, "migrations": []}
     saved = {k: doc.get(k) for k in identity}
+    if _same_files(saved["island_configs"], identity["island_configs"]):
+        saved["island_configs"] = identity["island_configs"]  # the file written keeps its form
     if saved != identity:
         diff = ", ".join(
             f"{k}: was {saved[k]!r}, now {identity[k]!r}"
@@ -529,6 +544,17 @@ def _open_manifest(plan: IslandsPlan) -> dict[str, Any]:
         )
         raise UserError(msg)
     return doc
+
+
+def _same_files(saved: object, now: list[str | None]) -> bool:
+    """Whether the settings files recorded and given now are the same files (one path may be
+    relative, the other absolute; relative ones are taken from the current directory)."""
+    if not isinstance(saved, list) or len(saved) != len(now):
+        return False
+    return all(
+        a == b or (a is not None and b is not None and Path(a).resolve() == Path(b).resolve())
+        for a, b in zip(saved, now, strict=True)
+    )
 
 
 def _write_manifest(plan: IslandsPlan, doc: dict[str, Any]) -> None:
@@ -610,7 +636,8 @@ def run_islands(plan: IslandsPlan, pool: IslandPool) -> IslandsReport:
                 b += plan.migrate_every
         finals = pool.finish()
         held = [f.generations for f in finals]
-        manifest["migrations"] = log_so_far
+        # manifest["migrations"] is this run's barriers, then any later ones an earlier run
+        # (with more --generations) logged: its islands still hold those generations.
         manifest["generations"] = held
         _write_manifest(plan, manifest)
         _write_merged_hall(plan, [(f.index, f.hall_of_fame) for f in finals])
