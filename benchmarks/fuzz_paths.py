@@ -31,50 +31,18 @@ import structlog
 
 from evoarena.engine.book import MarketBook
 from evoarena.feeds.fused import FusedIngest
-from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.replay import ReplaySource
 from evoarena.feeds.store import StoreIngest, compile_recording, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
+from evoarena.testing import TickingSink
 from fuzz import MUTATIONS
 
 TICK_MS = 30_000
 
 
-class _Ticks:
-    """A sink for the fused and store loops, and the general path's driver: ticks every
-    :data:`TICK_MS`, each recording which markets are dirty and clearing the set."""
-
-    def __init__(self, book: MarketBook) -> None:
-        self.book = book
-        self.gate = DEFAULT_START_MS
-        self.ticks: list[tuple[int, list[str]]] = []
-        self.items = self.events = self.applied = self.last_line = 0
-        self.first_ms: int | None = None
-        self.last_ms: int | None = None
-        self.applied_t: int | None = None
-
-    def at_gate(self, t_ms: int) -> bool:
-        while self.gate <= t_ms:
-            self.ticks.append((self.gate, sorted(m.ticker for m in self.book.dirty)))
-            self.book.dirty.clear()
-            self.gate += TICK_MS
-        return False
-
-    def general(self, step: ReplayStep) -> bool:
-        if step.t_ms >= self.gate:
-            self.at_gate(step.t_ms)
-        for ev in step.events:
-            self.book.apply(ev)
-        self.items += 1
-        self.events += len(step.events)
-        return False
-
-    def chunk_done(self, t_ms: int) -> None:
-        pass
-
-
 def _read(path: Path, how: str) -> dict[str, Any]:
     book = MarketBook(10)
-    sink = _Ticks(book)
+    sink = TickingSink(book, start_ms=DEFAULT_START_MS, tick_ms=TICK_MS)
     with ReplaySource(path, skip_bad=True) as source:
         if how == "general":
             for step in source:

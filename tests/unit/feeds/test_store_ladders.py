@@ -20,8 +20,9 @@ import pytest
 from evoarena.engine.book import MarketBook
 from evoarena.feeds.fused import FusedIngest
 from evoarena.feeds.recording import RecordingWriter
-from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.replay import ReplaySource
 from evoarena.feeds.store import MIN_BULK_ROWS, StoreIngest, compile_recording, store_path
+from evoarena.testing import TickingSink
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,39 +33,6 @@ TICK_MS = 5
 
 def _p(price: int) -> str:
     return f"0.{price:04d}"
-
-
-class _Sink:
-    """Ticks every :data:`TICK_MS`: each records which markets are dirty and clears the set, as
-    a replay's view does; every line goes into the book."""
-
-    def __init__(self, book: MarketBook) -> None:
-        self.book = book
-        self.gate = T0
-        self.ticks: list[tuple[int, list[str]]] = []
-        self.items = self.events = self.applied = self.last_line = 0
-        self.first_ms: int | None = None
-        self.last_ms: int | None = None
-        self.applied_t: int | None = None
-
-    def at_gate(self, t_ms: int) -> bool:
-        while self.gate <= t_ms:
-            self.ticks.append((self.gate, sorted(m.ticker for m in self.book.dirty)))
-            self.book.dirty.clear()
-            self.gate += TICK_MS
-        return False
-
-    def general(self, step: ReplayStep) -> bool:
-        if step.t_ms >= self.gate:
-            self.at_gate(step.t_ms)
-        for ev in step.events:
-            self.book.apply(ev)
-        self.items += 1
-        self.events += len(step.events)
-        return False
-
-    def chunk_done(self, t_ms: int) -> None:
-        pass
 
 
 def _write_day(path: Path, rng: random.Random) -> int:
@@ -152,7 +120,7 @@ def _state(book: MarketBook) -> dict[str, Any]:
 
 def _run(path: Path, how: str) -> dict[str, Any]:
     book = MarketBook(10)
-    sink = _Sink(book)
+    sink = TickingSink(book, start_ms=T0, tick_ms=TICK_MS)
     with ReplaySource(path) as source:
         if how == "general":
             for step in source:
