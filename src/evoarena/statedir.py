@@ -9,6 +9,8 @@
 * :func:`ignore_further_signals` — after the first SIGINT/SIGTERM, later ones are logged and
   ignored until the caller has finished its final save (systemd and Docker forward a second
   signal to the whole process group).
+* :class:`SignalInbox` — the same for the asyncio service, with no instant at which a signal
+  takes its default, killing action.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import errno
 import fcntl
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -73,18 +76,7 @@ def ignore_further_signals(context: str) -> Callable[[], None]:
     Call it as soon as the first stop signal has been taken (the caller then saves and exits).
     """
 
-    def ignored(signum: int, frame: FrameType | None) -> None:
-        # Not through structlog: the interrupted code may hold the logger's write lock.
-        line = {
-            "event": "signal_ignored_during_shutdown",
-            "level": "warning",
-            "signal": signal.Signals(signum).name,
-            "context": context,
-            "note": "the final save is in progress; the process exits when it is done",
-        }
-        with contextlib.suppress(OSError):
-            os.write(2, orjson.dumps(line) + b"\n")
-
+    ignored = _IgnoredSignals(context)
     previous: dict[int, _Handler] = {}
     for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, ignored)
@@ -94,6 +86,106 @@ def ignore_further_signals(context: str) -> Callable[[], None]:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
     return restore
+
+
+MAX_IGNORED_LOGGED = 10
+"""Ignored signals logged one by one; a storm of them is counted, not logged (the handler then
+does next to nothing, so it cannot recurse into itself until the stack runs out)."""
+
+
+class _IgnoredSignals:
+    """A signal handler that logs the first :data:`MAX_IGNORED_LOGGED` signals and ignores all."""
+
+    def __init__(self, context: str) -> None:
+        self.context = context
+        self.count = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count > MAX_IGNORED_LOGGED:
+            return
+        # Not through structlog: the interrupted code may hold the logger's write lock.
+        line = {
+            "event": "signal_ignored_during_shutdown",
+            "level": "warning",
+            "signal": signal.Signals(signum).name,
+            "context": self.context,
+            "note": "the final save is in progress; the process exits when it is done",
+        }
+        if self.count == MAX_IGNORED_LOGGED:
+            line["note"] += "; further signals are ignored without a log line"
+        with contextlib.suppress(OSError):
+            os.write(2, orjson.dumps(line) + b"\n")
+
+
+class SignalInbox:
+    """SIGINT/SIGTERM for an event loop, from :meth:`open` to :meth:`close`, never killing.
+
+    Leaving an asyncio signal receiver puts back the default action, which terminates the
+    process, for an instant before other handlers can be installed; blocking the signals in the
+    main thread meanwhile does not help, as the kernel then hands a process-directed signal to
+    another thread (asyncio's resolver threads, anyio's workers). So the inbox installs a Python
+    handler once and keeps it: the interpreter writes each signal's number to a socket pair
+    (:func:`signal.set_wakeup_fd`), whatever thread took it, and :meth:`receive` awaits it.
+    After :meth:`stop`, the handler logs and ignores every signal. :meth:`close` restores the
+    previous handlers, unless stopped: a process stopped by a signal goes on ignoring them
+    while it exits.
+    """
+
+    def __init__(self, context: str) -> None:
+        self.context = context
+        self.stopped = False
+        self._ignored = _IgnoredSignals(context)
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._previous: dict[int, _Handler] = {}
+        self._previous_fd = -1
+        self._open = False
+
+    def open(self) -> SignalInbox:
+        """Install the handlers (main thread only)."""
+        self._previous_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        self._open = True
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopped:
+            self._ignored(signum, frame)
+
+    async def receive(self) -> int:
+        """The next signal's number (those that came before :meth:`stop`)."""
+        import anyio  # the service's dependency; replay never opens an inbox
+
+        while True:
+            try:
+                data = self._read.recv(1)
+            except BlockingIOError:
+                await anyio.wait_readable(self._read)
+                continue
+            if data and data[0] in STOP_SIGNALS:
+                return data[0]
+
+    def stop(self) -> None:
+        """From now on, log and ignore every signal."""
+        self.stopped = True
+
+    def close(self) -> None:
+        """Give the wakeup fd back; restore the handlers, or, once stopped, ignore the signals
+        in the kernel (the interpreter puts the default action back in place of a Python
+        handler as it exits; an ignored signal it leaves alone)."""
+        if self._open:
+            for sig, handler in self._previous.items():
+                if self.stopped:
+                    signal.signal(sig, signal.SIG_IGN)
+                else:
+                    signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+            signal.set_wakeup_fd(self._previous_fd)
+            self._open = False
+        self._read.close()
+        self._write.close()
 
 
 class StopRequested(BaseException):

@@ -45,7 +45,7 @@ from evoarena.feeds.recording import sibling_path
 from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
 from evoarena.observe.live import LiveMonitor
 from evoarena.settings import Settings
-from evoarena.statedir import STOP_SIGNALS, ignore_further_signals
+from evoarena.statedir import SignalInbox
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +162,6 @@ class Supervisor:
         self.monitor = monitor if monitor is not None else LiveMonitor(settings, clock)
         self._segment = 0
         self._segment_started_ms = 0
-        self._restore_signals: Callable[[], None] | None = None
         self._poll_send: MemoryObjectSendStream[tuple[str, ...]] | None = None
 
     # -- the sink -------------------------------------------------------------------------------
@@ -181,10 +180,11 @@ class Supervisor:
     async def run(self) -> Outcome:
         """Run until a signal, ``max_generations``, or a failure; always saves before returning."""
         outcome: Outcome | None = None
+        inbox = SignalInbox("service shutdown").open() if self.handle_signals else None
         try:
             async with anyio.create_task_group() as tg:
-                if self.handle_signals:
-                    tg.start_soon(self._signals, tg.cancel_scope)
+                if inbox is not None:
+                    tg.start_soon(self._signals, inbox, tg.cancel_scope)
                 if self.recorder is not None:
                     self._segment_started_ms = self.clock.now_ms()
                     tg.start_soon(self._recorder_task, self.recorder)
@@ -215,9 +215,8 @@ class Supervisor:
             if self._poll_send is not None:
                 self._poll_send.close()
             self._final_save()  # synchronous: nothing can cancel it
-            if self._restore_signals is not None:
-                self._restore_signals()
-                self._restore_signals = None
+            if inbox is not None:
+                inbox.close()
         if outcome is None:
             outcome = Outcome(0, self.stop_reason or "stopped")
         log.info("service_stopped", exit_code=outcome.exit_code, reason=outcome.reason)
@@ -284,19 +283,11 @@ class Supervisor:
 
     # -- tasks ----------------------------------------------------------------------------------
 
-    async def _signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
-            async for signum in signals:
-                self.stop_reason = signal.Signals(signum).name
-                log.info("stop_requested", signal=self.stop_reason)
-                # Leaving the receiver restores the default handlers (a second signal would
-                # kill us mid-save): hold the signals blocked until ours are installed.
-                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-                break
-        try:
-            self._restore_signals = ignore_further_signals("service shutdown")
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    async def _signals(self, inbox: SignalInbox, scope: anyio.CancelScope) -> None:
+        signum = await inbox.receive()
+        inbox.stop()  # later signals are logged and ignored; the process exits after saving
+        self.stop_reason = signal.Signals(signum).name
+        log.info("stop_requested", signal=self.stop_reason)
         scope.cancel()
 
     async def _scheduler(self, scope: anyio.CancelScope) -> None:
