@@ -74,7 +74,7 @@ class TradingSettings(BaseModel):
     market_close_window_secs: int = Field(gt=0)
     settlement_margin_secs: int = Field(ge=0)
     deadline_policy: Literal["loss", "last_bid"]
-    price_history_ticks: int = Field(ge=2)
+    price_history_ticks: int = Field(ge=2, le=3000)  # engine.book.MAX_HISTORY_LEN
 
     @model_validator(mode="after")
     def _at_least_one_tick(self) -> TradingSettings:

@@ -62,6 +62,9 @@ _CATEGORY_LOG_MAX = 4096
 """Entries :attr:`MarketBook.category_log` keeps before collapsing to "everything changed"."""
 
 _EMPTY_ROW = 0
+MAX_HISTORY_LEN = 3000
+"""Most values a price history keeps: ``n × Σx²`` of prices up to ``PRICE_ONE`` then fits in
+int64, so z-scores are computed from exact integer sums."""
 """The store row every history points at until it records its first price; never written."""
 
 
@@ -73,24 +76,30 @@ class PriceHistoryStore:
     contiguous slice ``[pos + maxlen - n, pos + maxlen)``, oldest first; :meth:`gather` therefore
     reads any set of histories with one index computation and one ``take``. Rows are handed out
     by :meth:`new_row` (row 0 is the shared, permanently empty history) and never freed. Values
-    must fit in int64 (micro-dollar prices do).
+    must lie in ``[0, PRICE_ONE]`` (micro-dollar prices do).
+
+    Each row also keeps the exact integer sum of its values and of their squares
+    (:meth:`sums`), updated as values come and go, so a z-score needs no pass over the history;
+    with at most :data:`MAX_HISTORY_LEN` values, ``n × sum of squares`` fits in int64.
 
     A reader that defers copying values (a market view) registers with :meth:`before_next_write`
     and is called back just before the next change of any history, while the values are those it
     saw.
     """
 
-    __slots__ = ("_before_write", "_data", "_length", "_pos", "maxlen", "n_rows")
+    __slots__ = ("_before_write", "_data", "_length", "_pos", "_sq", "_sum", "maxlen", "n_rows")
 
     def __init__(self, maxlen: int, capacity: int = 64) -> None:
-        if maxlen < 0:
-            msg = f"history length must be non-negative, was {maxlen}"
+        if not 0 <= maxlen <= MAX_HISTORY_LEN:
+            msg = f"history length must be between 0 and {MAX_HISTORY_LEN}, was {maxlen}"
             raise ValueError(msg)
         self.maxlen = maxlen
         rows = max(2, capacity)
         self._data: IntArray = np.zeros((rows, 2 * maxlen), dtype=np.int64)
         self._pos: IntArray = np.zeros(rows, dtype=np.int64)
         self._length: IntArray = np.zeros(rows, dtype=np.int64)
+        self._sum: IntArray = np.zeros(rows, dtype=np.int64)
+        self._sq: IntArray = np.zeros(rows, dtype=np.int64)
         self.n_rows = 1  # row 0: the empty history
         self._before_write: list[weakref.WeakMethod[Callable[[], None]]] = []
 
@@ -117,6 +126,8 @@ class PriceHistoryStore:
             )
             self._pos = np.concatenate((self._pos, np.zeros(grow, dtype=np.int64)))
             self._length = np.concatenate((self._length, np.zeros(grow, dtype=np.int64)))
+            self._sum = np.concatenate((self._sum, np.zeros(grow, dtype=np.int64)))
+            self._sq = np.concatenate((self._sq, np.zeros(grow, dtype=np.int64)))
         row = self.n_rows
         self.n_rows += 1
         return row
@@ -128,6 +139,10 @@ class PriceHistoryStore:
     def lengths(self, rows: IntArray) -> IntArray:
         """How many values each of ``rows`` holds."""
         return self._length[rows]
+
+    def sums(self, rows: IntArray) -> tuple[IntArray, IntArray]:
+        """``(sum, sum of squares)`` of each of ``rows``' values, exact."""
+        return self._sum[rows], self._sq[rows]
 
     def back(self, rows: IntArray, steps: IntArray) -> IntArray:
         """The value ``steps[..., i]`` places before the newest of ``rows[i]`` (0: the newest);
@@ -158,11 +173,17 @@ class PriceHistoryStore:
         if self._before_write:
             self._writing()
         p = int(self._pos[row])
+        if self._length[row] < cap:
+            self._length[row] += 1
+        else:  # the oldest value, at the write position, leaves
+            old = int(self._data[row, p])
+            self._sum[row] -= old
+            self._sq[row] -= old * old
+        self._sum[row] += value
+        self._sq[row] += value * value
         self._data[row, p] = value
         self._data[row, p + cap] = value
         self._pos[row] = 0 if p + 1 == cap else p + 1
-        if self._length[row] < cap:
-            self._length[row] += 1
 
     def append_rows(self, rows: IntArray, values: IntArray) -> None:
         """``append(rows[i], values[i])`` for every ``i`` at once; ``rows`` must be distinct."""
@@ -174,12 +195,16 @@ class PriceHistoryStore:
         p = self._pos[rows]
         at = rows * (2 * cap) + p  # flat index of each row's write position
         flat = self._data.reshape(-1)  # a view: the array is C-contiguous
+        n = self._length[rows]
+        old = flat[at]
+        old *= n == cap  # the oldest value leaves a full row (the write position holds it)
+        self._sum[rows] += values - old
+        self._sq[rows] += values * values - old * old
         flat[at] = values
         flat[at + cap] = values
         p += 1
         p %= cap
         self._pos[rows] = p
-        n = self._length[rows]
         n += n < cap
         self._length[rows] = n
 
@@ -189,6 +214,8 @@ class PriceHistoryStore:
             self._writing()
         self._length[row] = 0
         self._pos[row] = 0
+        self._sum[row] = 0
+        self._sq[row] = 0
 
     def gather(self, rows: IntArray) -> tuple[IntArray, IntArray]:
         """``(lengths, values)``: each row's history length, and the histories concatenated in

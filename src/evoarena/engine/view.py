@@ -52,7 +52,9 @@ class MarketView:
         "_hist_flat",
         "_hist_mean",
         "_hist_rows",
+        "_hist_sq",
         "_hist_std",
+        "_hist_sum",
         "_index",
         "_markets",
         "_momentum",
@@ -95,11 +97,17 @@ class MarketView:
         # divided once, so equal integers give equal floats and their order is kept.
         raw = np.array(rows, dtype=np.float64).reshape(len(markets), COLS)
         if store is not None and shared:
-            hist = store.gather(np.array(hist_rows, dtype=np.int64))
+            rows_at = np.array(hist_rows, dtype=np.int64)
+            hist = store.gather(rows_at)
+            sums = store.sums(rows_at)
         else:  # markets of different books (or none): read them one by one
             parts = [m.history.to_array() for m in markets]
             lengths = np.array([len(p) for p in parts], dtype=np.int64)
             hist = lengths, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            sums = (
+                np.array([int(p.sum()) for p in parts], dtype=np.int64),
+                np.array([int((p * p).sum()) for p in parts], dtype=np.int64),
+            )
         self._fill(now_ms, categories, category_idx, raw)
         self._markets: list[MarketState] | None = list(markets)
         self._states: list[MarketState] = self._markets
@@ -109,6 +117,8 @@ class MarketView:
         self.hist_len: IntArray = hist[0]
         flat = hist[1]
         self._set_history(flat)
+        self._hist_sum: IntArray | None = sums[0]
+        self._hist_sq: IntArray | None = sums[1]
 
     def _fill(
         self, now_ms: int, categories: list[str], category_idx: IntArray, raw: FloatArray
@@ -138,6 +148,15 @@ class MarketView:
         """Copy the markets' histories out of the store (before it changes, or for a feature)."""
         if self._hist_flat is None and self._store is not None:
             self._set_history(self._store.gather(self._hist_rows)[1])
+            self._hist_sum, self._hist_sq = self._store.sums(self._hist_rows)
+
+    def _sums(self, markets: IntArray) -> tuple[IntArray, IntArray]:
+        """Exact ``(Σx, Σx²)`` of each of ``markets``' histories (µ$, µ$²)."""
+        if self._hist_sum is None and self._store is not None:  # the store is as built
+            return self._store.sums(self._hist_rows[markets])
+        assert self._hist_sum is not None  # noqa: S101 — set with the copied history
+        assert self._hist_sq is not None  # noqa: S101 — set with the copied history
+        return self._hist_sum[markets], self._hist_sq[markets]
 
     def _history(self) -> tuple[IntArray, IntArray]:
         """Every history concatenated in view order, and where each ends."""
@@ -244,6 +263,8 @@ class MarketView:
         view.hist_len = store.lengths(hist_rows)
         view._hist_flat = None
         view._hist_ends = np.zeros(0, dtype=np.int64)
+        view._hist_sum = None
+        view._hist_sq = None
         store.before_next_write(view._copy_history)
         if lookbacks is not None:
             wanted = frozenset(lookbacks)
@@ -276,46 +297,32 @@ class MarketView:
 
     @property
     def zscore(self) -> FloatArray:
-        """``(current YES ask − mean) / std``; NaN under :data:`MIN_ZSCORE_POINTS` or zero std."""
+        """``(current YES ask − mean) / std`` of each market's history (see :meth:`zscore_at`)."""
         if self._zscore is None:
-            std = self.hist_std
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = (self.yes_ask - self.hist_mean) / std
-            z[(self.hist_len < MIN_ZSCORE_POINTS) | ~(std > 0)] = _NAN
-            self._zscore = z
+            self._zscore = self.zscore_at(np.arange(len(self), dtype=np.int64))
         return self._zscore
 
     def zscore_at(self, markets: IntArray) -> FloatArray:
-        """``zscore[markets]``, computing the rolling statistics of only those markets.
+        """``zscore[markets]``: NaN under :data:`MIN_ZSCORE_POINTS` points or with no spread.
 
-        Each market's mean and standard deviation come from the same float operations over the
-        same values as in :attr:`zscore` (every per-market sum is a reduction over that market's
-        history alone), so the values are identical.
+        From the exact integer sums of each history (``n`` values, sum ``S``, sum of squares
+        ``Q``, µ$) and the current YES ask ``a`` (µ$): ``(n·a − S) / sqrt(n·Q − S²)``, where
+        numerator and radicand are exact, so the only roundings are the square root and the
+        division, whatever path computed the sums. The same value, up to those roundings, as
+        ``(a − mean) / std`` with the population standard deviation.
         """
         if self._zscore is not None:
             return self._zscore[markets]
+        n = self.hist_len[markets]
+        total, squares = self._sums(markets)
+        radicand = n * squares - total * total  # n²·variance: exact in int64 (MAX_HISTORY_LEN)
+        ask = PRICE_ONE - self._raw[markets, 1]  # exact integers in float64; NaN: no NO bid
+        ok = (n >= MIN_ZSCORE_POINTS) & (radicand > 0)
         out = np.full(len(markets), _NAN)
-        lengths = self.hist_len[markets]
-        at = np.flatnonzero(lengths >= MIN_ZSCORE_POINTS)
-        if not len(at):
-            return out
-        n = lengths[at]
-        ends = np.cumsum(n)
-        starts = ends - n
-        if self._hist_flat is None and self._store is not None:  # the store is as built
-            values = self._store.gather(self._hist_rows[markets[at]])[1]
-        else:  # position k of the output reads flat[first + offset]
-            all_values, all_ends = self._history()
-            first = all_ends[markets[at]] - n
-            values = all_values.take(np.repeat(first - starts, n) + np.arange(int(ends[-1])))
-        flat = values.astype(np.float64)
-        mu = np.add.reduceat(flat, starts) / n
-        dev = np.subtract(flat, np.repeat(mu, n), out=flat)  # in place: fewer large temporaries
-        std = np.sqrt(np.add.reduceat(np.square(dev, out=dev), starts) / n) / PRICE_ONE
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = (self.yes_ask[markets[at]] - mu / PRICE_ONE) / std
-        z[~(std > 0)] = _NAN
-        out[at] = z
+        if ok.any():
+            at = np.flatnonzero(ok)
+            num = n[at] * ask[at] - total[at]
+            out[at] = num / np.sqrt(radicand[at].astype(np.float64))
         return out
 
     def momentum(self, lookback: int) -> FloatArray:
@@ -387,24 +394,17 @@ class MarketView:
         return out
 
     def _rolling_stats(self) -> None:
-        """Mean and population standard deviation of each market's history, in dollars.
-
-        Two passes (mean, then squared deviations) over the flat history: no overflow and no
-        cancellation whatever the history length.
-        """
-        n_markets = len(self)
-        mean = np.full(n_markets, _NAN)
-        std = np.full(n_markets, _NAN)
-        has = self.hist_len > 0
+        """Mean and population standard deviation of each market's history, in dollars, from
+        the exact sums (``S / n`` and ``sqrt(n·Q − S²) / n``)."""
+        n = self.hist_len
+        total, squares = self._sums(np.arange(len(self), dtype=np.int64))
+        has = n > 0
+        mean = np.full(len(self), _NAN)
+        std = np.full(len(self), _NAN)
         if has.any():
-            values, hist_ends = self._history()
-            starts = (hist_ends - self.hist_len)[has]
-            n = self.hist_len[has]
-            flat = values.astype(np.float64)
-            mu = np.add.reduceat(flat, starts) / n
-            dev = np.subtract(flat, np.repeat(mu, n), out=flat)  # in place: fewer temporaries
-            var = np.add.reduceat(np.square(dev, out=dev), starts) / n
-            mean[has] = mu / PRICE_ONE
-            std[has] = np.sqrt(var) / PRICE_ONE
+            k = n[has]
+            radicand = (k * squares[has] - total[has] ** 2).astype(np.float64)
+            mean[has] = total[has] / k / PRICE_ONE
+            std[has] = np.sqrt(radicand) / k / PRICE_ONE
         self._hist_mean = mean
         self._hist_std = std

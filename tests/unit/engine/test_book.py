@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from evoarena.engine.book import MarketBook, MarketState, PriceHistoryStore
+from evoarena.engine.book import MAX_HISTORY_LEN, MarketBook, MarketState, PriceHistoryStore
+from evoarena.errors import ConfigError
 from evoarena.feeds.events import (
     PRICE_ONE,
     BookDelta,
@@ -27,6 +30,7 @@ from evoarena.feeds.events import (
     TickerUpdate,
     TradePrint,
 )
+from evoarena.settings import load_settings
 
 T = 1_700_000_000_000
 
@@ -363,12 +367,18 @@ def test_market_state_without_a_store_keeps_its_own_history() -> None:
 
 
 def test_history_store_guards_its_rows() -> None:
-    """Row 0 is the shared empty history; a negative length is refused."""
+    """Row 0 is the shared empty history; a negative length or one whose exact sums would
+    overflow int64 is refused."""
     store = PriceHistoryStore(3)
     with pytest.raises(ValueError, match="row 0"):
         store.append(0, 1)
-    with pytest.raises(ValueError, match="non-negative"):
-        PriceHistoryStore(-1)
+    for bad in (-1, MAX_HISTORY_LEN + 1):
+        with pytest.raises(ValueError, match=f"between 0 and {MAX_HISTORY_LEN}, was {bad}"):
+            PriceHistoryStore(bad)
+    assert np.iinfo(np.int64).max > MAX_HISTORY_LEN**2 * PRICE_ONE**2
+    load_settings(None, {"trading": {"price_history_ticks": MAX_HISTORY_LEN}})
+    with pytest.raises(ConfigError, match="price_history_ticks"):
+        load_settings(None, {"trading": {"price_history_ticks": MAX_HISTORY_LEN + 1}})
     row = store.new_row()
     store.append(row, 7)
     lengths, values = store.gather(np.array([row, 0, row], dtype=np.int64))
@@ -398,3 +408,34 @@ def test_book_arrays_hold_what_each_market_shows() -> None:
         assert arrays.hist_row[row] == m.history.row
     assert arrays.tradable.tolist() == [False, False, True]
     assert arrays.hist_row[0] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    maxlen=st.integers(1, 6),
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(("one", "rows", "clear")),
+            st.integers(1, 4),
+            st.lists(st.integers(0, PRICE_ONE), min_size=4, max_size=4),
+        ),
+        max_size=40,
+    ),
+)
+def test_history_store_sums_stay_exact(maxlen: int, ops: list[tuple[str, int, list[int]]]) -> None:
+    """Whatever is appended (one row or many at once) or cleared, each row's sums equal the sum
+    and the sum of squares of the values it holds."""
+    store = PriceHistoryStore(maxlen, capacity=2)  # rows grow as they are taken
+    rows = [store.new_row() for _ in range(4)]
+    for op, k, values in ops:
+        if op == "one":
+            store.append(rows[k - 1], values[0])
+        elif op == "rows":
+            store.append_rows(np.array(rows[:k], dtype=np.int64), np.array(values[:k]))
+        else:
+            store.clear(rows[k - 1])
+    at = np.array(rows, dtype=np.int64)
+    total, squares = store.sums(at)
+    for row, s, q in zip(rows, total.tolist(), squares.tolist(), strict=True):
+        held = [int(v) for v in store.values(row)]
+        assert (s, q) == (sum(held), sum(v * v for v in held))
