@@ -206,6 +206,10 @@ class GeneticBot:
             budget = self.order_budget(acct)
             if budget < CENT:
                 break
+            if budget < ask * PRICE_ONE - 0.5:
+                # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
+                # the exchange would refuse the order, changing nothing; skip the call.
+                continue
             result = exchange.buy(
                 self.bot_id,
                 ticker,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from evoarena.engine.book import MarketBook
-from evoarena.engine.paper import DAY_MS, PaperExchange
+from evoarena.engine.paper import DAY_MS, Fill, PaperExchange, Rejection
 from evoarena.engine.view import MarketView
 from evoarena.evolution.bot import GeneticBot, needed_lookbacks, run_population_tick
 from evoarena.evolution.genome import GENE_NAMES, Genome
@@ -165,6 +166,30 @@ def test_budget_below_a_cent_buys_nothing() -> None:
     bot = make_bot()
     assert bot.tick(view(book), ex, T0 + HOUR) == 0
     assert ex.account(bot.bot_id).cash == usd("0.09")
+
+
+def test_a_budget_below_the_best_ask_skips_the_market_without_an_order() -> None:
+    """A 30-cent budget cannot pay one contract asked at 40 cents: the exchange is not asked
+    (it would refuse, changing nothing), and the next, cheaper market is bought."""
+    book = MarketBook()
+    add_market(book, "M0", yes_ask="0.40", no_ask="0.65")
+    add_market(book, "M1", yes_ask="0.20", no_ask="0.85")
+    ex = PaperExchange(book, usd("3"))
+    bot = make_bot()
+    assert bot.order_budget(ex.account(bot.bot_id)) == usd("0.30")
+    refused = PaperExchange(book, usd("3")).buy(bot.bot_id, "M0", Side.YES, usd("0.30"), T0)
+    assert isinstance(refused, Rejection)
+    asked: list[str] = []
+    real_buy = ex.buy
+
+    def spy(bot_id: str, ticker: str, *args: Any, **kwargs: Any) -> Fill | Rejection:
+        asked.append(ticker)
+        return real_buy(bot_id, ticker, *args, **kwargs)
+
+    ex.buy = spy  # type: ignore[method-assign]
+    assert bot.tick(view(book), ex, T0 + HOUR) == 1
+    assert asked == ["M1"]
+    assert held(ex, bot) == [("M1", Side.YES)]
 
 
 # -- limits -------------------------------------------------------------------------------------
