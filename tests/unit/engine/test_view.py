@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evoarena.engine.book import MarketBook
 from evoarena.engine.view import MarketView
@@ -183,6 +187,27 @@ def test_mean_std_and_zscore() -> None:
     assert v.hist_std[0] == pytest.approx(std)
     assert v.zscore[0] == pytest.approx((0.50 - mean) / std)
     assert v.hist_len.tolist() == [10]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=st.lists(st.integers(0, PRICE_ONE), min_size=10, max_size=120),
+    no_bid=st.integers(1, PRICE_ONE - 1),
+)
+def test_zscore_is_the_exact_value_rounded_at_most_twice(history: list[int], no_bid: int) -> None:
+    """The z-score is within two roundings (a few ulps) of the exact ``(a − mean) / std``,
+    however long and wide the history; no spread gives NaN."""
+    book = MarketBook()
+    add_market(book, "M", history=tuple(history), no_bids=((no_bid, 100),))
+    z = float(MarketView.build(book, T0, []).zscore[0])
+    n = len(history)
+    mean = Fraction(sum(history), n)
+    variance = sum((Fraction(x) - mean) ** 2 for x in history) / n
+    if variance == 0:
+        assert math.isnan(z)
+        return
+    exact = (PRICE_ONE - no_bid - mean) / Fraction(math.sqrt(variance))  # sqrt: one rounding
+    assert math.isclose(z, float(exact), rel_tol=4 * sys.float_info.epsilon, abs_tol=1e-300)
 
 
 def test_zscore_needs_ten_points_and_a_spread() -> None:
