@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
@@ -491,6 +491,7 @@ class BookArrays:
         self._event_rows: dict[str | None, list[int]] = {}
 
     def sync(self, book: MarketBook) -> None:
+        """Append rows for the book's new markets and re-read its dirty ones (clearing them)."""
         dirty = book.dirty
         n_old = len(self.states)
         if len(book.markets) != n_old:  # markets are only ever added, in dict order
@@ -498,18 +499,22 @@ class BookArrays:
             for i, m in enumerate(new, n_old):
                 self.slot[m] = i
             self.states.extend(new)
-            raw, tradable, fresh, rows = _load(new)
-            self.raw = np.concatenate((self.raw, raw))
-            self.tradable = np.concatenate((self.tradable, tradable))
-            self.fresh = np.concatenate((self.fresh, fresh))
-            self.hist_row = np.concatenate((self.hist_row, rows))
+            table = _load(new)
+            self.raw = np.concatenate((self.raw, table[:, :COLS]))
+            self.tradable = np.concatenate((self.tradable, table[:, COLS] != 0))
+            self.fresh = np.concatenate((self.fresh, table[:, COLS + 1] != 0))
+            self.hist_row = np.concatenate((self.hist_row, table[:, COLS + 2].astype(np.int64)))
             self._order_new(new, n_old)
             dirty.difference_update(new)
         if dirty:
-            changed = list(dirty)
             slot = self.slot
-            at = np.array([slot[m] for m in changed], dtype=np.int64)
-            self.raw[at], self.tradable[at], self.fresh[at], self.hist_row[at] = _load(changed)
+            at = np.array([slot[m] for m in dirty], dtype=np.int64)
+            table = _load(dirty)  # the same iteration order: the set has not changed
+            # Setting casts: 0.0/1.0 to bool, the exact row numbers to int64.
+            self.raw[at] = table[:, :COLS]
+            self.tradable[at] = table[:, COLS]
+            self.fresh[at] = table[:, COLS + 1]
+            self.hist_row[at] = table[:, COLS + 2]
             dirty.clear()
 
     def _order_new(self, new: list[MarketState], first_row: int) -> None:
@@ -592,20 +597,21 @@ class BookArrays:
                     self._cat_pos[rows] = self._event_pos(book, entry)
 
 
-def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
-    """:func:`market_row`, :attr:`MarketState.tradable`, a fresh book and the history row of each
-    market, read in one pass (inlined: dirty markets are re-read every tick) into one array.
+def _load(markets: Collection[MarketState]) -> FloatArray:
+    """One row per market: :func:`market_row`, then :attr:`MarketState.tradable`, a fresh book
+    (``has_book and not stale``) and the history row, as 0/1 and numbers (inlined and flat:
+    dirty markets are re-read every tick; a flat list converts faster than a list of tuples).
 
     None becomes NaN; the integers (prices, sizes, times, rows) are exact in float64.
     """
-    rows: list[tuple[int | bool | None, ...]] = []
-    append = rows.append
+    flat: list[int | bool | None] = []
+    extend = flat.extend
     tradable_statuses = _TRADABLE_STATUSES
     for m in markets:
         by = m._best_yes
         bn = m._best_no
         fresh = m.has_book and not m.stale
-        append(
+        extend(
             (
                 by,
                 bn,
@@ -619,9 +625,7 @@ def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray,
                 m.history._row,
             )
         )
-    table = np.array(rows, dtype=np.float64).reshape(len(markets), COLS + 3)
-    hist_rows = table[:, COLS + 2].astype(np.int64)
-    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, hist_rows
+    return np.array(flat, dtype=np.float64).reshape(len(markets), COLS + 3)
 
 
 @dataclass(slots=True)
