@@ -121,6 +121,17 @@ class PriceHistoryStore:
         self.n_rows += 1
         return row
 
+    @property
+    def data(self) -> IntArray:
+        """The ``(rows, 2 * maxlen)`` values: row ``r``'s ``n`` newest end just before
+        ``pos[r] + maxlen`` (a new array whenever the store grows)."""
+        return self._data
+
+    @property
+    def pos(self) -> IntArray:
+        """Each row's write position (a new array whenever the store grows)."""
+        return self._pos
+
     def length(self, row: int) -> int:
         """How many values ``row`` holds (at most :attr:`maxlen`)."""
         return int(self._length[row])
@@ -128,18 +139,6 @@ class PriceHistoryStore:
     def lengths(self, rows: IntArray) -> IntArray:
         """How many values each of ``rows`` holds."""
         return self._length[rows]
-
-    def back(self, rows: IntArray, steps: IntArray) -> IntArray:
-        """The value ``steps[..., i]`` places before the newest of ``rows[i]`` (0: the newest);
-        ``steps`` broadcasts against ``rows``.
-
-        Meaningful only where ``steps < lengths(rows)``; elsewhere some other value of the row.
-        """
-        cap = self.maxlen
-        if cap == 0:
-            return np.zeros(len(rows), dtype=np.int64)
-        at = rows * (2 * cap) + self._pos[rows] + (cap - 1) - np.minimum(steps, cap - 1)
-        return self._data.reshape(-1).take(at)
 
     def values(self, row: int) -> IntArray:
         """A copy of ``row``'s values, oldest first."""
@@ -172,10 +171,12 @@ class PriceHistoryStore:
         if self._before_write:
             self._writing()
         p = self._pos[rows]
-        at = rows * (2 * cap) + p  # flat index of each row's write position
+        at = rows * (2 * cap)
+        at += p  # flat index of each row's write position
         flat = self._data.reshape(-1)  # a view: the array is C-contiguous
         flat[at] = values
-        flat[at + cap] = values
+        at += cap
+        flat[at] = values
         p += 1
         p %= cap
         self._pos[rows] = p
@@ -465,7 +466,9 @@ class BookArrays:
     Columns of :attr:`raw` (float64, NaN = missing): best YES bid, best NO bid, size at the best
     YES bid, size at the best NO bid, close time, 24 h volume, open interest. :attr:`fresh`:
     a trustworthy book (``has_book and not stale``); :attr:`tradable`:
-    :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row.
+    :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row, read when a
+    market is added and set by :meth:`MarketBook.record_tick` when it takes one (0 also for a
+    history begun otherwise since: readers then ask the market's history).
 
     :meth:`sync` appends rows for new markets and re-reads only the markets in
     :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes).
@@ -503,18 +506,19 @@ class BookArrays:
             self.raw = np.concatenate((self.raw, table[:, :COLS]))
             self.tradable = np.concatenate((self.tradable, table[:, COLS] != 0))
             self.fresh = np.concatenate((self.fresh, table[:, COLS + 1] != 0))
-            self.hist_row = np.concatenate((self.hist_row, table[:, COLS + 2].astype(np.int64)))
+            rows = np.array([m.history._row for m in new], dtype=np.int64)
+            self.hist_row = np.concatenate((self.hist_row, rows))
             self._order_new(new, n_old)
             dirty.difference_update(new)
         if dirty:
             slot = self.slot
             at = np.array([slot[m] for m in dirty], dtype=np.int64)
             table = _load(dirty)  # the same iteration order: the set has not changed
-            # Setting casts: 0.0/1.0 to bool, the exact row numbers to int64.
+            # Setting casts 0.0/1.0 to bool. A history row only changes from 0, which
+            # record_tick and the view handle: not re-read.
             self.raw[at] = table[:, :COLS]
             self.tradable[at] = table[:, COLS]
             self.fresh[at] = table[:, COLS + 1]
-            self.hist_row[at] = table[:, COLS + 2]
             dirty.clear()
 
     def _order_new(self, new: list[MarketState], first_row: int) -> None:
@@ -598,11 +602,11 @@ class BookArrays:
 
 
 def _load(markets: Collection[MarketState]) -> FloatArray:
-    """One row per market: :func:`market_row`, then :attr:`MarketState.tradable`, a fresh book
-    (``has_book and not stale``) and the history row, as 0/1 and numbers (inlined and flat:
-    dirty markets are re-read every tick; a flat list converts faster than a list of tuples).
+    """One row per market: :func:`market_row`, then :attr:`MarketState.tradable` and a fresh
+    book (``has_book and not stale``) as 0/1 (inlined and flat: dirty markets are re-read every
+    tick; a flat list converts faster than a list of tuples).
 
-    None becomes NaN; the integers (prices, sizes, times, rows) are exact in float64.
+    None becomes NaN; the integers (prices, sizes, times) are exact in float64.
     """
     flat: list[int | bool | None] = []
     extend = flat.extend
@@ -622,10 +626,9 @@ def _load(markets: Collection[MarketState]) -> FloatArray:
                 m.open_interest,
                 fresh and m.status in tradable_statuses,
                 fresh,
-                m.history._row,
             )
         )
-    return np.array(flat, dtype=np.float64).reshape(len(markets), COLS + 3)
+    return np.array(flat, dtype=np.float64).reshape(len(markets), COLS + 2)
 
 
 @dataclass(slots=True)
@@ -772,13 +775,15 @@ class MarketBook:
         """
         a = self.arrays()
         best_no = a.raw[:, 1]
-        at = np.flatnonzero(a.fresh & ~np.isnan(best_no))
+        at = np.flatnonzero(a.fresh & (best_no == best_no))  # NaN (no NO bid) != NaN
         rows = a.hist_row[at]
-        states = a.states
-        for j in np.flatnonzero(rows == 0).tolist():  # first value: take a store row (in order)
-            i = int(at[j])
-            rows[j] = a.hist_row[i] = states[i].history.own_row()
-        asks = PRICE_ONE - best_no[at].astype(np.int64)
+        if not rows.all():  # a first value: take store rows (in row order)
+            states = a.states
+            for j in np.flatnonzero(rows == 0).tolist():
+                i = int(at[j])
+                rows[j] = a.hist_row[i] = states[i].history.own_row()
+        # The integer-valued bids cast to int64 first: the exact µ$ asks.
+        asks = np.subtract(PRICE_ONE, best_no[at], dtype=np.int64, casting="unsafe")
         self.history_store.append_rows(rows, asks)
 
     def apply(self, ev: MarketEvent) -> None:  # noqa: C901 — one flat dispatch reads best here
