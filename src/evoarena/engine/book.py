@@ -498,7 +498,9 @@ class BookArrays:
         dirty = book.dirty
         n_old = len(self.states)
         if len(book.markets) != n_old:  # markets are only ever added, in dict order
-            new = list(islice(book.markets.values(), n_old, None))
+            # From the end: skipping the known markets from the front would walk all of them.
+            new = list(islice(reversed(book.markets.values()), len(book.markets) - n_old))
+            new.reverse()
             for i, m in enumerate(new, n_old):
                 self.slot[m] = i
             self.states.extend(new)
