@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
@@ -132,6 +132,17 @@ class PriceHistoryStore:
         self.n_rows += 1
         return row
 
+    @property
+    def data(self) -> IntArray:
+        """The ``(rows, 2 * maxlen)`` values: row ``r``'s ``n`` newest end just before
+        ``pos[r] + maxlen`` (a new array whenever the store grows)."""
+        return self._data
+
+    @property
+    def pos(self) -> IntArray:
+        """Each row's write position (a new array whenever the store grows)."""
+        return self._pos
+
     def length(self, row: int) -> int:
         """How many values ``row`` holds (at most :attr:`maxlen`)."""
         return int(self._length[row])
@@ -143,18 +154,6 @@ class PriceHistoryStore:
     def sums(self, rows: IntArray) -> tuple[IntArray, IntArray]:
         """``(sum, sum of squares)`` of each of ``rows``' values, exact."""
         return self._sum[rows], self._sq[rows]
-
-    def back(self, rows: IntArray, steps: IntArray) -> IntArray:
-        """The value ``steps[..., i]`` places before the newest of ``rows[i]`` (0: the newest);
-        ``steps`` broadcasts against ``rows``.
-
-        Meaningful only where ``steps < lengths(rows)``; elsewhere some other value of the row.
-        """
-        cap = self.maxlen
-        if cap == 0:
-            return np.zeros(len(rows), dtype=np.int64)
-        at = rows * (2 * cap) + self._pos[rows] + (cap - 1) - np.minimum(steps, cap - 1)
-        return self._data.reshape(-1).take(at)
 
     def values(self, row: int) -> IntArray:
         """A copy of ``row``'s values, oldest first."""
@@ -193,7 +192,8 @@ class PriceHistoryStore:
         if self._before_write:
             self._writing()
         p = self._pos[rows]
-        at = rows * (2 * cap) + p  # flat index of each row's write position
+        at = rows * (2 * cap)
+        at += p  # flat index of each row's write position
         flat = self._data.reshape(-1)  # a view: the array is C-contiguous
         n = self._length[rows]
         old = flat[at]
@@ -201,7 +201,8 @@ class PriceHistoryStore:
         self._sum[rows] += values - old
         self._sq[rows] += values * values - old * old
         flat[at] = values
-        flat[at + cap] = values
+        at += cap
+        flat[at] = values
         p += 1
         p %= cap
         self._pos[rows] = p
@@ -492,7 +493,9 @@ class BookArrays:
     Columns of :attr:`raw` (float64, NaN = missing): best YES bid, best NO bid, size at the best
     YES bid, size at the best NO bid, close time, 24 h volume, open interest. :attr:`fresh`:
     a trustworthy book (``has_book and not stale``); :attr:`tradable`:
-    :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row.
+    :attr:`MarketState.tradable`; :attr:`hist_row`: the price history's store row, read when a
+    market is added and set by :meth:`MarketBook.record_tick` when it takes one (0 also for a
+    history begun otherwise since: readers then ask the market's history).
 
     :meth:`sync` appends rows for new markets and re-reads only the markets in
     :attr:`MarketBook.dirty` (the book adds a market whenever something a view reads changes).
@@ -518,25 +521,33 @@ class BookArrays:
         self._event_rows: dict[str | None, list[int]] = {}
 
     def sync(self, book: MarketBook) -> None:
+        """Append rows for the book's new markets and re-read its dirty ones (clearing them)."""
         dirty = book.dirty
         n_old = len(self.states)
         if len(book.markets) != n_old:  # markets are only ever added, in dict order
-            new = list(islice(book.markets.values(), n_old, None))
+            # From the end: skipping the known markets from the front would walk all of them.
+            new = list(islice(reversed(book.markets.values()), len(book.markets) - n_old))
+            new.reverse()
             for i, m in enumerate(new, n_old):
                 self.slot[m] = i
             self.states.extend(new)
-            raw, tradable, fresh, rows = _load(new)
-            self.raw = np.concatenate((self.raw, raw))
-            self.tradable = np.concatenate((self.tradable, tradable))
-            self.fresh = np.concatenate((self.fresh, fresh))
+            table = _load(new)
+            self.raw = np.concatenate((self.raw, table[:, :COLS]))
+            self.tradable = np.concatenate((self.tradable, table[:, COLS] != 0))
+            self.fresh = np.concatenate((self.fresh, table[:, COLS + 1] != 0))
+            rows = np.array([m.history._row for m in new], dtype=np.int64)
             self.hist_row = np.concatenate((self.hist_row, rows))
             self._order_new(new, n_old)
             dirty.difference_update(new)
         if dirty:
-            changed = list(dirty)
             slot = self.slot
-            at = np.array([slot[m] for m in changed], dtype=np.int64)
-            self.raw[at], self.tradable[at], self.fresh[at], self.hist_row[at] = _load(changed)
+            at = np.array([slot[m] for m in dirty], dtype=np.int64)
+            table = _load(dirty)  # the same iteration order: the set has not changed
+            # Setting casts 0.0/1.0 to bool. A history row only changes from 0, which
+            # record_tick and the view handle: not re-read.
+            self.raw[at] = table[:, :COLS]
+            self.tradable[at] = table[:, COLS]
+            self.fresh[at] = table[:, COLS + 1]
             dirty.clear()
 
     def _order_new(self, new: list[MarketState], first_row: int) -> None:
@@ -619,20 +630,21 @@ class BookArrays:
                     self._cat_pos[rows] = self._event_pos(book, entry)
 
 
-def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray, IntArray]:
-    """:func:`market_row`, :attr:`MarketState.tradable`, a fresh book and the history row of each
-    market, read in one pass (inlined: dirty markets are re-read every tick) into one array.
+def _load(markets: Collection[MarketState]) -> FloatArray:
+    """One row per market: :func:`market_row`, then :attr:`MarketState.tradable` and a fresh
+    book (``has_book and not stale``) as 0/1 (inlined and flat: dirty markets are re-read every
+    tick; a flat list converts faster than a list of tuples).
 
-    None becomes NaN; the integers (prices, sizes, times, rows) are exact in float64.
+    None becomes NaN; the integers (prices, sizes, times) are exact in float64.
     """
-    rows: list[tuple[int | bool | None, ...]] = []
-    append = rows.append
+    flat: list[int | bool | None] = []
+    extend = flat.extend
     tradable_statuses = _TRADABLE_STATUSES
     for m in markets:
         by = m._best_yes
         bn = m._best_no
         fresh = m.has_book and not m.stale
-        append(
+        extend(
             (
                 by,
                 bn,
@@ -643,12 +655,9 @@ def _load(markets: list[MarketState]) -> tuple[FloatArray, BoolArray, BoolArray,
                 m.open_interest,
                 fresh and m.status in tradable_statuses,
                 fresh,
-                m.history._row,
             )
         )
-    table = np.array(rows, dtype=np.float64).reshape(len(markets), COLS + 3)
-    hist_rows = table[:, COLS + 2].astype(np.int64)
-    return table[:, :COLS], table[:, COLS] != 0, table[:, COLS + 1] != 0, hist_rows
+    return np.array(flat, dtype=np.float64).reshape(len(markets), COLS + 2)
 
 
 @dataclass(slots=True)
@@ -795,13 +804,15 @@ class MarketBook:
         """
         a = self.arrays()
         best_no = a.raw[:, 1]
-        at = np.flatnonzero(a.fresh & ~np.isnan(best_no))
+        at = np.flatnonzero(a.fresh & (best_no == best_no))  # NaN (no NO bid) != NaN
         rows = a.hist_row[at]
-        states = a.states
-        for j in np.flatnonzero(rows == 0).tolist():  # first value: take a store row (in order)
-            i = int(at[j])
-            rows[j] = a.hist_row[i] = states[i].history.own_row()
-        asks = PRICE_ONE - best_no[at].astype(np.int64)
+        if not rows.all():  # a first value: take store rows (in row order)
+            states = a.states
+            for j in np.flatnonzero(rows == 0).tolist():
+                i = int(at[j])
+                rows[j] = a.hist_row[i] = states[i].history.own_row()
+        # The integer-valued bids cast to int64 first: the exact µ$ asks.
+        asks = np.subtract(PRICE_ONE, best_no[at], dtype=np.int64, casting="unsafe")
         self.history_store.append_rows(rows, asks)
 
     def apply(self, ev: MarketEvent) -> None:  # noqa: C901 — one flat dispatch reads best here

@@ -249,8 +249,9 @@ class MarketView:
         sel = order[ok[order]]  # rows of the view's markets, in ticker order
         states = cache.states
         hist_rows = cache.hist_row[sel]
-        for j in np.flatnonzero(hist_rows == 0).tolist():  # a history may have begun since
-            hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
+        if not hist_rows.all():  # a history may have begun since the arrays last read it
+            for j in np.flatnonzero(hist_rows == 0).tolist():
+                hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
         view = cls.__new__(cls)
         cat_idx = cache.category_pos(book, categories)[sel]
         view._fill(now_ms, list(categories), cat_idx, cache.raw[sel])
@@ -379,18 +380,24 @@ class MarketView:
         ok = self.hist_len[markets] > lookbacks
         if not ok.any():
             return np.full(len(markets), _NAN)
-        if self._hist_flat is None and self._store is not None:  # the store is as built
-            steps = np.zeros((2, len(markets)), dtype=np.int64)
-            steps[1] = lookbacks
-            last, base = self._store.back(self._hist_rows[markets], steps).astype(np.float64)
+        store = self._store
+        if self._hist_flat is None and store is not None:  # the store is as built
+            rows = self._hist_rows[markets]
+            cap = store.maxlen
+            newest = rows * (2 * cap)
+            newest += store.pos[rows]
+            newest += cap - 1
+            source = store.data.reshape(-1)
         else:
-            flat, hist_ends = self._history()
-            last_idx = np.maximum(hist_ends[markets] - 1, 0)  # masked by ``ok`` where clipped
-            last = flat[last_idx].astype(np.float64)
-            base = flat[np.maximum(last_idx - lookbacks, 0)].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mom = (last - base) / base
-        out: FloatArray = np.where(ok & (base > 0), mom, _NAN)
+            source, hist_ends = self._history()
+            newest = hist_ends[markets] - 1
+        # Where not ``ok`` the indices may leave the history (clipped): those are masked below.
+        last = source.take(newest, mode="clip").astype(np.float64)
+        newest -= lookbacks
+        base = source.take(newest, mode="clip").astype(np.float64)
+        ok &= base > 0
+        base[~ok] = _NAN  # NaN momentum (and no division-by-zero warning)
+        out: FloatArray = (last - base) / base
         return out
 
     def _rolling_stats(self) -> None:

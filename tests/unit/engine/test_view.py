@@ -339,3 +339,23 @@ def test_history_reads_before_and_after_a_write_see_the_built_history() -> None:
     assert late.momentum_at(twos, markets).tobytes() == want_m.tobytes()
     assert late.zscore.tobytes() == want_z.tobytes()
     assert MarketView.build(book, T0, []).zscore.tobytes() != want_z.tobytes()
+
+
+def test_built_features_equal_the_per_market_computation_bit_for_bit() -> None:
+    """A view built from the book's arrays holds exactly the features of a view made over the
+    same markets one by one (missing values, unknown close times, a close-time bound)."""
+    book = varied_history_book()
+    add_market(book, "NOASK", no_bids=(), close_ms=None, volume_24h=12_345, open_interest=7)
+    add_market(book, "NOBID", yes_bids=(), close_ms=T0 + 3 * HOUR + 17, volume_24h=0)
+    for bound in (None, T0 + 5 * HOUR, T0 + 100 * HOUR):
+        built = MarketView.build(book, T0 + 1234, ["x"], max_close_ms=bound)
+        made = MarketView(
+            now_ms=T0 + 1234,
+            markets=built.markets,
+            categories=["x"],
+            category_idx=built.category_idx,
+        )
+        assert len(built) > 0
+        for name in ("yes_ask", "no_ask", "hours_to_expiry", "volume_24h", "open_interest"):
+            assert getattr(built, name).tobytes() == getattr(made, name).tobytes(), name
+        assert built.hist_len.tolist() == made.hist_len.tolist()
