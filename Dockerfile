@@ -38,8 +38,11 @@ RUN apt-get update \
  && mkdir -p /state /config /recordings \
  && chown evoarena:evoarena /state /recordings
 COPY --from=build /opt/evoarena /opt/evoarena
+# numba compiles the tick's kernels at the first tick and caches them; the image and its
+# site-packages are read-only at run time, /tmp is a tmpfs (see deploy/evoarena.service).
 ENV PATH="/opt/evoarena/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     EVOARENA_STATE__DIR=/state \
     EVOARENA_METRICS__ENABLED=true \
     EVOARENA_METRICS__HOST=0.0.0.0 \

@@ -303,6 +303,14 @@ class MarketView:
             self._zscore = self.zscore_at(np.arange(len(self), dtype=np.int64))
         return self._zscore
 
+    def zscore_inputs(self) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
+        """What :meth:`zscore_at` computes from, for every market: the YES ask in µ$ (exact in
+        float64; NaN without a NO bid), the history's length, its exact sum and sum of
+        squares."""
+        every = np.arange(len(self), dtype=np.int64)
+        total, squares = self._sums(every)
+        return PRICE_ONE - self._raw[:, 1], self.hist_len, total, squares
+
     def zscore_at(self, markets: IntArray) -> FloatArray:
         """``zscore[markets]``: NaN under :data:`MIN_ZSCORE_POINTS` points or with no spread.
 

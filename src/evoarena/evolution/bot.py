@@ -38,7 +38,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from evoarena.engine.fees import CENT
 from evoarena.engine.paper import DAY_MS, BotAccount, Fill, PaperExchange
@@ -49,9 +48,9 @@ from evoarena.evolution.strategies import (
     BoolArray,
     PairRules,
     PopulationParams,
-    category_bits,
     category_table,
     market_filter,
+    pair_kernels,
     population_filter_of,
     population_pairs_of,
     population_signals_of,
@@ -258,8 +257,7 @@ def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
-_Bits = npt.NDArray[np.unsignedinteger[Any]]
-_Subset = tuple[PopulationParams | PairRules, BoolArray, _Bits | None]
+_Subset = tuple[PopulationParams | PairRules, BoolArray]
 """What a group of bots is evaluated with (see :meth:`_Population.subset`)."""
 
 
@@ -277,7 +275,6 @@ class _Population:
         "accounts",
         "active",
         "bots",
-        "cat_bits",
         "cat_key",
         "cat_tables",
         "limited",
@@ -297,7 +294,6 @@ class _Population:
         )
         self.cat_key: list[str] | None = None
         self.cat_tables: BoolArray = np.zeros((0, 0), dtype=np.bool_)
-        self.cat_bits: _Bits | None = None
         self._exchange: weakref.ref[PaperExchange] | None = None
         self.accounts: list[BotAccount] = []
         self.rolled_day: int | None = None
@@ -305,7 +301,7 @@ class _Population:
         self.limited: list[bool] = []
         self.active: list[int] = []
         self.sub_rows: list[int] | None = None
-        self.sub: _Subset = (self.params, self.cat_tables, None)
+        self.sub: _Subset = (self.params, self.cat_tables)
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
@@ -314,7 +310,6 @@ class _Population:
     def category_tables(self, view: MarketView) -> BoolArray:
         if self.cat_key != view.categories:
             self.cat_tables = np.stack([b.category_table(view) for b in self.bots])
-            self.cat_bits = category_bits(self.cat_tables)
             self.cat_key = view.categories
             self.sub_rows = None
         return self.cat_tables
@@ -353,26 +348,17 @@ class _Population:
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
         """What the bots ``rows`` (increasing) are evaluated with, kept while they are the same:
-        their :class:`PairRules` when the population's are exact, else their parameter columns;
-        their category tables; their category bits (pair rules only, when they fit)."""
+        their :class:`PairRules` when the population's are exact, else their parameter columns,
+        and their category tables."""
         tables = self.category_tables(view)
         if rows != self.sub_rows:
             rules = self.params.rules
             everyone = len(rows) == self.params.n
             at = np.array(rows, dtype=np.intp)
-            if rules is not None and rules.exact:
-                bits = self.cat_bits
-                self.sub = (
-                    (rules, tables, bits)
-                    if everyone
-                    else (rules.take(at), tables[at], None if bits is None else bits[at])
-                )
-            else:
-                self.sub = (
-                    (self.params, tables, None)
-                    if everyone
-                    else (self.params.take(at), tables[at], None)
-                )
+            params: PopulationParams | PairRules = (
+                self.params if rules is None or not rules.exact else rules
+            )
+            self.sub = (params, tables) if everyone else (params.take(at), tables[at])
             self.sub_rows = list(rows)
         return self.sub
 
@@ -414,12 +400,14 @@ def _candidates(
     n_markets = len(view)
     if not rows or n_markets == 0:
         return []
-    params, tables, bits = pop.subset(rows, view)
-    if isinstance(params, PairRules):
-        r, cols, sigs = population_pairs_of(params, view, tables, bits)
+    params, tables = pop.subset(rows, view)
+    if isinstance(params, PairRules) and pair_kernels() is not None:
+        r, cols, sigs, counts = population_pairs_of(params, view, tables)
         if not len(r):
             return []
     else:
+        if isinstance(params, PairRules):  # no compiled kernels here: the dense rules
+            params = pop.params if len(rows) == pop.params.n else pop.params.take(np.array(rows))
         sig = population_signals_of(params, view)
         ok = sig != 0
         if not ok.any():
@@ -429,14 +417,15 @@ def _candidates(
         r = flat // n_markets
         cols = flat - r * n_markets
         sigs = sig.reshape(-1)[flat]
-    counts = np.bincount(r, minlength=len(rows))
-    ends = np.cumsum(counts).tolist()
+        counts = np.bincount(r, minlength=len(rows))
     col_list = cols.tolist()
     sig_list = sigs.tolist()
     out = []
-    for j in np.flatnonzero(counts).tolist():
-        a, b = ends[j] - int(counts[j]), ends[j]
-        out.append((j, col_list[a:b], sig_list[a:b]))
+    a = 0
+    for j, c in enumerate(counts.tolist()):
+        if c:
+            out.append((j, col_list[a : a + c], sig_list[a : a + c]))
+            a += c
     return out
 
 

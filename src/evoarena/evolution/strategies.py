@@ -27,15 +27,20 @@ the cheaper side, YES on an exact tie.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import math
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
-from evoarena.engine.view import FloatArray, MarketView
+from evoarena.engine.view import MIN_ZSCORE_POINTS, FloatArray, MarketView
 from evoarena.evolution.genome import SIGNAL_TYPES, BotParams
+
+log = structlog.get_logger(__name__)
 
 SignalArray = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.int64]
@@ -323,29 +328,22 @@ def population_filter_of(
 # -- candidate pairs ------------------------------------------------------------------------------
 #
 # The population path below finds the (bot, market) pairs where the filter passes and the signal
-# fires without evaluating every rule on every pair: the parts of the filter that do not depend on
-# prices (expiry window, volume, open interest, category) are evaluated densely, and the price
-# bounds and the signals only on the pairs that survive, through a single form per rule,
+# fires in two compiled passes (evolution/kernels.py): the filter over every pair, then the
+# signal over the pairs that pass, through a single form per rule,
 # ``lo <= x <= hi``, with the strict comparisons rewritten exactly: for finite ``c``,
 # ``x < c`` is ``-inf <= x <= nextafter(c, -inf)`` and ``x > c`` is
 # ``nextafter(c, +inf) <= x <= inf`` (both False for NaN), so every decision is the one the dense
 # rules above make.
 
-_F_MIN_H, _F_MAX_H, _F_MIN_VOL, _F_MIN_OI, _F_PRICE_LOW, _F_PRICE_HIGH = range(6)
-_F_YES_LO, _F_YES_HI, _F_NO_LO, _F_NO_HI = range(6, 10)
+# Rows of :attr:`PairRules.floats` and :attr:`PairRules.ints`.
+F_MIN_H, F_MAX_H, F_MIN_VOL, F_MIN_OI, F_PRICE_LOW, F_PRICE_HIGH = range(6)
+F_YES_LO, F_YES_HI, F_NO_LO, F_NO_HI = range(6, 10)
 _N_F = 10
-_I_SOURCE, _I_LOOKBACK, _I_YES_ON_TIE = range(3)
+I_SOURCE, I_LOOKBACK, I_YES_ON_TIE = range(3)
 _N_I = 3
-_K_MIN_H, _K_MAX_H, _K_MIN_VOL, _K_MIN_OI = range(4)
-_RANK_MIN_BOTS = 128
-"""From this many bots on, the filter's thresholds are compared as ranks (see :class:`PairRules`):
-the per-market binary searches then cost less than the float comparisons they replace."""
-_SRC_ASKS = 0
-"""YES side tested on the YES ask, NO side on the NO ask (price_level, value)."""
-_SRC_SWAPPED = 1
-"""YES side tested on the NO ask and vice versa (contrarian)."""
-_SRC_MOMENTUM = 2
-_SRC_ZSCORE = 3
+# What a signal reads: the YES side the YES ask and the NO side the NO ask (price_level, value),
+# the asks swapped (contrarian), the momentum or the z-score (both sides).
+SRC_ASKS, SRC_SWAPPED, SRC_MOMENTUM, SRC_ZSCORE = range(4)
 _INF = float("inf")
 
 
@@ -366,33 +364,14 @@ class PairRules:
     YES wins when both sides qualify regardless of price (mean reversion; otherwise the cheaper
     ask wins). :attr:`exact` is False when a signal threshold is not finite: the rewriting of
     strict comparisons above needs finite thresholds, so such a population uses the dense rules.
-
-    The expiry window and the volume and open-interest minimums are also kept as ranks: with
-    ``u`` the sorted distinct thresholds of one kind (:attr:`levels`), a value ``x`` is at least
-    ``u[j]`` exactly when ``searchsorted(u, x, "right") > j`` and at most ``u[j]`` exactly when
-    ``searchsorted(u, x, "left") <= j`` (NaN sorts after every threshold), so for many bots those
-    ``(bots × markets)`` comparisons run on small integers (:attr:`ranks`), several times faster
-    than on floats. :attr:`ranked` is False when a filter threshold is NaN (floats are compared).
     """
 
-    __slots__ = ("exact", "floats", "ints", "levels", "ranked", "ranks")
+    __slots__ = ("exact", "floats", "ints")
 
-    def __init__(
-        self,
-        floats: FloatArray,
-        ints: npt.NDArray[np.int64],
-        levels: tuple[FloatArray, FloatArray, FloatArray],
-        ranks: npt.NDArray[np.signedinteger[Any]],
-        *,
-        exact: bool,
-        ranked: bool,
-    ) -> None:
+    def __init__(self, floats: FloatArray, ints: npt.NDArray[np.int64], *, exact: bool) -> None:
         self.floats = floats
         self.ints = ints
-        self.levels = levels
-        self.ranks = ranks
         self.exact = exact
-        self.ranked = ranked
 
     @classmethod
     def of(
@@ -404,7 +383,7 @@ class PairRules:
         exact = True
         for j, (p, low, high) in enumerate(zip(params, price_lows, price_highs, strict=True)):
             kind = p.signal_type
-            source, yes_on_tie = _SRC_ASKS, 0
+            source, yes_on_tie = SRC_ASKS, 0
             if kind == "price_level":
                 lo, hi = p.price_threshold_low, p.price_threshold_high
                 sides = (lo, hi, lo, hi)
@@ -415,17 +394,17 @@ class PairRules:
             elif kind == "contrarian":
                 t = p.contrarian_threshold
                 sides = (_above(t), _INF, _above(t), _INF)
-                source = _SRC_SWAPPED
+                source = SRC_SWAPPED
                 exact = exact and math.isfinite(t)
             elif kind == "momentum":
                 t = abs(p.momentum_trigger)
                 sides = (_above(t), _INF, -_INF, _below(-t))
-                source = _SRC_MOMENTUM
+                source = SRC_MOMENTUM
                 exact = exact and math.isfinite(t) and p.momentum_lookback >= 1
             elif kind == "mean_reversion":
                 k = p.mean_rev_zscore
                 sides = (-_INF, _below(-k), _above(k), _INF)
-                source, yes_on_tie = _SRC_ZSCORE, 1  # "below" is assigned last: YES wins
+                source, yes_on_tie = SRC_ZSCORE, 1  # "below" is assigned last: YES wins
                 exact = exact and math.isfinite(k)
             else:
                 msg = f"unknown signal type {kind!r}; expected one of {', '.join(SIGNAL_TYPES)}"
@@ -440,126 +419,92 @@ class PairRules:
                 *sides,
             )
             ints[:, j] = (source, p.momentum_lookback, yes_on_tie)
-        ranked = not np.isnan(floats[_F_MIN_H:_F_PRICE_LOW]).any()
-        hours = np.unique(floats[_F_MIN_H:_F_MIN_VOL])
-        volume = np.unique(floats[_F_MIN_VOL])
-        interest = np.unique(floats[_F_MIN_OI])
-        dtype = np.int16 if 2 * len(params) < np.iinfo(np.int16).max else np.int32
-        ranks: npt.NDArray[np.signedinteger[Any]] = np.stack(
-            [
-                np.searchsorted(hours, floats[_F_MIN_H]),
-                np.searchsorted(hours, floats[_F_MAX_H]),
-                np.searchsorted(volume, floats[_F_MIN_VOL]),
-                np.searchsorted(interest, floats[_F_MIN_OI]),
-            ]
-        ).astype(dtype)
-        levels = (hours, volume, interest)
-        return cls(floats, ints, levels, ranks, exact=exact, ranked=ranked)
+        return cls(floats, ints, exact=exact)
 
     def take(self, rows: npt.NDArray[np.intp]) -> PairRules:
         """The bots ``rows`` (in that order)."""
-        return PairRules(
-            self.floats[:, rows],
-            self.ints[:, rows],
-            self.levels,
-            self.ranks[:, rows],
-            exact=self.exact,
-            ranked=self.ranked,
-        )
+        # C order, as :meth:`of` makes them: one compiled specialization of the kernels.
+        floats = np.ascontiguousarray(self.floats[:, rows])
+        return PairRules(floats, np.ascontiguousarray(self.ints[:, rows]), exact=self.exact)
 
 
-def category_bits(tables: BoolArray) -> npt.NDArray[np.unsignedinteger[Any]] | None:
-    """Each bot's :func:`category_table` (a row of ``tables``) as one unsigned integer, bit ``k``
-    set when slot ``k`` is allowed; None with more than 64 slots."""
-    n_slots = tables.shape[1]
-    if n_slots > 64:
+@functools.cache
+def pair_kernels() -> ModuleType | None:
+    """:mod:`evoarena.evolution.kernels`, imported and compiled (or loaded from numba's disk
+    cache) on first use; ``None``, with a warning logged once, where numba cannot be imported
+    or cannot compile there — the population then takes the dense rules, with the same
+    results, slower. Imported only by a population tick: commands that never tick do not load
+    numba."""
+    try:
+        kernels = importlib.import_module("evoarena.evolution.kernels")  # numba: when ticking
+        kernels.warm_up()
+    except Exception as e:  # whatever fails (import, compile, cache), the dense rules stand in
+        log.warning("pair_kernels_unavailable", error=f"{type(e).__name__}: {e}")
         return None
-    widths = (np.uint8, np.uint16, np.uint32, np.uint64)
-    dtype = next(t for t in widths if np.iinfo(t).bits >= n_slots)
-    weights = np.left_shift(np.uint64(1), np.arange(n_slots, dtype=np.uint64))
-    bits: npt.NDArray[np.unsignedinteger[Any]] = (tables.astype(np.uint64) @ weights).astype(dtype)
-    return bits
+    return kernels
 
 
 def population_pairs_of(
-    rules: PairRules,
-    view: MarketView,
-    categories_allowed: BoolArray,
-    bits: npt.NDArray[np.unsignedinteger[Any]] | None = None,
-    *,
-    ranked: bool | None = None,
-) -> tuple[IntArray, IntArray, SignalArray]:
-    """``(bots, markets, signals)``: every pair where :func:`population_filter_of` passes and
-    :func:`population_signals_of` fires, in row-major (bot, then market) order.
+    rules: PairRules, view: MarketView, categories_allowed: BoolArray
+) -> tuple[IntArray, IntArray, SignalArray, IntArray]:
+    """``(bots, markets, signals, counts)``: every pair where :func:`population_filter_of`
+    passes and :func:`population_signals_of` fires, in row-major (bot, then market) order, and
+    how many pairs each bot has.
 
     Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
-    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables, ``bits``
-    optionally the same as :func:`category_bits`. ``ranked`` forces the rank comparisons on or
-    off (by default they are used from :data:`_RANK_MIN_BOTS` bots on); the result is the same.
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. Two
+    compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
+    :func:`pair_kernels`): the filter over every pair, then the signals over the pairs that
+    pass; the momenta of the momentum bots' pairs are read from ``view`` in between.
     """
+    kernels = pair_kernels()
+    if kernels is None:
+        msg = "the compiled pair kernels are unavailable (see pair_kernels)"
+        raise RuntimeError(msg)
     n = len(view)
-    f = rules.floats
-    hours = view.hours_to_expiry
-    if rules.ranked and (ranked if ranked is not None else f.shape[1] >= _RANK_MIN_BOTS):
-        k = rules.ranks
-        dtype = k.dtype
-        hour_levels, volume_levels, interest_levels = rules.levels
-        ok = np.searchsorted(hour_levels, hours, "right").astype(dtype) > k[_K_MIN_H][:, None]
-        ok &= np.searchsorted(hour_levels, hours, "left").astype(dtype) <= k[_K_MAX_H][:, None]
-        # ~(x < minimum): NaN (unreported) passes, as it sorts after every threshold.
-        volume = np.searchsorted(volume_levels, view.volume_24h, "right").astype(dtype)
-        ok &= volume > k[_K_MIN_VOL][:, None]
-        interest = np.searchsorted(interest_levels, view.open_interest, "right").astype(dtype)
-        ok &= interest > k[_K_MIN_OI][:, None]
-    else:
-        ok = hours >= f[_F_MIN_H][:, None]
-        ok &= hours <= f[_F_MAX_H][:, None]
-        ok &= ~(view.volume_24h < f[_F_MIN_VOL][:, None])  # NaN (unreported) passes
-        ok &= ~(view.open_interest < f[_F_MIN_OI][:, None])
-    slots = view.category_idx + 1
-    if bits is None:
-        ok &= categories_allowed[:, slots]
-    else:
-        one = bits.dtype.type(1)
-        ok &= (bits[:, None] & np.left_shift(one, slots.astype(bits.dtype))) != 0
-    flat = np.flatnonzero(ok)
-    bots = flat // n
-    markets = flat - bots * n
-    yes_ask = view.yes_ask[markets]
-    no_ask = view.no_ask[markets]
-    low = f[_F_PRICE_LOW][bots]
-    high = f[_F_PRICE_HIGH][bots]
-    keep = ((yes_ask >= low) & (yes_ask <= high)) | ((no_ask >= low) & (no_ask <= high))
-    # compress: the same elements as boolean indexing, with less overhead per call.
-    bots, markets = bots.compress(keep), markets.compress(keep)
-    yes_ask, no_ask = yes_ask.compress(keep), no_ask.compress(keep)
-
-    source = rules.ints[_I_SOURCE][bots]
-    swapped = source == _SRC_SWAPPED
-    x_yes = np.where(swapped, no_ask, yes_ask)
-    x_no = np.where(swapped, yes_ask, no_ask)
-    m_at = np.flatnonzero(source == _SRC_MOMENTUM)
-    if len(m_at):
-        values = view.momentum_at(rules.ints[_I_LOOKBACK][bots[m_at]], markets[m_at])
-        x_yes[m_at] = values
-        x_no[m_at] = values
-    z_at = np.flatnonzero(source == _SRC_ZSCORE)
-    if len(z_at):
-        # One z-score per distinct market, read back for every pair.
-        z_markets = markets[z_at]
-        slot = np.full(n, -1, dtype=np.int64)
-        slot[z_markets] = 0
-        needed = np.flatnonzero(slot == 0)
-        slot[needed] = np.arange(len(needed))
-        values = view.zscore_at(needed)[slot[z_markets]]
-        x_yes[z_at] = values
-        x_no[z_at] = values
-    yes_ok = (x_yes >= f[_F_YES_LO][bots]) & (x_yes <= f[_F_YES_HI][bots])
-    no_ok = (x_no >= f[_F_NO_LO][bots]) & (x_no <= f[_F_NO_HI][bots])
-    # pick_sides: YES where only YES qualifies or both do and YES wins the tie.
-    yes = yes_ok & (~no_ok | (yes_ask <= no_ask) | (rules.ints[_I_YES_ON_TIE][bots] != 0))
-    no = no_ok & ~yes
-    fires = yes | no
-    sig = yes.astype(np.int8)
-    sig -= no
-    return bots.compress(fires), markets.compress(fires), sig.compress(fires)
+    n_bots = rules.floats.shape[1]
+    capacity = n_bots * n + 1  # the filter writes one slot past the last pair it keeps
+    bots = np.empty(capacity, dtype=np.int64)
+    markets = np.empty(capacity, dtype=np.int64)
+    momentum_pairs = np.empty(capacity, dtype=np.int64)
+    yes_ask = view.yes_ask
+    no_ask = view.no_ask
+    k, km = kernels.filter_pairs(
+        rules.floats,
+        rules.ints[I_SOURCE],
+        categories_allowed,
+        view.category_idx + 1,
+        view.hours_to_expiry,
+        view.volume_24h,
+        view.open_interest,
+        yes_ask,
+        no_ask,
+        bots,
+        markets,
+        momentum_pairs,
+    )
+    momenta = np.empty(k)
+    if km:
+        at = momentum_pairs[:km]
+        momenta[at] = view.momentum_at(rules.ints[I_LOOKBACK][bots[at]], markets[at])
+    ask_micros, hist_len, sums, squares = view.zscore_inputs()
+    signals = np.empty(k, dtype=np.int8)
+    counts = np.zeros(n_bots, dtype=np.int64)
+    kept = kernels.signal_pairs(
+        rules.floats,
+        rules.ints,
+        yes_ask,
+        no_ask,
+        ask_micros,
+        hist_len,
+        sums,
+        squares,
+        MIN_ZSCORE_POINTS,
+        momenta,
+        bots,
+        markets,
+        k,
+        signals,
+        counts,
+    )
+    return bots[:kept], markets[:kept], signals[:kept], counts

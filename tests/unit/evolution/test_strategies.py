@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
 import pytest
+import structlog.testing
 
 from evoarena.engine.book import MarketBook
 from evoarena.engine.view import MarketView
@@ -17,12 +19,12 @@ from evoarena.evolution.strategies import (
     SIGNAL_NONE,
     SIGNAL_YES,
     PopulationParams,
-    category_bits,
     category_table,
     contrarian_signal,
     market_filter,
     mean_reversion_signal,
     momentum_signal,
+    pair_kernels,
     population_filter,
     population_pairs_of,
     population_signals,
@@ -370,40 +372,21 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     ok = (dense_sig != 0) & population_filter(
         ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
     )
-    bots, markets, sigs = population_pairs_of(pop.rules, v, tables)
+    bots, markets, sigs, counts = population_pairs_of(pop.rules, v, tables)
     want_bots, want_markets = np.nonzero(ok)
     assert len(want_bots) > 20
     np.testing.assert_array_equal(bots, want_bots)
     np.testing.assert_array_equal(markets, want_markets)
     np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
-    bits = category_bits(tables)
-    for ranked in (False, True):
-        for variant in (
-            population_pairs_of(pop.rules, v, tables, ranked=ranked),
-            population_pairs_of(pop.rules, v, tables, bits, ranked=ranked),
-        ):
-            for got, want in zip(variant, (bots, markets, sigs), strict=True):
-                np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(counts, ok.sum(axis=1))
     rows = np.array(sorted(rng.sample(range(80), 30)), dtype=np.intp)
     sub = pop.take(rows)
     assert sub.rules is not None
-    b2, m2, s2 = population_pairs_of(sub.rules, v, tables[rows])
+    b2, m2, s2, _ = population_pairs_of(sub.rules, v, tables[rows])
     keep = np.isin(bots, rows)
     np.testing.assert_array_equal(rows[b2], bots[keep])
     np.testing.assert_array_equal(m2, markets[keep])
     np.testing.assert_array_equal(s2, sigs[keep])
-
-
-@pytest.mark.parametrize("slots", [1, 8, 9, 33, 64])
-def test_category_bits_hold_the_tables(slots: int) -> None:
-    """Bit k of a bot's integer is slot k of its table; more than 64 slots give None."""
-    tables = np.random.default_rng(slots).random((7, slots)) < 0.5
-    bits = category_bits(tables)
-    assert bits is not None
-    assert bits.dtype.itemsize * 8 >= slots
-    decoded = (bits[:, None] >> np.arange(slots, dtype=bits.dtype)) & 1
-    np.testing.assert_array_equal(decoded.astype(bool), tables)
-    assert category_bits(np.ones((2, 65), dtype=bool)) is None
 
 
 def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
@@ -412,6 +395,53 @@ def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
     inf = replace(p, contrarian_threshold=float("inf"))
     assert PopulationParams([p], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
     assert not PopulationParams([inf], [0.0], [1.0]).rules.exact  # type: ignore[union-attr]
-    nan_hours = replace(p, min_time_to_expiry_hrs=float("nan"))
-    assert not PopulationParams([nan_hours], [0.0], [1.0]).rules.ranked  # type: ignore[union-attr]
     assert PopulationParams([p]).rules is None
+
+
+def test_pair_rules_compare_nan_filter_thresholds_as_the_dense_filter() -> None:
+    """A NaN filter threshold (hours, volume, open interest) decides as the dense filter does:
+    a NaN expiry bound admits nothing, a NaN minimum activity admits everything."""
+    v = mixed_view()
+    base = edge_params(v, random.Random(8), 40)
+    nan = float("nan")
+    ps = [
+        replace(p, min_time_to_expiry_hrs=nan)
+        if i % 4 == 0
+        else replace(p, min_volume_24h=nan, min_open_interest=nan)
+        if i % 4 == 1
+        else p
+        for i, p in enumerate(base)
+    ]
+    lows = [p.min_price for p in ps]
+    highs = [p.max_price for p in ps]
+    tables = np.stack([category_table(p, v.categories) for p in ps])
+    pop = PopulationParams(ps, lows, highs)
+    assert pop.rules is not None
+    dense_sig = population_signals(ps, v)
+    ok = (dense_sig != 0) & population_filter(
+        ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
+    )
+    assert ok[1::4].any()
+    assert not ok[0::4].any()
+    bots, markets, sigs, _ = population_pairs_of(pop.rules, v, tables)
+    want_bots, want_markets = np.nonzero(ok)
+    np.testing.assert_array_equal(bots, want_bots)
+    np.testing.assert_array_equal(markets, want_markets)
+    np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
+
+
+def test_pair_kernels_are_none_where_they_cannot_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the compiled kernels (numba missing or unable to compile), pair_kernels says so
+    once, with a warning, and the population takes the dense rules."""
+    pair_kernels.cache_clear()
+    monkeypatch.setitem(sys.modules, "evoarena.evolution.kernels", None)  # the import fails
+    try:
+        with structlog.testing.capture_logs() as logs:
+            assert pair_kernels() is None
+            assert pair_kernels() is None
+        assert [e["event"] for e in logs] == ["pair_kernels_unavailable"]
+        assert "import of evoarena.evolution.kernels halted" in logs[0]["error"]
+    finally:
+        pair_kernels.cache_clear()
+    monkeypatch.undo()
+    assert pair_kernels() is not None

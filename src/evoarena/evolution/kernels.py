@@ -1,0 +1,181 @@
+"""Compiled loops over a population's (bot × market) pairs, for :func:`population_pairs_of`.
+
+numba compiles these on first use and caches the machine code on disk (beside this module, or
+in the user's cache directory; ``NUMBA_CACHE_DIR`` chooses another), so a later process only
+loads them: about 0.1 s of numba start-up at its first tick, once. They make exactly the
+comparisons of the dense rules in :mod:`evoarena.evolution.strategies`, with the same IEEE
+operations (no fast-math) where they compute a value (the z-score, from the history store's
+exact sums, as :meth:`~evoarena.engine.view.MarketView.zscore_at` does), so every decision is
+the dense rules' bit for bit. Imported only through
+:func:`~evoarena.evolution.strategies.pair_kernels`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from evoarena.evolution.strategies import (
+    F_MAX_H,
+    F_MIN_H,
+    F_MIN_OI,
+    F_MIN_VOL,
+    F_NO_HI,
+    F_NO_LO,
+    F_PRICE_HIGH,
+    F_PRICE_LOW,
+    F_YES_HI,
+    F_YES_LO,
+    I_SOURCE,
+    I_YES_ON_TIE,
+    SRC_MOMENTUM,
+    SRC_SWAPPED,
+    SRC_ZSCORE,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@njit(cache=True, nogil=True)
+def filter_pairs(
+    floats: FloatArray,
+    sources: IntArray,
+    tables: BoolArray,
+    slots: IntArray,
+    hours: FloatArray,
+    volume: FloatArray,
+    interest: FloatArray,
+    yes_ask: FloatArray,
+    no_ask: FloatArray,
+    out_bots: IntArray,
+    out_markets: IntArray,
+    momentum_pairs: IntArray,
+) -> tuple[int, int]:
+    """Write every (bot, market) pair passing the market filter, bot-major then market order,
+    to ``out_bots``/``out_markets`` (room for every pair, plus one), and the positions of the
+    momentum bots' pairs to ``momentum_pairs``. Returns (pairs, momentum pairs).
+
+    The filter: hours to expiry within the bot's window, volume and open interest not below its
+    minimums (NaN, unreported, passes), category allowed, one side's ask within its price
+    bounds. Evaluated without branches, so the loop over markets vectorises.
+    """
+    n_bots = floats.shape[1]
+    n = hours.shape[0]
+    k = 0
+    km = 0
+    for b in range(n_bots):
+        min_h = floats[F_MIN_H, b]
+        max_h = floats[F_MAX_H, b]
+        min_v = floats[F_MIN_VOL, b]
+        min_oi = floats[F_MIN_OI, b]
+        lo = floats[F_PRICE_LOW, b]
+        hi = floats[F_PRICE_HIGH, b]
+        momentum = sources[b] == SRC_MOMENTUM
+        for m in range(n):
+            h = hours[m]
+            ya = yes_ask[m]
+            na = no_ask[m]
+            ok = (
+                (h >= min_h)
+                & (h <= max_h)
+                & ~(volume[m] < min_v)
+                & ~(interest[m] < min_oi)
+                & tables[b, slots[m]]
+                & (((ya >= lo) & (ya <= hi)) | ((na >= lo) & (na <= hi)))
+            )
+            out_bots[k] = b
+            out_markets[k] = m
+            if momentum:
+                momentum_pairs[km] = k
+                km += ok
+            k += ok
+    return k, km
+
+
+@njit(cache=True, nogil=True)
+def signal_pairs(
+    floats: FloatArray,
+    ints: IntArray,
+    yes_ask: FloatArray,
+    no_ask: FloatArray,
+    ask_micros: FloatArray,
+    hist_len: IntArray,
+    sums: IntArray,
+    squares: IntArray,
+    min_points: int,
+    momenta: FloatArray,
+    bots: IntArray,
+    markets: IntArray,
+    n_pairs: int,
+    out_signals: npt.NDArray[np.int8],
+    counts: IntArray,
+) -> int:
+    """Evaluate the signal of the first ``n_pairs`` pairs and keep those where it fires:
+    compacted in place in ``bots``/``markets``, their signals (+1 YES, −1 NO) in
+    ``out_signals``, each bot's number in ``counts``. Returns how many were kept.
+
+    ``momenta[p]`` is pair ``p``'s momentum where its bot is a momentum bot; a mean-reversion
+    pair reads its market's z-score, computed here as :meth:`MarketView.zscore_at` does from
+    the history's length, exact sums and the YES ask in µ$ (``ask_micros``).
+    """
+    k = 0
+    for p in range(n_pairs):
+        b = bots[p]
+        m = markets[p]
+        ya = yes_ask[m]
+        na = no_ask[m]
+        source = ints[I_SOURCE, b]
+        if source == SRC_SWAPPED:
+            x_yes = na
+            x_no = ya
+        elif source == SRC_MOMENTUM:
+            x_yes = momenta[p]
+            x_no = x_yes
+        elif source == SRC_ZSCORE:
+            n = hist_len[m]
+            radicand = n * squares[m] - sums[m] * sums[m]
+            if n >= min_points and radicand > 0:
+                x_yes = (n * ask_micros[m] - sums[m]) / math.sqrt(float(radicand))
+            else:
+                x_yes = math.nan
+            x_no = x_yes
+        else:
+            x_yes = ya
+            x_no = na
+        yes_ok = x_yes >= floats[F_YES_LO, b] and x_yes <= floats[F_YES_HI, b]
+        no_ok = x_no >= floats[F_NO_LO, b] and x_no <= floats[F_NO_HI, b]
+        # pick_sides: YES where only YES qualifies or both do and YES wins the tie.
+        if yes_ok and ((not no_ok) or ya <= na or ints[I_YES_ON_TIE, b] != 0):
+            out_signals[k] = 1
+        elif no_ok:
+            out_signals[k] = -1
+        else:
+            continue
+        bots[k] = b
+        markets[k] = m
+        counts[b] += 1
+        k += 1
+    return k
+
+
+def warm_up() -> None:
+    """Compile both kernels (or load them from the disk cache) on a tiny input, so a failure to
+    compile shows here, once, and not in the middle of a tick."""
+    floats = np.zeros((10, 1))
+    ints = np.zeros((3, 1), dtype=np.int64)
+    values = np.zeros(1)
+    counts = np.zeros(1, dtype=np.int64)
+    pairs = np.zeros(2, dtype=np.int64)
+    k, _ = filter_pairs(
+        floats, ints[I_SOURCE], np.ones((1, 1), dtype=np.bool_), counts, values, values, values,
+        values, values, pairs, pairs.copy(), pairs.copy(),
+    )  # fmt: skip
+    signal_pairs(
+        floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
+        pairs.copy(), k, np.zeros(1, dtype=np.int8), counts,
+    )  # fmt: skip
