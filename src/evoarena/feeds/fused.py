@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip as stdlib_gzip
 import re
 from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -83,6 +84,19 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
     by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
     from the same offset that way, so the last good lines and the error message are the same.
     """
+    for lines, data, error in body_blocks(fh, path):
+        if error:
+            yield None, error
+        elif data is not None:
+            yield data[:-1].split(b"\n") if data else [], None
+        else:
+            yield lines or [], None
+
+
+def body_blocks(fh: Any, path: Path) -> Iterator[tuple[list[bytes] | None, bytes | None, str]]:
+    """:func:`body_chunks` as ``(lines, None, "")`` or ``(None, data, "")``, where ``data``
+    holds complete lines, each ending in a newline and none over the length limit; a read error
+    ends it with ``(None, None, "cannot read: ...")``."""
     offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
     skipping = False  # inside a line longer than MAX_LINE_BYTES: dropped up to its newline
@@ -90,13 +104,14 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
         try:
             data = fh.read1(CHUNK_BYTES)
         except (OSError, EOFError):
-            yield from _slow_rest(path, offset, b"" if skipping else tail)
+            for lines, error in _slow_rest(path, offset, b"" if skipping else tail):
+                yield lines, None, error or ""
             return
         if not data:
             if skipping:
-                yield [TOO_LONG], None
+                yield [TOO_LONG], None, ""
             elif tail:
-                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None
+                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None, ""
             return
         offset += len(data)
         if skipping:
@@ -104,17 +119,19 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
             if end < 0:
                 continue
             skipping = False
-            yield [TOO_LONG], None
+            yield [TOO_LONG], None, ""
             data = data[end + 1 :]
         if tail:
             data = tail + data
-        lines = data.split(b"\n")
-        tail = lines.pop()
+        cut = data.rfind(b"\n") + 1
+        data, tail = data[:cut], data[cut:]
         if len(tail) > MAX_LINE_BYTES:
             skipping, tail = True, b""
         if len(data) > MAX_LINE_BYTES:  # a complete line may be over the limit too
-            lines = [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines]
-        yield lines, None
+            lines = data[:-1].split(b"\n")
+            yield [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines], None, ""
+        else:
+            yield None, data, ""
 
 
 def _slow_rest(
@@ -141,6 +158,14 @@ def _slow_rest(
                     tail = line
         except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
             yield None, f"cannot read: {e}"
+
+
+def _new_scanner() -> Any:
+    """A :class:`~evoarena.feeds.hotscan.HotScanner`, or ``None`` without numba. Imported
+    here: numba's import (about 0.2 s) is paid only by a replay that reads JSON."""
+    from evoarena.feeds import hotscan
+
+    return hotscan.HotScanner() if hotscan.AVAILABLE else None
 
 
 class FusedSink(Protocol):
@@ -185,6 +210,9 @@ class FusedIngest:
         self.decoder: KalshiDecoder = source.decoder
         self._raw, self._fh = open_recording(source.path)
         self._bytes_read = 0
+        self.use_scanner = True
+        """Whether hot lines are classified and parsed in bulk by :mod:`evoarena.feeds.hotscan`
+        (when numba is installed) before ``orjson`` is asked; the results are the same."""
         self.fast_span: tuple[int, int] | None = None
         """(earliest, latest) receive time of the lines taken on the fast path, after
         :meth:`run` (``None``: none); the sink sees every other line's."""
@@ -213,8 +241,8 @@ class FusedIngest:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _chunks(self) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
-        return body_chunks(self._fh, self.source.path)
+    def _chunks(self) -> Iterator[tuple[list[bytes] | None, bytes | None, str]]:
+        return body_blocks(self._fh, self.source.path)
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole file; returns True if the sink asked to stop."""
@@ -240,6 +268,11 @@ class FusedIngest:
         count_memo: dict[Any, int] = {}
         shaped: set[Any] = set()
         yes_side = Side.YES
+        no_side = Side.NO
+        scanner = _new_scanner() if self.use_scanner else None
+        tickers = scanner.tickers if scanner is not None else []
+        no_rows = [repeat(0)] * 7
+        delta_yes, delta_no = 1, 2  # the scanner's kinds of deltas (hotscan.DELTA_YES, _NO)
         fixed_point = _fixed_point
         # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
         # time it would refuse takes the general path, which refuses it the same way.
@@ -284,110 +317,139 @@ class FusedIngest:
             sink.last_line = last_line
             sink.applied_t = applied_t
 
-        for lines, error in self._chunks():
-            if lines is None:
+        for lines, data, error in self._chunks():
+            if error:
                 sync_out()
-                reader._bad(line_no + 1, error or "cannot read")
+                reader._bad(line_no + 1, error)
                 break
-            for raw in lines:
+            # The lines as a buffer the scanner has read, else as a list (no scanner, or the
+            # rare pieces body_blocks hands out as a list); ``start`` finds a line in either.
+            rows: Any
+            block: list[bytes] = [] if lines is None else lines
+            if data is not None and scanner is not None:
+                rows = scanner.scan(data)
+            else:
+                if data is not None:
+                    block, data = data[:-1].split(b"\n") if data else [], None
+                rows = [*no_rows, range(len(block))]
+            for kind, scan_t, tid, sid, seq, price, delta, start in zip(*rows, strict=False):
                 line_no += 1
-                try:
-                    obj = loads(raw)
-                except json_error:
-                    obj = None
                 fast = 0
-                # Classify: only exact common shapes take the fast path; nothing mutates here. A
-                # missing key (KeyError) or an unhashable value where a string belongs
-                # (TypeError) leaves the line to the general path, which decides.
-                try:
-                    if type(obj) is dict and len(obj) == 2:
-                        t = obj["t_ms"]
-                        ws = obj["ws"]
-                        if type(t) is int and type(ws) is dict and 0 <= t <= limit:
-                            kind = ws["type"]
-                            msg = ws["msg"]
-                            if kind == "orderbook_delta" and type(msg) is dict:
-                                sid = ws["sid"]
-                                seq = ws["seq"]
-                                ticker = msg["market_ticker"]
-                                side = sides[msg["side"]]
-                                price = prices[msg["price_dollars"]]
-                                delta_s = msg["delta_fp"]
-                                delta = count_memo.get(delta_s)
-                                if (
-                                    delta is None
-                                    and type(delta_s) is str
-                                    and count_shape(delta_s) is not None
-                                ):
-                                    # Not memoized yet: the general parser's exact value.
-                                    delta = (
-                                        int(delta_s[:-3] + delta_s[-2:])
-                                        if delta_s[-3:-2] == "."
-                                        else fixed_point(delta_s, 2, "contract count")
-                                    )
-                                    if len(count_memo) < MEMO_LIMIT:
-                                        count_memo[delta_s] = delta
-                                if (
-                                    type(seq) is int
-                                    and type(sid) is int
-                                    and positions.get(sid) == seq - 1
-                                    and type(ticker) is str
-                                    and ticker
-                                    and delta is not None
-                                ):
-                                    fast = 1
-                            elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg["market_ticker"]
-                                price = prices.get(msg["price_dollars"])
-                                oi_s = msg["open_interest_fp"]
-                                vol_s = msg["volume_fp"]
-                                if (
-                                    type(ticker) is str
-                                    and ticker
-                                    and price is not None
-                                    and msg["yes_bid_dollars"] in prices
-                                    and msg["yes_ask_dollars"] in prices
-                                ):
-                                    shape_ok = vol_s in shaped
+                # The scanner's verdict (see feeds.hotscan): the shape and values are settled;
+                # the time and the sequence depend on what came before, checked here.
+                if kind and scan_t <= limit:
+                    if kind <= delta_no:
+                        if positions.get(sid) == seq - 1:
+                            fast = 1
+                            t = scan_t
+                            ticker = tickers[tid]
+                            side = yes_side if kind == delta_yes else no_side
+                    else:
+                        fast = kind - 1  # 2 ticker, 3 trade
+                        t = scan_t
+                        ticker = tickers[tid]
+                        oi = seq
+                if not fast:
+                    raw = block[start] if data is None else data[start : data.index(b"\n", start)]
+                    try:
+                        obj = loads(raw)
+                    except json_error:
+                        obj = None
+                    # Classify: only exact common shapes take the fast path; nothing mutates here. A
+                    # missing key (KeyError) or an unhashable value where a string belongs
+                    # (TypeError) leaves the line to the general path, which decides.
+                    try:
+                        if type(obj) is dict and len(obj) == 2:
+                            t = obj["t_ms"]
+                            ws = obj["ws"]
+                            if type(t) is int and type(ws) is dict and 0 <= t <= limit:
+                                kind = ws["type"]
+                                msg = ws["msg"]
+                                if kind == "orderbook_delta" and type(msg) is dict:
+                                    sid = ws["sid"]
+                                    seq = ws["seq"]
+                                    ticker = msg["market_ticker"]
+                                    side = sides[msg["side"]]
+                                    price = prices[msg["price_dollars"]]
+                                    delta_s = msg["delta_fp"]
+                                    delta = count_memo.get(delta_s)
                                     if (
-                                        not shape_ok
-                                        and type(vol_s) is str
-                                        and count_shape(vol_s) is not None
+                                        delta is None
+                                        and type(delta_s) is str
+                                        and count_shape(delta_s) is not None
                                     ):
-                                        shape_ok = True
-                                        if len(shaped) < MEMO_LIMIT:
-                                            shaped.add(vol_s)
-                                    oi = count_memo.get(oi_s)
-                                    if (
-                                        oi is None
-                                        and type(oi_s) is str
-                                        and count_shape(oi_s) is not None
-                                    ):
-                                        # Shape checked: "<digits>.dd" is its digits.
-                                        oi = (
-                                            int(oi_s[:-3] + oi_s[-2:])
-                                            if oi_s[-3:-2] == "."
-                                            else fixed_point(oi_s, 2, "contract count")
+                                        # Not memoized yet: the general parser's exact value.
+                                        delta = (
+                                            int(delta_s[:-3] + delta_s[-2:])
+                                            if delta_s[-3:-2] == "."
+                                            else fixed_point(delta_s, 2, "contract count")
                                         )
-                                        if not -MAX_COUNT <= oi <= MAX_COUNT:
-                                            oi = None
-                                        elif len(count_memo) < MEMO_LIMIT:
-                                            count_memo[oi_s] = oi
-                                    if shape_ok and oi is not None:
-                                        fast = 2
-                            elif kind == "trade" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg["market_ticker"]
-                                price = prices.get(msg["yes_price_dollars"])
-                                count_s = msg["count_fp"]
-                                if type(ticker) is str and ticker and price is not None:
-                                    if count_s in shaped:
-                                        fast = 3
-                                    elif type(count_s) is str and count_shape(count_s) is not None:
-                                        fast = 3
-                                        if len(shaped) < MEMO_LIMIT:
-                                            shaped.add(count_s)
-                except (KeyError, TypeError):
-                    fast = 0
+                                        if len(count_memo) < MEMO_LIMIT:
+                                            count_memo[delta_s] = delta
+                                    if (
+                                        type(seq) is int
+                                        and type(sid) is int
+                                        and positions.get(sid) == seq - 1
+                                        and type(ticker) is str
+                                        and ticker
+                                        and delta is not None
+                                    ):
+                                        fast = 1
+                                elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
+                                    ticker = msg["market_ticker"]
+                                    price = prices.get(msg["price_dollars"])
+                                    oi_s = msg["open_interest_fp"]
+                                    vol_s = msg["volume_fp"]
+                                    if (
+                                        type(ticker) is str
+                                        and ticker
+                                        and price is not None
+                                        and msg["yes_bid_dollars"] in prices
+                                        and msg["yes_ask_dollars"] in prices
+                                    ):
+                                        shape_ok = vol_s in shaped
+                                        if (
+                                            not shape_ok
+                                            and type(vol_s) is str
+                                            and count_shape(vol_s) is not None
+                                        ):
+                                            shape_ok = True
+                                            if len(shaped) < MEMO_LIMIT:
+                                                shaped.add(vol_s)
+                                        oi = count_memo.get(oi_s)
+                                        if (
+                                            oi is None
+                                            and type(oi_s) is str
+                                            and count_shape(oi_s) is not None
+                                        ):
+                                            # Shape checked: "<digits>.dd" is its digits.
+                                            oi = (
+                                                int(oi_s[:-3] + oi_s[-2:])
+                                                if oi_s[-3:-2] == "."
+                                                else fixed_point(oi_s, 2, "contract count")
+                                            )
+                                            if not -MAX_COUNT <= oi <= MAX_COUNT:
+                                                oi = None
+                                            elif len(count_memo) < MEMO_LIMIT:
+                                                count_memo[oi_s] = oi
+                                        if shape_ok and oi is not None:
+                                            fast = 2
+                                elif kind == "trade" and type(msg) is dict and "seq" not in ws:
+                                    ticker = msg["market_ticker"]
+                                    price = prices.get(msg["yes_price_dollars"])
+                                    count_s = msg["count_fp"]
+                                    if type(ticker) is str and ticker and price is not None:
+                                        if count_s in shaped:
+                                            fast = 3
+                                        elif (
+                                            type(count_s) is str
+                                            and count_shape(count_s) is not None
+                                        ):
+                                            fast = 3
+                                            if len(shaped) < MEMO_LIMIT:
+                                                shaped.add(count_s)
+                    except (KeyError, TypeError):
+                        fast = 0
                 if fast:
                     # high <= high_water (every fast line raises both): only a new high can
                     # be a new high-water mark.
