@@ -2,13 +2,17 @@
 
 A replay spends most of its time on three WebSocket frame types — ``orderbook_delta`` (about two
 thirds of a day's lines), ``ticker`` and ``trade``. :class:`FusedIngest` reads the recording in
-large decompressed chunks (``isal``'s gzip where installed, the standard library's otherwise),
-``orjson``-parses each line and, for those three types, goes straight from the JSON object to the
-book's ladders and fields: no :class:`~evoarena.feeds.recording.RecordItem`, no domain event, no
-per-frame call into the decoder or the book. Everything else — snapshots, lifecycle, command
-replies, REST bodies, marks, blank or bad lines, and any hot frame that is not in the exact
-common shape (an out-of-order ``seq``, a value not seen before, a legacy field, a wrong type) —
-takes the general path (:meth:`~evoarena.feeds.replay.ReplaySource.step_of`), unchanged.
+large decompressed chunks (``isal``'s gzip where installed, the standard library's otherwise);
+:mod:`evoarena.feeds.hotscan` (compiled with numba) classifies and parses the lines of each chunk
+in one call, and the lines of those three types in their exact common shape go straight from
+its rows to the book's ladders and fields: no JSON object, no
+:class:`~evoarena.feeds.recording.RecordItem`, no domain event, no per-frame call into the
+decoder or the book. A line the scanner refuses is ``orjson``-parsed and classified as before
+(the scanner accepts only what that classification would take alike, see
+tests/unit/feeds/test_hotscan.py); without numba every line is. Everything else — snapshots,
+lifecycle, command replies, REST bodies, marks, blank or bad lines, and any hot frame that is
+not in the exact common shape (an out-of-order ``seq``, a legacy field, a wrong type) — takes
+the general path (:meth:`~evoarena.feeds.replay.ReplaySource.step_of`), unchanged.
 
 Contract: for every recording the book, the decoder's sequencing state and counters, and the
 replay's schedule end up exactly as with the general path (a test compares the state files byte
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
+import structlog
 
 from evoarena.engine.book import MarketBook
 from evoarena.feeds.events import Side
@@ -44,6 +49,8 @@ try:  # the isa-l gzip is about 1.5-2x faster than zlib's; optional
     from isal import igzip as _gzip
 except ImportError:  # pragma: no cover - depends on the platform's wheels
     import gzip as _gzip  # type: ignore[no-redef]
+
+log = structlog.get_logger(__name__)
 
 GZIP_IMPLEMENTATION = "isal" if _gzip.__name__.startswith("isal") else "zlib"
 """Which gzip decoder the fused path reads with."""
@@ -161,11 +168,20 @@ def _slow_rest(
 
 
 def _new_scanner() -> Any:
-    """A :class:`~evoarena.feeds.hotscan.HotScanner`, or ``None`` without numba. Imported
-    here: numba's import (about 0.2 s) is paid only by a replay that reads JSON."""
-    from evoarena.feeds import hotscan
+    """A :class:`~evoarena.feeds.hotscan.HotScanner`, or ``None`` (every line through orjson:
+    the same results, slower) without numba or where it cannot compile or cache the scanner.
+    Imported here: numba's import (about 0.2 s) is paid only by a replay that reads JSON."""
+    try:
+        from evoarena.feeds import hotscan
 
-    return hotscan.HotScanner() if hotscan.AVAILABLE else None
+        if not hotscan.AVAILABLE:
+            return None
+        scanner = hotscan.HotScanner()
+        scanner.scan(b"\n")  # compiles (first use after an install, a few s) or loads the cache
+    except Exception as e:  # an environment problem, never a reason to fail a replay
+        log.warning("hot_scanner_unavailable", error=f"{type(e).__name__}: {e}")
+        return None
+    return scanner
 
 
 class FusedSink(Protocol):

@@ -70,7 +70,7 @@ def _count(v: object) -> int | None:
     return parse_count(v)
 
 
-def _oracle(line: bytes) -> Row | None:  # noqa: C901, PLR0911 - the classification, spelled out
+def _oracle(line: bytes) -> Row | None:
     """(kind, t, ticker, sid, seq or open interest, price, delta) as the fused loop's orjson
     path takes the line (None: not a hot frame in the common shape)."""
     try:
