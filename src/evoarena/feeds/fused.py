@@ -287,7 +287,7 @@ class FusedIngest:
         no_side = Side.NO
         scanner = _new_scanner() if self.use_scanner else None
         tickers = scanner.tickers if scanner is not None else []
-        no_rows = [repeat(0)] * 7
+        no_rows = [repeat(0)] * 6
         delta_yes, delta_no = 1, 2  # the scanner's kinds of deltas (hotscan.DELTA_YES, _NO)
         fixed_point = _fixed_point
         # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
@@ -338,17 +338,19 @@ class FusedIngest:
                 sync_out()
                 reader._bad(line_no + 1, error)
                 break
-            # The lines as a buffer the scanner has read, else as a list (no scanner, or the
-            # rare pieces body_blocks hands out as a list); ``start`` finds a line in either.
+            # The lines as a buffer the scanner has read (line i starts at starts[i]), else as a
+            # list (no scanner, or the rare pieces body_blocks hands out as a list).
             rows: Any
             block: list[bytes] = [] if lines is None else lines
             if data is not None and scanner is not None:
                 rows = scanner.scan(data)
+                starts = scanner.starts
             else:
                 if data is not None:
                     block, data = data[:-1].split(b"\n") if data else [], None
-                rows = [*no_rows, range(len(block))]
-            for kind, scan_t, tid, sid, seq, price, delta, start in zip(*rows, strict=False):
+                rows = [repeat(0, len(block)), *no_rows]
+            first_line = line_no + 1
+            for kind, scan_t, tid, sid, seq, price, delta in zip(*rows, strict=False):
                 line_no += 1
                 fast = 0
                 # The scanner's verdict (see feeds.hotscan): the shape and values are settled;
@@ -366,7 +368,11 @@ class FusedIngest:
                         ticker = tickers[tid]
                         oi = seq
                 if not fast:
-                    raw = block[start] if data is None else data[start : data.index(b"\n", start)]
+                    if data is None:
+                        raw = block[line_no - first_line]
+                    else:
+                        at = int(starts[line_no - first_line])
+                        raw = data[at : data.index(b"\n", at)]
                     try:
                         obj = loads(raw)
                     except json_error:

@@ -390,7 +390,6 @@ def intern(buf: Any, s: int, e: int, slots: Any, pool: Any, meta: Any, offs: Any
 @_jit
 def scan(  # noqa: C901 - one compiled loop, on purpose
     buf: Any,
-    n_lines: int,
     out: Any,
     spans: Any,
     holes: Any,
@@ -402,13 +401,17 @@ def scan(  # noqa: C901 - one compiled loop, on purpose
     pool: Any,
     meta: Any,
     offs: Any,
-) -> None:
-    """Fill ``out[:, line]`` (the rows of :meth:`HotScanner.scan`) for the first ``n_lines``
-    newline-terminated lines of ``buf``."""
+) -> int:
+    """Fill ``out[:, line]`` (the rows of :meth:`HotScanner.scan`) for the newline-terminated
+    lines of ``buf``; returns their number, or -1 if ``out`` has too few columns."""
     size = buf.shape[0]
     pos = 0
     n_keys = spans.shape[0]
-    for line in range(n_lines):
+    line = -1
+    while pos < size:
+        line += 1
+        if line >= out.shape[1]:
+            return -1
         s = pos
         out[0, line] = 0
         out[7, line] = s
@@ -505,6 +508,7 @@ def scan(  # noqa: C901 - one compiled loop, on purpose
         out[2, line] = tid
         if learn >= 0:
             learn_template(buf, j, e, holes, learn, tcode, tpl_lit, tpl_seg, tpl_n, tpl_type, meta)
+    return line + 1
 
 
 @_jit
@@ -725,35 +729,36 @@ class HotScanner:
         self._tpl_seg = np.zeros((_MAX_TEMPLATES, _MAX_HOLES + 1, 4), dtype=np.int64)
         self._tpl_n = np.zeros(_MAX_TEMPLATES, dtype=np.int64)
         self._tpl_type = np.zeros(_MAX_TEMPLATES, dtype=np.int64)
-        self._out = np.zeros((8, 0), dtype=np.int64)
+        self._out = np.zeros((8, 1 << 14), dtype=np.int64)
         self.tickers: list[str] = []
         """Interned tickers by id."""
+        self.starts: Any = self._out[7]
+        """Where each line of the last :meth:`scan` begins in its buffer (an array)."""
 
     def scan(self, data: bytes) -> list[list[int]]:
-        """Rows kind, t, ticker id, sid, seq, price, delta, start (one entry per line) of the
-        lines of ``data`` (each ending in a newline): kinds 1 and 2 are deltas on the yes and no
-        side, 3 a ticker (its open interest in the seq row), 4 a trade; start is where the line
-        begins in ``data``. Fields a refused line (kind 0) or a kind does not use are
-        undefined."""
-        n_lines = data.count(b"\n")
-        if self._out.shape[1] < n_lines:
-            self._out = np.zeros((8, max(n_lines, 2 * self._out.shape[1])), dtype=np.int64)
+        """Rows kind, t, ticker id, sid, seq, price, delta (one entry per line) of the lines of
+        ``data`` (each ending in a newline): kinds 1 and 2 are deltas on the yes and no side, 3
+        a ticker (its open interest in the seq row), 4 a trade. Fields a refused line (kind 0)
+        or a kind does not use are undefined. Where the lines begin: :attr:`starts`."""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        while (
+            n_lines := scan(
+                buf,
+                self._out,
+                self._spans,
+                self._holes,
+                self._tpl_lit,
+                self._tpl_seg,
+                self._tpl_n,
+                self._tpl_type,
+                self._slots,
+                self._pool,
+                self._meta,
+                self._offs,
+            )
+        ) < 0:  # more lines than columns: again, wider (interning and learning are idempotent)
+            self._out = np.zeros((8, 2 * self._out.shape[1]), dtype=np.int64)
         out = self._out
-        scan(
-            np.frombuffer(data, dtype=np.uint8),
-            n_lines,
-            out,
-            self._spans,
-            self._holes,
-            self._tpl_lit,
-            self._tpl_seg,
-            self._tpl_n,
-            self._tpl_type,
-            self._slots,
-            self._pool,
-            self._meta,
-            self._offs,
-        )
         known = len(self.tickers)
         count = int(self._meta[0])
         if count > known:
@@ -761,5 +766,6 @@ class HotScanner:
             self.tickers.extend(
                 pool[offs[k] : offs[k + 1]].tobytes().decode("ascii") for k in range(known, count)
             )
-        rows: list[list[int]] = out[:, :n_lines].tolist()
+        self.starts = out[7, :n_lines]
+        rows: list[list[int]] = out[:7, :n_lines].tolist()
         return rows
