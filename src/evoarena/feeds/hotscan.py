@@ -85,6 +85,8 @@ _QUOTES = np.uint64(0x2222222222222222)
 _BACKSLASHES = np.uint64(0x5C5C5C5C5C5C5C5C)
 _DELS = np.uint64(0x7F7F7F7F7F7F7F7F)
 _SPACES = np.uint64(0x2020202020202020)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
 
 # Line kinds (0: refused, the caller's ``orjson`` path decides).
 DELTA_YES = 1
@@ -353,14 +355,31 @@ def count_value(buf: Any, s: int, e: int) -> tuple[bool, int]:
 
 
 @_jit
+def word_at(buf: Any, i: int, size: int) -> Any:
+    """:func:`load_u64` at ``i``; near the end of ``buf`` the bytes past it read as zeros."""
+    if i + 8 <= size:
+        return load_u64(buf, i)
+    w = np.uint64(0)
+    for k in range(size - 1, i - 1, -1):
+        w = (w << np.uint64(8)) | np.uint64(buf[k])
+    return w
+
+
+@_jit
 def intern(buf: Any, s: int, e: int, slots: Any, pool: Any, meta: Any, offs: Any) -> int:
     """Id of the ticker ``buf[s:e]``, added when new; -1 when the table is full."""
-    h = -3750763034362895579  # FNV-1a (64-bit, wrapping int64 arithmetic)
-    for i in range(s, e):
-        h = (h ^ int(buf[i])) * 1099511628211
-    mask = slots.shape[0] - 1
-    j = h & mask
     n = e - s
+    size = buf.shape[0]
+    h = _FNV_OFFSET  # FNV-1a over 8-byte words
+    k = 0
+    while k < n:
+        w = word_at(buf, s + k, size)
+        if n - k < 8:
+            w &= (np.uint64(1) << np.uint64(8 * (n - k))) - np.uint64(1)
+        h = (h ^ w) * _FNV_PRIME
+        k += 8
+    mask = slots.shape[0] - 1
+    j = int(h >> np.uint64(32)) & mask
     while True:
         tid = slots[j]
         if tid < 0:
@@ -368,16 +387,21 @@ def intern(buf: Any, s: int, e: int, slots: Any, pool: Any, meta: Any, offs: Any
         a = offs[tid]
         if offs[tid + 1] - a == n:
             same = True
-            for k in range(n):
-                if pool[a + k] != buf[s + k]:
+            k = 0
+            while k < n:
+                diff = load_u64(pool, a + k) ^ word_at(buf, s + k, size)
+                if n - k < 8:
+                    diff &= (np.uint64(1) << np.uint64(8 * (n - k))) - np.uint64(1)
+                if diff != 0:
                     same = False
                     break
+                k += 8
             if same:
                 return int(tid)
         j = (j + 1) & mask
     count = meta[0]
     used = offs[count]
-    if count >= offs.shape[0] - 2 or used + n > pool.shape[0]:
+    if count >= offs.shape[0] - 2 or used + n + 8 > pool.shape[0]:
         return -1
     for k in range(n):
         pool[used + k] = buf[s + k]
