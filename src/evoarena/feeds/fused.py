@@ -284,7 +284,6 @@ class FusedIngest:
         count_memo: dict[Any, int] = {}
         shaped: set[Any] = set()
         yes_side = Side.YES
-        no_side = Side.NO
         scanner = _new_scanner() if self.use_scanner else None
         tickers = scanner.tickers if scanner is not None else []
         no_rows = [repeat(0)] * 6
@@ -323,6 +322,7 @@ class FusedIngest:
         delta: Any = None
         delta_s: Any = None
         oi: Any = None
+        mtype: Any = None
 
         def sync_out() -> None:
             sink.items = items
@@ -352,22 +352,15 @@ class FusedIngest:
             first_line = line_no + 1
             for kind, scan_t, tid, sid, seq, price, delta in zip(*rows, strict=False):
                 line_no += 1
-                fast = 0
-                # The scanner's verdict (see feeds.hotscan): the shape and values are settled;
-                # the time and the sequence depend on what came before, checked here.
-                if kind and scan_t <= limit:
-                    if kind <= delta_no:
-                        if positions.get(sid) == seq - 1:
-                            fast = 1
-                            t = scan_t
-                            ticker = tickers[tid]
-                            side = yes_side if kind == delta_yes else no_side
-                    else:
-                        fast = kind - 1  # 2 ticker, 3 trade
-                        t = scan_t
-                        ticker = tickers[tid]
-                        oi = seq
-                if not fast:
+                # The scanner's verdict (see feeds.hotscan) settles the shape and the values;
+                # the time and the sequence depend on what came before, checked here. Kinds:
+                # 1 and 2 deltas on the yes and no side, 3 a ticker (its open interest in seq),
+                # 4 a trade; 0 the general path.
+                if kind and scan_t <= limit and (kind > delta_no or positions.get(sid) == seq - 1):
+                    t = scan_t
+                    ticker = tickers[tid]
+                else:
+                    kind = 0
                     if data is None:
                         raw = block[line_no - first_line]
                     else:
@@ -385,9 +378,9 @@ class FusedIngest:
                             t = obj["t_ms"]
                             ws = obj["ws"]
                             if type(t) is int and type(ws) is dict and 0 <= t <= limit:
-                                kind = ws["type"]
+                                mtype = ws["type"]
                                 msg = ws["msg"]
-                                if kind == "orderbook_delta" and type(msg) is dict:
+                                if mtype == "orderbook_delta" and type(msg) is dict:
                                     sid = ws["sid"]
                                     seq = ws["seq"]
                                     ticker = msg["market_ticker"]
@@ -416,8 +409,8 @@ class FusedIngest:
                                         and ticker
                                         and delta is not None
                                     ):
-                                        fast = 1
-                                elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
+                                        kind = delta_yes if side is yes_side else delta_no
+                                elif mtype == "ticker" and type(msg) is dict and "seq" not in ws:
                                     ticker = msg["market_ticker"]
                                     price = prices.get(msg["price_dollars"])
                                     oi_s = msg["open_interest_fp"]
@@ -455,24 +448,25 @@ class FusedIngest:
                                             elif len(count_memo) < MEMO_LIMIT:
                                                 count_memo[oi_s] = oi
                                         if shape_ok and oi is not None:
-                                            fast = 2
-                                elif kind == "trade" and type(msg) is dict and "seq" not in ws:
+                                            kind = 3
+                                            seq = oi
+                                elif mtype == "trade" and type(msg) is dict and "seq" not in ws:
                                     ticker = msg["market_ticker"]
                                     price = prices.get(msg["yes_price_dollars"])
                                     count_s = msg["count_fp"]
                                     if type(ticker) is str and ticker and price is not None:
                                         if count_s in shaped:
-                                            fast = 3
+                                            kind = 4
                                         elif (
                                             type(count_s) is str
                                             and count_shape(count_s) is not None
                                         ):
-                                            fast = 3
+                                            kind = 4
                                             if len(shaped) < MEMO_LIMIT:
                                                 shaped.add(count_s)
                     except (KeyError, TypeError):
-                        fast = 0
-                if fast:
+                        kind = 0
+                if kind:
                     # high <= high_water (every fast line raises both): only a new high can
                     # be a new high-water mark.
                     if t > high:
@@ -496,8 +490,8 @@ class FusedIngest:
                         gate = sink.gate
                         if stop:
                             # The general path decodes a frame before the schedule says stop.
-                            unapplied = fast
-                            if fast == 1:
+                            unapplied = 1 if kind <= delta_no else kind - 1
+                            if kind <= delta_no:
                                 positions[sid] = seq
                                 sid_tickers.setdefault(sid, set()).add(ticker)
                             stopped = True
@@ -506,7 +500,7 @@ class FusedIngest:
                     applied += 1
                     last_line = line_no
                     applied_t = t
-                    if fast == 1:
+                    if kind <= delta_no:
                         positions[sid] = seq
                         known = sid_tickers.get(sid)
                         if known is None:
@@ -519,7 +513,7 @@ class FusedIngest:
                             continue
                         # MarketState._apply_delta inlined (as in feeds.store, and held to it by
                         # tests/unit/feeds/test_store_ladders.py).
-                        if side is yes_side:
+                        if kind == delta_yes:
                             ladder = m.yes_bids
                             new = ladder.get(price, 0) + delta
                             if new > 0:
@@ -559,9 +553,9 @@ class FusedIngest:
                         if m is None:
                             m = market(ticker)
                         m.last_price = price
-                        if fast == 2:
+                        if kind == 3:
                             n_ticker += 1
-                            m.open_interest = oi
+                            m.open_interest = seq  # (a ticker's open interest rides in seq)
                             dirty.add(m)
                         else:
                             n_trade += 1
