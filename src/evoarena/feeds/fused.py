@@ -2,13 +2,17 @@
 
 A replay spends most of its time on three WebSocket frame types — ``orderbook_delta`` (about two
 thirds of a day's lines), ``ticker`` and ``trade``. :class:`FusedIngest` reads the recording in
-large decompressed chunks (``isal``'s gzip where installed, the standard library's otherwise),
-``orjson``-parses each line and, for those three types, goes straight from the JSON object to the
-book's ladders and fields: no :class:`~evoarena.feeds.recording.RecordItem`, no domain event, no
-per-frame call into the decoder or the book. Everything else — snapshots, lifecycle, command
-replies, REST bodies, marks, blank or bad lines, and any hot frame that is not in the exact
-common shape (an out-of-order ``seq``, a value not seen before, a legacy field, a wrong type) —
-takes the general path (:meth:`~evoarena.feeds.replay.ReplaySource.step_of`), unchanged.
+large decompressed chunks (``isal``'s gzip where installed, the standard library's otherwise);
+:mod:`evoarena.feeds.hotscan` (compiled with numba) classifies and parses the lines of each chunk
+in one call, and the lines of those three types in their exact common shape go straight from
+its rows to the book's ladders and fields: no JSON object, no
+:class:`~evoarena.feeds.recording.RecordItem`, no domain event, no per-frame call into the
+decoder or the book. A line the scanner refuses is ``orjson``-parsed and classified as before
+(the scanner accepts only what that classification would take alike, see
+tests/unit/feeds/test_hotscan.py); without numba every line is. Everything else — snapshots,
+lifecycle, command replies, REST bodies, marks, blank or bad lines, and any hot frame that is
+not in the exact common shape (an out-of-order ``seq``, a legacy field, a wrong type) — takes
+the general path (:meth:`~evoarena.feeds.replay.ReplaySource.step_of`), unchanged.
 
 Contract: for every recording the book, the decoder's sequencing state and counters, and the
 replay's schedule end up exactly as with the general path (a test compares the state files byte
@@ -26,10 +30,12 @@ from __future__ import annotations
 import gzip as stdlib_gzip
 import re
 from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
+import structlog
 
 from evoarena.engine.book import MarketBook
 from evoarena.feeds.events import Side
@@ -43,6 +49,8 @@ try:  # the isa-l gzip is about 1.5-2x faster than zlib's; optional
     from isal import igzip as _gzip
 except ImportError:  # pragma: no cover - depends on the platform's wheels
     import gzip as _gzip  # type: ignore[no-redef]
+
+log = structlog.get_logger(__name__)
 
 GZIP_IMPLEMENTATION = "isal" if _gzip.__name__.startswith("isal") else "zlib"
 """Which gzip decoder the fused path reads with."""
@@ -83,6 +91,19 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
     by line) yields, also for a damaged or truncated file: at a read error the rest is re-read
     from the same offset that way, so the last good lines and the error message are the same.
     """
+    for lines, data, error in body_blocks(fh, path):
+        if error:
+            yield None, error
+        elif data is not None:
+            yield data[:-1].split(b"\n") if data else [], None
+        else:
+            yield lines or [], None
+
+
+def body_blocks(fh: Any, path: Path) -> Iterator[tuple[list[bytes] | None, bytes | None, str]]:
+    """:func:`body_chunks` as ``(lines, None, "")`` or ``(None, data, "")``, where ``data``
+    holds complete lines, each ending in a newline and none over the length limit; a read error
+    ends it with ``(None, None, "cannot read: ...")``."""
     offset = len(fh.readline())  # the header (validated by RecordingReader)
     tail = b""
     skipping = False  # inside a line longer than MAX_LINE_BYTES: dropped up to its newline
@@ -90,13 +111,14 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
         try:
             data = fh.read1(CHUNK_BYTES)
         except (OSError, EOFError):
-            yield from _slow_rest(path, offset, b"" if skipping else tail)
+            for lines, error in _slow_rest(path, offset, b"" if skipping else tail):
+                yield lines, None, error or ""
             return
         if not data:
             if skipping:
-                yield [TOO_LONG], None
+                yield [TOO_LONG], None, ""
             elif tail:
-                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None
+                yield [TOO_LONG if len(tail) > MAX_LINE_BYTES else tail], None, ""
             return
         offset += len(data)
         if skipping:
@@ -104,17 +126,19 @@ def body_chunks(fh: Any, path: Path) -> Iterator[tuple[list[bytes], None] | tupl
             if end < 0:
                 continue
             skipping = False
-            yield [TOO_LONG], None
+            yield [TOO_LONG], None, ""
             data = data[end + 1 :]
         if tail:
             data = tail + data
-        lines = data.split(b"\n")
-        tail = lines.pop()
+        cut = data.rfind(b"\n") + 1
+        data, tail = data[:cut], data[cut:]
         if len(tail) > MAX_LINE_BYTES:
             skipping, tail = True, b""
         if len(data) > MAX_LINE_BYTES:  # a complete line may be over the limit too
-            lines = [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines]
-        yield lines, None
+            lines = data[:-1].split(b"\n")
+            yield [TOO_LONG if len(x) > MAX_LINE_BYTES else x for x in lines], None, ""
+        else:
+            yield None, data, ""
 
 
 def _slow_rest(
@@ -141,6 +165,23 @@ def _slow_rest(
                     tail = line
         except (OSError, EOFError, stdlib_gzip.BadGzipFile) as e:
             yield None, f"cannot read: {e}"
+
+
+def _new_scanner() -> Any:
+    """A :class:`~evoarena.feeds.hotscan.HotScanner`, or ``None`` (every line through orjson:
+    the same results, slower) without numba or where it cannot compile or cache the scanner.
+    Imported here: numba's import (about 0.2 s) is paid only by a replay that reads JSON."""
+    try:
+        from evoarena.feeds import hotscan
+
+        if not hotscan.AVAILABLE:
+            return None
+        scanner = hotscan.HotScanner()
+        scanner.scan(b"\n")  # compiles (first use after an install, a few s) or loads the cache
+    except Exception as e:  # an environment problem, never a reason to fail a replay
+        log.warning("hot_scanner_unavailable", error=f"{type(e).__name__}: {e}")
+        return None
+    return scanner
 
 
 class FusedSink(Protocol):
@@ -185,6 +226,9 @@ class FusedIngest:
         self.decoder: KalshiDecoder = source.decoder
         self._raw, self._fh = open_recording(source.path)
         self._bytes_read = 0
+        self.use_scanner = True
+        """Whether hot lines are classified and parsed in bulk by :mod:`evoarena.feeds.hotscan`
+        (when numba is installed) before ``orjson`` is asked; the results are the same."""
         self.fast_span: tuple[int, int] | None = None
         """(earliest, latest) receive time of the lines taken on the fast path, after
         :meth:`run` (``None``: none); the sink sees every other line's."""
@@ -213,8 +257,8 @@ class FusedIngest:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _chunks(self) -> Iterator[tuple[list[bytes], None] | tuple[None, str]]:
-        return body_chunks(self._fh, self.source.path)
+    def _chunks(self) -> Iterator[tuple[list[bytes] | None, bytes | None, str]]:
+        return body_blocks(self._fh, self.source.path)
 
     def run(self, sink: FusedSink) -> bool:  # noqa: C901 - one flat hot loop, on purpose
         """Feed the whole file; returns True if the sink asked to stop."""
@@ -240,6 +284,10 @@ class FusedIngest:
         count_memo: dict[Any, int] = {}
         shaped: set[Any] = set()
         yes_side = Side.YES
+        scanner = _new_scanner() if self.use_scanner else None
+        tickers = scanner.tickers if scanner is not None else []
+        no_rows = [repeat(0)] * 6
+        delta_yes, delta_no = 1, 2  # the scanner's kinds of deltas (hotscan.DELTA_YES, _NO)
         fixed_point = _fixed_point
         # The reader's time checks (feeds.guard.check_time), kept in step with it: a line whose
         # time it would refuse takes the general path, which refuses it the same way.
@@ -274,6 +322,7 @@ class FusedIngest:
         delta: Any = None
         delta_s: Any = None
         oi: Any = None
+        mtype: Any = None
 
         def sync_out() -> None:
             sink.items = items
@@ -284,111 +333,140 @@ class FusedIngest:
             sink.last_line = last_line
             sink.applied_t = applied_t
 
-        for lines, error in self._chunks():
-            if lines is None:
+        for lines, data, error in self._chunks():
+            if error:
                 sync_out()
-                reader._bad(line_no + 1, error or "cannot read")
+                reader._bad(line_no + 1, error)
                 break
-            for raw in lines:
+            # The lines as a buffer the scanner has read (line i starts at starts[i]), else as a
+            # list (no scanner, or the rare pieces body_blocks hands out as a list).
+            rows: Any
+            block: list[bytes] = [] if lines is None else lines
+            if data is not None and scanner is not None:
+                rows = scanner.scan(data)
+                starts = scanner.starts
+            else:
+                if data is not None:
+                    block, data = data[:-1].split(b"\n") if data else [], None
+                rows = [repeat(0, len(block)), *no_rows]
+            first_line = line_no + 1
+            for kind, scan_t, tid, sid, seq, price, delta in zip(*rows, strict=False):
                 line_no += 1
-                try:
-                    obj = loads(raw)
-                except json_error:
-                    obj = None
-                fast = 0
-                # Classify: only exact common shapes take the fast path; nothing mutates here. A
-                # missing key (KeyError) or an unhashable value where a string belongs
-                # (TypeError) leaves the line to the general path, which decides.
-                try:
-                    if type(obj) is dict and len(obj) == 2:
-                        t = obj["t_ms"]
-                        ws = obj["ws"]
-                        if type(t) is int and type(ws) is dict and 0 <= t <= limit:
-                            kind = ws["type"]
-                            msg = ws["msg"]
-                            if kind == "orderbook_delta" and type(msg) is dict:
-                                sid = ws["sid"]
-                                seq = ws["seq"]
-                                ticker = msg["market_ticker"]
-                                side = sides[msg["side"]]
-                                price = prices[msg["price_dollars"]]
-                                delta_s = msg["delta_fp"]
-                                delta = count_memo.get(delta_s)
-                                if (
-                                    delta is None
-                                    and type(delta_s) is str
-                                    and count_shape(delta_s) is not None
-                                ):
-                                    # Not memoized yet: the general parser's exact value.
-                                    delta = (
-                                        int(delta_s[:-3] + delta_s[-2:])
-                                        if delta_s[-3:-2] == "."
-                                        else fixed_point(delta_s, 2, "contract count")
-                                    )
-                                    if len(count_memo) < MEMO_LIMIT:
-                                        count_memo[delta_s] = delta
-                                if (
-                                    type(seq) is int
-                                    and type(sid) is int
-                                    and positions.get(sid) == seq - 1
-                                    and type(ticker) is str
-                                    and ticker
-                                    and delta is not None
-                                ):
-                                    fast = 1
-                            elif kind == "ticker" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg["market_ticker"]
-                                price = prices.get(msg["price_dollars"])
-                                oi_s = msg["open_interest_fp"]
-                                vol_s = msg["volume_fp"]
-                                if (
-                                    type(ticker) is str
-                                    and ticker
-                                    and price is not None
-                                    and msg["yes_bid_dollars"] in prices
-                                    and msg["yes_ask_dollars"] in prices
-                                ):
-                                    shape_ok = vol_s in shaped
+                # The scanner's verdict (see feeds.hotscan) settles the shape and the values;
+                # the time and the sequence depend on what came before, checked here. Kinds:
+                # 1 and 2 deltas on the yes and no side, 3 a ticker (its open interest in seq),
+                # 4 a trade; 0 the general path.
+                if kind and scan_t <= limit and (kind > delta_no or positions.get(sid) == seq - 1):
+                    t = scan_t
+                    ticker = tickers[tid]
+                else:
+                    kind = 0
+                    if data is None:
+                        raw = block[line_no - first_line]
+                    else:
+                        at = int(starts[line_no - first_line])
+                        raw = data[at : data.index(b"\n", at)]
+                    try:
+                        obj = loads(raw)
+                    except json_error:
+                        obj = None
+                    # Classify: only exact common shapes take the fast path; nothing mutates here. A
+                    # missing key (KeyError) or an unhashable value where a string belongs
+                    # (TypeError) leaves the line to the general path, which decides.
+                    try:
+                        if type(obj) is dict and len(obj) == 2:
+                            t = obj["t_ms"]
+                            ws = obj["ws"]
+                            if type(t) is int and type(ws) is dict and 0 <= t <= limit:
+                                mtype = ws["type"]
+                                msg = ws["msg"]
+                                if mtype == "orderbook_delta" and type(msg) is dict:
+                                    sid = ws["sid"]
+                                    seq = ws["seq"]
+                                    ticker = msg["market_ticker"]
+                                    side = sides[msg["side"]]
+                                    price = prices[msg["price_dollars"]]
+                                    delta_s = msg["delta_fp"]
+                                    delta = count_memo.get(delta_s)
                                     if (
-                                        not shape_ok
-                                        and type(vol_s) is str
-                                        and count_shape(vol_s) is not None
+                                        delta is None
+                                        and type(delta_s) is str
+                                        and count_shape(delta_s) is not None
                                     ):
-                                        shape_ok = True
-                                        if len(shaped) < MEMO_LIMIT:
-                                            shaped.add(vol_s)
-                                    oi = count_memo.get(oi_s)
-                                    if (
-                                        oi is None
-                                        and type(oi_s) is str
-                                        and count_shape(oi_s) is not None
-                                    ):
-                                        # Shape checked: "<digits>.dd" is its digits.
-                                        oi = (
-                                            int(oi_s[:-3] + oi_s[-2:])
-                                            if oi_s[-3:-2] == "."
-                                            else fixed_point(oi_s, 2, "contract count")
+                                        # Not memoized yet: the general parser's exact value.
+                                        delta = (
+                                            int(delta_s[:-3] + delta_s[-2:])
+                                            if delta_s[-3:-2] == "."
+                                            else fixed_point(delta_s, 2, "contract count")
                                         )
-                                        if not -MAX_COUNT <= oi <= MAX_COUNT:
-                                            oi = None
-                                        elif len(count_memo) < MEMO_LIMIT:
-                                            count_memo[oi_s] = oi
-                                    if shape_ok and oi is not None:
-                                        fast = 2
-                            elif kind == "trade" and type(msg) is dict and "seq" not in ws:
-                                ticker = msg["market_ticker"]
-                                price = prices.get(msg["yes_price_dollars"])
-                                count_s = msg["count_fp"]
-                                if type(ticker) is str and ticker and price is not None:
-                                    if count_s in shaped:
-                                        fast = 3
-                                    elif type(count_s) is str and count_shape(count_s) is not None:
-                                        fast = 3
-                                        if len(shaped) < MEMO_LIMIT:
-                                            shaped.add(count_s)
-                except (KeyError, TypeError):
-                    fast = 0
-                if fast:
+                                        if len(count_memo) < MEMO_LIMIT:
+                                            count_memo[delta_s] = delta
+                                    if (
+                                        type(seq) is int
+                                        and type(sid) is int
+                                        and positions.get(sid) == seq - 1
+                                        and type(ticker) is str
+                                        and ticker
+                                        and delta is not None
+                                    ):
+                                        kind = delta_yes if side is yes_side else delta_no
+                                elif mtype == "ticker" and type(msg) is dict and "seq" not in ws:
+                                    ticker = msg["market_ticker"]
+                                    price = prices.get(msg["price_dollars"])
+                                    oi_s = msg["open_interest_fp"]
+                                    vol_s = msg["volume_fp"]
+                                    if (
+                                        type(ticker) is str
+                                        and ticker
+                                        and price is not None
+                                        and msg["yes_bid_dollars"] in prices
+                                        and msg["yes_ask_dollars"] in prices
+                                    ):
+                                        shape_ok = vol_s in shaped
+                                        if (
+                                            not shape_ok
+                                            and type(vol_s) is str
+                                            and count_shape(vol_s) is not None
+                                        ):
+                                            shape_ok = True
+                                            if len(shaped) < MEMO_LIMIT:
+                                                shaped.add(vol_s)
+                                        oi = count_memo.get(oi_s)
+                                        if (
+                                            oi is None
+                                            and type(oi_s) is str
+                                            and count_shape(oi_s) is not None
+                                        ):
+                                            # Shape checked: "<digits>.dd" is its digits.
+                                            oi = (
+                                                int(oi_s[:-3] + oi_s[-2:])
+                                                if oi_s[-3:-2] == "."
+                                                else fixed_point(oi_s, 2, "contract count")
+                                            )
+                                            if not -MAX_COUNT <= oi <= MAX_COUNT:
+                                                oi = None
+                                            elif len(count_memo) < MEMO_LIMIT:
+                                                count_memo[oi_s] = oi
+                                        if shape_ok and oi is not None:
+                                            kind = 3
+                                            seq = oi
+                                elif mtype == "trade" and type(msg) is dict and "seq" not in ws:
+                                    ticker = msg["market_ticker"]
+                                    price = prices.get(msg["yes_price_dollars"])
+                                    count_s = msg["count_fp"]
+                                    if type(ticker) is str and ticker and price is not None:
+                                        if count_s in shaped:
+                                            kind = 4
+                                        elif (
+                                            type(count_s) is str
+                                            and count_shape(count_s) is not None
+                                        ):
+                                            kind = 4
+                                            if len(shaped) < MEMO_LIMIT:
+                                                shaped.add(count_s)
+                    except (KeyError, TypeError):
+                        kind = 0
+                if kind:
                     # high <= high_water (every fast line raises both): only a new high can
                     # be a new high-water mark.
                     if t > high:
@@ -412,8 +490,8 @@ class FusedIngest:
                         gate = sink.gate
                         if stop:
                             # The general path decodes a frame before the schedule says stop.
-                            unapplied = fast
-                            if fast == 1:
+                            unapplied = 1 if kind <= delta_no else kind - 1
+                            if kind <= delta_no:
                                 positions[sid] = seq
                                 sid_tickers.setdefault(sid, set()).add(ticker)
                             stopped = True
@@ -422,7 +500,7 @@ class FusedIngest:
                     applied += 1
                     last_line = line_no
                     applied_t = t
-                    if fast == 1:
+                    if kind <= delta_no:
                         positions[sid] = seq
                         known = sid_tickers.get(sid)
                         if known is None:
@@ -435,7 +513,7 @@ class FusedIngest:
                             continue
                         # MarketState._apply_delta inlined (as in feeds.store, and held to it by
                         # tests/unit/feeds/test_store_ladders.py).
-                        if side is yes_side:
+                        if kind == delta_yes:
                             ladder = m.yes_bids
                             new = ladder.get(price, 0) + delta
                             if new > 0:
@@ -475,9 +553,9 @@ class FusedIngest:
                         if m is None:
                             m = market(ticker)
                         m.last_price = price
-                        if fast == 2:
+                        if kind == 3:
                             n_ticker += 1
-                            m.open_interest = oi
+                            m.open_interest = seq  # (a ticker's open interest rides in seq)
                             dirty.add(m)
                         else:
                             n_trade += 1
