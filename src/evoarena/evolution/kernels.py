@@ -57,15 +57,18 @@ def filter_pairs(
     momentum_pairs: IntArray,
 ) -> tuple[int, int]:
     """Write every (bot, market) pair passing the market filter, bot-major then market order,
-    to ``out_bots``/``out_markets`` (room for every pair, plus one), and the positions of the
+    to ``out_bots``/``out_markets`` (room for every pair), and the positions of the
     momentum bots' pairs to ``momentum_pairs``. Returns (pairs, momentum pairs).
 
     The filter: hours to expiry within the bot's window, volume and open interest not below its
-    minimums (NaN, unreported, passes), category allowed, one side's ask within its price
-    bounds. Evaluated without branches, so the loop over markets vectorises.
+    minimums (NaN, unreported, passes), one side's ask within its price bounds, the category
+    allowed. Per bot, one tight pass over the markets marks those passing the comparisons (a
+    loop the compiler keeps free of stores that depend on earlier iterations), a second keeps
+    the marked ones whose category the bot allows.
     """
     n_bots = floats.shape[1]
     n = hours.shape[0]
+    passing = np.empty(n, dtype=np.uint8)
     k = 0
     km = 0
     for b in range(n_bots):
@@ -75,25 +78,28 @@ def filter_pairs(
         min_oi = floats[F_MIN_OI, b]
         lo = floats[F_PRICE_LOW, b]
         hi = floats[F_PRICE_HIGH, b]
-        momentum = sources[b] == SRC_MOMENTUM
         for m in range(n):
             h = hours[m]
             ya = yes_ask[m]
             na = no_ask[m]
             ok = (
-                (h >= min_h)
-                & (h <= max_h)
-                & ~(volume[m] < min_v)
-                & ~(interest[m] < min_oi)
-                & tables[b, slots[m]]
-                & (((ya >= lo) & (ya <= hi)) | ((na >= lo) & (na <= hi)))
+                h >= min_h
+                and h <= max_h
+                and not volume[m] < min_v
+                and not interest[m] < min_oi
+                and ((ya >= lo and ya <= hi) or (na >= lo and na <= hi))
             )
-            out_bots[k] = b
-            out_markets[k] = m
-            if momentum:
-                momentum_pairs[km] = k
-                km += ok
-            k += ok
+            passing[m] = 1 if ok else 0
+        momentum = sources[b] == SRC_MOMENTUM
+        allowed = tables[b]
+        for m in range(n):
+            if passing[m] and allowed[slots[m]]:
+                out_bots[k] = b
+                out_markets[k] = m
+                if momentum:
+                    momentum_pairs[km] = k
+                    km += 1
+                k += 1
     return k, km
 
 

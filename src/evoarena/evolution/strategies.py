@@ -463,7 +463,7 @@ def population_pairs_of(
         raise RuntimeError(msg)
     n = len(view)
     n_bots = rules.floats.shape[1]
-    capacity = n_bots * n + 1  # the filter writes one slot past the last pair it keeps
+    capacity = n_bots * n
     bots = np.empty(capacity, dtype=np.int64)
     markets = np.empty(capacity, dtype=np.int64)
     momentum_pairs = np.empty(capacity, dtype=np.int64)
