@@ -826,7 +826,9 @@ class MarketBook:
     def record_tick(self) -> None:
         """Append every market's current YES ask to its rolling history (once per tick).
 
-        Only fresh books with a NO bid (hence a YES ask) record a value.
+        Only fresh books with a NO bid (hence a YES ask) record a value. One compiled loop
+        (:func:`engine_kernels`) where numba is available, else a few numpy calls: the same
+        values, positions and exact sums.
         """
         a = self.arrays()
         kernels = engine_kernels()

@@ -7,7 +7,8 @@ sizes float contracts, for signal math only; fills use the book's exact integers
 (an empty ladder, an unreported volume, an unknown close time) are NaN, so every comparison with
 them is False.
 
-A build costs a few array operations over the book's incrementally kept
+A build costs one compiled pass (:mod:`evoarena.engine.kernels`; a few array operations where
+numba is unavailable, with the same results) over the book's incrementally kept
 :class:`~evoarena.engine.book.BookArrays`: price histories are read from the shared store only
 when and where a feature needs them (:meth:`MarketView.zscore_at`, :meth:`MarketView.momentum_at`)
 and ticker lists are made on first use.
