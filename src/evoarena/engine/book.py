@@ -13,15 +13,19 @@ a Python loop over every recorded price.
 from __future__ import annotations
 
 import bisect
+import functools
+import importlib
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import islice
+from types import ModuleType
 from typing import overload
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
 from evoarena.feeds.events import (
     PRICE_ONE,
@@ -54,6 +58,8 @@ _FINAL_STATUSES = frozenset(
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+log = structlog.get_logger(__name__)
 
 _INSERT_MAX = 16
 """New markets one sync inserts into the ticker order one by one (more: it sorts again)."""
@@ -142,6 +148,11 @@ class PriceHistoryStore:
     def pos(self) -> IntArray:
         """Each row's write position (a new array whenever the store grows)."""
         return self._pos
+
+    @property
+    def lengths_array(self) -> IntArray:
+        """How many values each row holds (a new array whenever the store grows)."""
+        return self._length
 
     def length(self, row: int) -> int:
         """How many values ``row`` holds (at most :attr:`maxlen`)."""
@@ -486,6 +497,21 @@ def market_row(m: MarketState) -> tuple[int | None, ...]:
     )
 
 
+@functools.cache
+def engine_kernels() -> ModuleType | None:
+    """:mod:`evoarena.engine.kernels`, imported and compiled (or loaded from numba's disk cache)
+    on first use; ``None``, with a warning logged once, where numba cannot be imported or cannot
+    compile there — the book and the views then take their numpy code, with the same results,
+    slower. Imported only by a tick: commands that never tick do not load numba."""
+    try:
+        kernels = importlib.import_module("evoarena.engine.kernels")  # numba: when ticking
+        kernels.warm_up()
+    except Exception as e:  # whatever fails (import, compile, cache), the numpy code stands in
+        log.warning("engine_kernels_unavailable", error=f"{type(e).__name__}: {e}")
+        return None
+    return kernels
+
+
 class BookArrays:
     """One book's markets as arrays kept up to date incrementally (one row per market, in the
     order the book first heard of them; :attr:`order` lists the rows in ticker order).
@@ -800,9 +826,25 @@ class MarketBook:
     def record_tick(self) -> None:
         """Append every market's current YES ask to its rolling history (once per tick).
 
-        Only fresh books with a NO bid (hence a YES ask) record a value.
+        Only fresh books with a NO bid (hence a YES ask) record a value. One compiled loop
+        (:func:`engine_kernels`) where numba is available, else a few numpy calls: the same
+        values, positions and exact sums.
         """
         a = self.arrays()
+        kernels = engine_kernels()
+        if kernels is not None:
+            store = self.history_store
+            if store._before_write and store.maxlen:
+                store._writing()
+            need = kernels.record_asks(
+                a.raw, a.fresh, a.hist_row, store._data, store._pos, store._length,
+                store._sum, store._sq, PRICE_ONE,
+            )  # fmt: skip
+            states = a.states
+            for i in need.tolist():  # a first value: take store rows (in row order)
+                a.hist_row[i] = row = states[i].history.own_row()
+                store.append(row, PRICE_ONE - int(a.raw[i, 1]))
+            return
         best_no = a.raw[:, 1]
         at = np.flatnonzero(a.fresh & (best_no == best_no))  # NaN (no NO bid) != NaN
         rows = a.hist_row[at]

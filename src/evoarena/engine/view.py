@@ -7,7 +7,8 @@ sizes float contracts, for signal math only; fills use the book's exact integers
 (an empty ladder, an unreported volume, an unknown close time) are NaN, so every comparison with
 them is False.
 
-A build costs a few array operations over the book's incrementally kept
+A build costs one compiled pass (:mod:`evoarena.engine.kernels`; a few array operations where
+numba is unavailable, with the same results) over the book's incrementally kept
 :class:`~evoarena.engine.book.BookArrays`: price histories are read from the shared store only
 when and where a feature needs them (:meth:`MarketView.zscore_at`, :meth:`MarketView.momentum_at`)
 and ticker lists are made on first use.
@@ -15,12 +16,19 @@ and ticker lists are made on first use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from evoarena.engine.book import COLS, MarketBook, MarketState, PriceHistoryStore, market_row
+from evoarena.engine.book import (
+    COLS,
+    MarketBook,
+    MarketState,
+    PriceHistoryStore,
+    engine_kernels,
+    market_row,
+)
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE
 
 FloatArray = npt.NDArray[np.float64]
@@ -31,6 +39,9 @@ MIN_ZSCORE_POINTS = 10
 """Fewest history points a z-score is computed from."""
 
 _NAN = float("nan")
+
+_UNITS = np.array([PRICE_ONE, PRICE_ONE, MS_PER_HOUR, COUNT_ONE, COUNT_ONE], dtype=np.float64)
+"""Divisors of the five derived features (YES ask, NO ask, hours, volume, open interest)."""
 
 
 class MarketView:
@@ -123,18 +134,37 @@ class MarketView:
     def _fill(
         self, now_ms: int, categories: list[str], category_idx: IntArray, raw: FloatArray
     ) -> None:
+        yes_bid, no_bid = raw[:, 0], raw[:, 1]
+        features = (
+            (PRICE_ONE - no_bid) / PRICE_ONE,
+            (PRICE_ONE - yes_bid) / PRICE_ONE,
+            (raw[:, 4] - now_ms) / MS_PER_HOUR,
+            raw[:, 5] / COUNT_ONE,
+            raw[:, 6] / COUNT_ONE,
+        )
+        self._set_features(now_ms, categories, category_idx, raw, features)
+
+    def _set_features(
+        self,
+        now_ms: int,
+        categories: list[str],
+        category_idx: IntArray,
+        raw: FloatArray,
+        features: Sequence[FloatArray],
+    ) -> None:
+        """Take the raw rows and the five derived features (YES ask, NO ask, hours to expiry,
+        24 h volume, open interest)."""
         self.now_ms = now_ms
         self._tickers: list[str] | None = None
         self._index: dict[str, int] | None = None
         self.categories = categories
         self.category_idx = category_idx
         self._raw = raw  # bids and depths are derived on use (the bots read only the asks)
-        yes_bid, no_bid = raw[:, 0], raw[:, 1]
-        self.yes_ask: FloatArray = (PRICE_ONE - no_bid) / PRICE_ONE
-        self.no_ask: FloatArray = (PRICE_ONE - yes_bid) / PRICE_ONE
-        self.hours_to_expiry: FloatArray = (raw[:, 4] - now_ms) / MS_PER_HOUR
-        self.volume_24h: FloatArray = raw[:, 5] / COUNT_ONE
-        self.open_interest: FloatArray = raw[:, 6] / COUNT_ONE
+        self.yes_ask: FloatArray = features[0]
+        self.no_ask: FloatArray = features[1]
+        self.hours_to_expiry: FloatArray = features[2]
+        self.volume_24h: FloatArray = features[3]
+        self.open_interest: FloatArray = features[4]
         self._hist_mean: FloatArray | None = None
         self._hist_std: FloatArray | None = None
         self._zscore: FloatArray | None = None
@@ -241,27 +271,43 @@ class MarketView:
         momentum bot computes none.
         """
         cache = book.arrays()
-        close = cache.raw[:, 4]
-        ok = cache.tradable & ~(close <= now_ms)  # an unknown (NaN) close time stays
-        if max_close_ms is not None:
-            ok &= close <= max_close_ms
-        order = cache.order
-        sel = order[ok[order]]  # rows of the view's markets, in ticker order
+        store = book.history_store
         states = cache.states
-        hist_rows = cache.hist_row[sel]
-        if not hist_rows.all():  # a history may have begun since the arrays last read it
-            for j in np.flatnonzero(hist_rows == 0).tolist():
-                hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
         view = cls.__new__(cls)
-        cat_idx = cache.category_pos(book, categories)[sel]
-        view._fill(now_ms, list(categories), cat_idx, cache.raw[sel])
+        kernels = engine_kernels()
+        if kernels is not None:
+            sel, raw, features, hist_rows, cat_idx, hist_len = kernels.view_rows(
+                cache.order, cache.tradable, cache.raw, cache.hist_row,
+                cache.category_pos(book, categories), store.lengths_array, float(now_ms),
+                0.0 if max_close_ms is None else float(max_close_ms), max_close_ms is not None,
+                _UNITS,
+            )  # fmt: skip
+            if not hist_rows.all():  # a history may have begun since the arrays last read it
+                for j in np.flatnonzero(hist_rows == 0).tolist():
+                    row = states[int(sel[j])].history.row
+                    hist_rows[j] = cache.hist_row[sel[j]] = row
+                    hist_len[j] = store.length(row)
+            view._set_features(now_ms, list(categories), cat_idx, raw, features)
+        else:
+            close = cache.raw[:, 4]
+            ok = cache.tradable & ~(close <= now_ms)  # an unknown (NaN) close time stays
+            if max_close_ms is not None:
+                ok &= close <= max_close_ms
+            order = cache.order
+            sel = order[ok[order]]  # rows of the view's markets, in ticker order
+            hist_rows = cache.hist_row[sel]
+            if not hist_rows.all():  # a history may have begun since the arrays last read it
+                for j in np.flatnonzero(hist_rows == 0).tolist():
+                    hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
+            cat_idx = cache.category_pos(book, categories)[sel]
+            view._fill(now_ms, list(categories), cat_idx, cache.raw[sel])
+            hist_len = store.lengths(hist_rows)
         view._markets = None
         view._states = states  # only ever appended to: the rows in ``sel`` stay valid
         view._sel = sel.tolist()
-        store = book.history_store
         view._store = store
         view._hist_rows = hist_rows
-        view.hist_len = store.lengths(hist_rows)
+        view.hist_len = hist_len
         view._hist_flat = None
         view._hist_ends = np.zeros(0, dtype=np.int64)
         view._hist_sum = None
@@ -385,10 +431,20 @@ class MarketView:
         if len(lookbacks) and int(lookbacks.min()) < 1:
             msg = f"momentum lookback must be at least 1 tick, was {int(lookbacks.min())}"
             raise ValueError(msg)
+        store = self._store
+        kernels = engine_kernels()
+        if kernels is not None:
+            if self._hist_flat is None and store is not None:  # the store is as built
+                out: FloatArray = kernels.momenta_in_store(
+                    store.data, store.pos, self._hist_rows, self.hist_len, lookbacks, markets
+                )
+                return out
+            flat, ends = self._history()
+            out = kernels.momenta_in_flat(flat, ends, self.hist_len, lookbacks, markets)
+            return out
         ok = self.hist_len[markets] > lookbacks
         if not ok.any():
             return np.full(len(markets), _NAN)
-        store = self._store
         if self._hist_flat is None and store is not None:  # the store is as built
             rows = self._hist_rows[markets]
             cap = store.maxlen
@@ -405,7 +461,7 @@ class MarketView:
         base = source.take(newest, mode="clip").astype(np.float64)
         ok &= base > 0
         base[~ok] = _NAN  # NaN momentum (and no division-by-zero warning)
-        out: FloatArray = (last - base) / base
+        out = (last - base) / base
         return out
 
     def _rolling_stats(self) -> None:
