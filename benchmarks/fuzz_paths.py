@@ -29,59 +29,16 @@ from typing import Any
 import orjson
 import structlog
 
-from evoarena.engine.book import MarketBook
-from evoarena.feeds.fused import FusedIngest
-from evoarena.feeds.replay import ReplaySource
-from evoarena.feeds.store import StoreIngest, compile_recording, store_path
+from evoarena.feeds.store import compile_recording
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
-from evoarena.testing import TickingSink
+from evoarena.testing import read_through
 from fuzz import MUTATIONS
 
 TICK_MS = 30_000
 
 
 def _read(path: Path, how: str) -> dict[str, Any]:
-    book = MarketBook(10)
-    sink = TickingSink(book, start_ms=DEFAULT_START_MS, tick_ms=TICK_MS)
-    with ReplaySource(path, skip_bad=True) as source:
-        if how == "general":
-            for step in source:
-                sink.general(step)
-        else:
-            ingest: FusedIngest | StoreIngest = (
-                StoreIngest(source, book, store_path(path))
-                if how == "store"
-                else FusedIngest(source, book)
-            )
-            with ingest:
-                ingest.run(sink)
-        return {
-            "markets": {
-                t: (
-                    list(m.yes_bids.items()),
-                    list(m.no_bids.items()),
-                    m.best_yes_bid,
-                    m.best_no_bid,
-                    m.has_book,
-                    m.stale,
-                    m.status,
-                    m.open_ms,
-                    m.close_ms,
-                    m.title,
-                    m.event_ticker,
-                    m.result,
-                    m.settlement_value,
-                    m.open_interest,
-                    m.volume_24h,
-                    m.last_price,
-                )
-                for t, m in book.markets.items()
-            },
-            "book_counters": book.counters,
-            "decoder_counters": source.decoder.counters.as_dict(),
-            "bad_lines": source.reader.bad_lines,
-            "ticks": sink.ticks,
-        }
+    return read_through(path, how, start_ms=DEFAULT_START_MS, tick_ms=TICK_MS, skip_bad=True)
 
 
 def _mutated(body: list[bytes], rng: random.Random, most: int) -> tuple[list[bytes], int]:
@@ -129,7 +86,7 @@ def main() -> int:
                 general = _read(path, "general")
                 diverged = [
                     (how, k)
-                    for how in ("fused", "store")
+                    for how in ("fused", "orjson", "store")
                     for k, v in _read(path, how).items()
                     if v != general[k]
                 ]

@@ -8,8 +8,10 @@ process just before or just after its N-th rename (every state write ends in one
 ``python -c KILL_AT_RENAME ARGS...``.
 
 :class:`TickingSink` drives the fused and store read loops (and the general path) with a tick
-every ``tick_ms``, recording which markets each tick saw dirty: the three read paths compared
-tick by tick (``tests/unit/feeds/test_store_ladders.py``, ``benchmarks/fuzz_paths.py``).
+every ``tick_ms``, recording which markets each tick saw dirty; :func:`read_through` reads a
+recording into a fresh book one way and :func:`book_summary` says what the ways must agree on:
+the read paths compared tick by tick (``tests/unit/feeds/test_store_ladders.py``,
+``tests/unit/feeds/test_hotscan.py``, ``benchmarks/fuzz_paths.py``).
 """
 
 from __future__ import annotations
@@ -89,3 +91,76 @@ class TickingSink:
 
     def chunk_done(self, t_ms: int) -> None:
         """Nothing to do between chunks."""
+
+
+READ_PATHS = ("general", "fused", "orjson", "store")
+"""How :func:`read_through` reads: the general path, the fused loop (its numba scanner on, and
+off: ``orjson``), the compiled store."""
+
+
+def book_summary(book: MarketBook) -> dict[str, Any]:
+    """What the read paths must agree on about a book: every market's ladders (in order), best
+    bids, flags, lifecycle, title, prices and activity, and the book's counters."""
+    return {
+        "markets": {
+            t: (
+                list(m.yes_bids.items()),
+                list(m.no_bids.items()),
+                m.best_yes_bid,
+                m.best_no_bid,
+                m.has_book,
+                m.stale,
+                m.status,
+                m.open_ms,
+                m.close_ms,
+                m.title,
+                m.event_ticker,
+                m.result,
+                m.settlement_value,
+                m.open_interest,
+                m.volume_24h,
+                m.last_price,
+            )
+            for t, m in book.markets.items()
+        },
+        "counters": book.counters,
+    }
+
+
+def read_through(
+    path: Path, how: str, *, start_ms: int, tick_ms: int, skip_bad: bool = False
+) -> dict[str, Any]:
+    """Read ``path`` into a fresh book one of the :data:`READ_PATHS` ways, ticking every
+    ``tick_ms`` (a :class:`TickingSink`); returns the :func:`book_summary`, the decoder's
+    counters, the bad lines, every tick's dirty markets, the items and events the sink saw and
+    the markets left dirty. The store must have been compiled for ``"store"``."""
+    # Imported here: the crash tests' subprocesses import this module before the CLI.
+    from evoarena.engine.book import MarketBook
+    from evoarena.feeds.fused import FusedIngest
+    from evoarena.feeds.replay import ReplaySource
+    from evoarena.feeds.store import StoreIngest, store_path
+
+    if how not in READ_PATHS:
+        msg = f"unknown read path {how!r}; expected one of {', '.join(READ_PATHS)}"
+        raise ValueError(msg)
+    book = MarketBook(10)
+    sink = TickingSink(book, start_ms=start_ms, tick_ms=tick_ms)
+    with ReplaySource(path, skip_bad=skip_bad) as source:
+        if how == "general":
+            for step in source:
+                sink.general(step)
+        elif how == "store":
+            with StoreIngest(source, book, store_path(path)) as store:
+                store.run(sink)
+        else:
+            with FusedIngest(source, book) as fused:
+                fused.use_scanner = how == "fused"
+                fused.run(sink)
+        return {
+            **book_summary(book),
+            "decoder": source.decoder.counters.as_dict(),
+            "bad_lines": source.reader.bad_lines,
+            "ticks": sink.ticks,
+            "sink": (sink.items, sink.events),
+            "dirty": sorted(m.ticker for m in book.dirty),
+        }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import importlib
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,8 @@ from typing import overload
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
+from evoarena.compiled import load_kernels
 from evoarena.feeds.events import (
     PRICE_ONE,
     BookDelta,
@@ -58,8 +57,6 @@ _FINAL_STATUSES = frozenset(
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-log = structlog.get_logger(__name__)
 
 _INSERT_MAX = 16
 """New markets one sync inserts into the ticker order one by one (more: it sorts again)."""
@@ -503,13 +500,7 @@ def engine_kernels() -> ModuleType | None:
     on first use; ``None``, with a warning logged once, where numba cannot be imported or cannot
     compile there — the book and the views then take their numpy code, with the same results,
     slower. Imported only by a tick: commands that never tick do not load numba."""
-    try:
-        kernels = importlib.import_module("evoarena.engine.kernels")  # numba: when ticking
-        kernels.warm_up()
-    except Exception as e:  # whatever fails (import, compile, cache), the numpy code stands in
-        log.warning("engine_kernels_unavailable", error=f"{type(e).__name__}: {e}")
-        return None
-    return kernels
+    return load_kernels("evoarena.engine.kernels", "engine_kernels_unavailable")
 
 
 class BookArrays:

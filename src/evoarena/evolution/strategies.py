@@ -28,19 +28,16 @@ the cheaper side, YES on an exact tie.
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
+from evoarena.compiled import load_kernels
 from evoarena.engine.view import MIN_ZSCORE_POINTS, FloatArray, MarketView
 from evoarena.evolution.genome import SIGNAL_TYPES, BotParams
-
-log = structlog.get_logger(__name__)
 
 SignalArray = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.int64]
@@ -435,13 +432,7 @@ def pair_kernels() -> ModuleType | None:
     or cannot compile there — the population then takes the dense rules, with the same
     results, slower. Imported only by a population tick: commands that never tick do not load
     numba."""
-    try:
-        kernels = importlib.import_module("evoarena.evolution.kernels")  # numba: when ticking
-        kernels.warm_up()
-    except Exception as e:  # whatever fails (import, compile, cache), the dense rules stand in
-        log.warning("pair_kernels_unavailable", error=f"{type(e).__name__}: {e}")
-        return None
-    return kernels
+    return load_kernels("evoarena.evolution.kernels", "pair_kernels_unavailable")
 
 
 def population_pairs_of(

@@ -19,13 +19,11 @@ import numpy as np
 import orjson
 import pytest
 
-from evoarena.engine.book import MarketBook
 from evoarena.feeds import hotscan
-from evoarena.feeds.fused import _COUNT_SHAPE, FusedIngest
+from evoarena.feeds.fused import _COUNT_SHAPE
 from evoarena.feeds.kalshi.numbers import parse_count, parse_price
 from evoarena.feeds.recording import RecordingWriter
-from evoarena.feeds.replay import ReplaySource
-from evoarena.testing import TickingSink
+from evoarena.testing import read_through
 
 pytestmark = [
     pytest.mark.timeout(60),  # the first use compiles the scanner (cached afterwards)
@@ -338,37 +336,8 @@ def _day(path: Path, rng: random.Random) -> None:
 
 
 def _read(path: Path, how: str) -> dict[str, Any]:
-    """The book, counters, bad lines, ticks and items (the resume position is not compared:
-    TickingSink counts it for fast lines only; the replay tests compare the replayer's)."""
-    book = MarketBook(10)
-    sink = TickingSink(book, start_ms=T0, tick_ms=50)
-    with ReplaySource(path, skip_bad=True) as source:
-        if how == "general":
-            for step in source:
-                sink.general(step)
-        else:
-            with FusedIngest(source, book) as ingest:
-                ingest.use_scanner = how == "scanner"
-                ingest.run(sink)
-        return {
-            "markets": {
-                t: (
-                    list(m.yes_bids.items()),
-                    list(m.no_bids.items()),
-                    m.best_yes_bid,
-                    m.best_no_bid,
-                    m.stale,
-                    m.last_price,
-                    m.open_interest,
-                )
-                for t, m in book.markets.items()
-            },
-            "book": book.counters,
-            "decoder": source.decoder.counters.as_dict(),
-            "bad_lines": source.reader.bad_lines,
-            "ticks": sink.ticks,
-            "sink": (sink.items, sink.events),
-        }
+    """:func:`read_through` with a tick every 50 ms (``how``: general, fused or orjson)."""
+    return read_through(path, how, start_ms=T0, tick_ms=50, skip_bad=True)
 
 
 def test_a_scanner_that_cannot_start_leaves_every_line_to_orjson(
@@ -376,13 +345,13 @@ def test_a_scanner_that_cannot_start_leaves_every_line_to_orjson(
 ) -> None:
     path = tmp_path / "day.jsonl"
     _day(path, random.Random(3))
-    expected = _read(path, "scanner")
+    expected = _read(path, "fused")
 
     def broken(self: hotscan.HotScanner) -> None:
         raise RuntimeError("cannot cache function: no locator available")
 
     monkeypatch.setattr(hotscan.HotScanner, "__init__", broken)
-    assert _read(path, "scanner") == expected
+    assert _read(path, "fused") == expected
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -392,6 +361,6 @@ def test_fused_with_and_without_the_scanner_match_the_general_path(
     path = tmp_path / "day.jsonl"
     _day(path, random.Random(seed))
     general = _read(path, "general")
-    assert _read(path, "scanner") == general
+    assert _read(path, "fused") == general
     assert _read(path, "orjson") == general
-    assert general["book"].deltas > 1000
+    assert general["counters"].deltas > 1000

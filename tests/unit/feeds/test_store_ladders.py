@@ -17,12 +17,9 @@ from typing import Any
 
 import pytest
 
-from evoarena.engine.book import MarketBook
-from evoarena.feeds.fused import FusedIngest
 from evoarena.feeds.recording import RecordingWriter
-from evoarena.feeds.replay import ReplaySource
-from evoarena.feeds.store import MIN_BULK_ROWS, StoreIngest, compile_recording, store_path
-from evoarena.testing import TickingSink
+from evoarena.feeds.store import MIN_BULK_ROWS, StoreIngest, compile_recording
+from evoarena.testing import read_through
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -99,41 +96,8 @@ def _write_day(path: Path, rng: random.Random) -> int:
     return n
 
 
-def _state(book: MarketBook) -> dict[str, Any]:
-    return {
-        "markets": {
-            t: (
-                list(m.yes_bids.items()),
-                list(m.no_bids.items()),
-                m.best_yes_bid,
-                m.best_no_bid,
-                m.has_book,
-                m.stale,
-                m.last_price,
-                m.open_interest,
-            )
-            for t, m in book.markets.items()
-        },
-        "counters": book.counters,
-    }
-
-
 def _run(path: Path, how: str) -> dict[str, Any]:
-    book = MarketBook(10)
-    sink = TickingSink(book, start_ms=T0, tick_ms=TICK_MS)
-    with ReplaySource(path) as source:
-        if how == "general":
-            for step in source:
-                sink.general(step)
-        else:
-            ingest = (
-                StoreIngest(source, book, store_path(path))
-                if how == "store"
-                else FusedIngest(source, book)
-            )
-            with ingest:
-                ingest.run(sink)
-    return {**_state(book), "ticks": sink.ticks, "dirty": sorted(m.ticker for m in book.dirty)}
+    return read_through(path, how, start_ms=T0, tick_ms=TICK_MS)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
