@@ -10,7 +10,8 @@ One tick of a bot (:meth:`GeneticBot.tick`):
    ``side_flip_prob``, the other side); skip it if that side's ask is missing or outside
    ``[min_price, max_price]``;
 4. size the order as ``min(equity × bankroll_fraction, equity × max_single_market_pct, cash)``,
-   stop below one cent, buy, and re-check the limits after every fill.
+   stop below one cent, skip a market whose best ask alone exceeds it (the exchange would
+   refuse the order), buy, and re-check the limits after every fill.
 
 The side bias overrides the signal's direction, not its timing: a bot buys only where its signal
 fires. The daily loss limit is ``daily_loss_limit_pct`` of the initial bankroll, compared with the
@@ -24,8 +25,9 @@ random draws as ticking each bot in order, but incrementally: the population's p
 accounts and which bots are at a limit are kept between ticks (limits are re-checked only for
 accounts that changed, the UTC-day roll is applied once per day), and the candidates of every
 active bot come from one evaluation as ``(bot, market)`` pairs
-(:func:`~evoarena.evolution.strategies.population_pairs_of`); only the walk over each bot's
-candidates (step 3-4) is a Python loop.
+(:func:`~evoarena.evolution.strategies.population_pairs_of`, compiled with numba; the dense
+masks where numba cannot run); only the walk over each bot's candidates (step 3-4) is a Python
+loop.
 """
 
 from __future__ import annotations
@@ -436,7 +438,7 @@ def run_population_tick(
 
     Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
     other's fills), but the filters and signals of all bots not at a limit are evaluated together
-    as ``(bots × markets)`` masks, from parameter arrays kept while the population is the same,
+    (:func:`_candidates`), from parameter arrays kept while the population is the same,
     and limits are re-checked only for accounts that changed (see :class:`_Population`).
     """
     pop = _population(bots)
