@@ -36,10 +36,11 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 
 from evoarena.clock import Clock
-from evoarena.engine.book import MarketBook
+from evoarena.engine.book import MarketBook, engine_kernels
 from evoarena.errors import AuthError, FeedError, StateError, StateWriteError
 from evoarena.evolution.genome import Genome
 from evoarena.evolution.runner import EvolutionRunner
+from evoarena.evolution.strategies import pair_kernels
 from evoarena.feeds.events import MarketEvent
 from evoarena.feeds.recording import sibling_path
 from evoarena.marks import MARK_FIRE, MARK_START, MARK_STOP
@@ -181,6 +182,13 @@ class Supervisor:
         """Run until a signal, ``max_generations``, or a failure; always saves before returning."""
         outcome: Outcome | None = None
         inbox = SignalInbox("service shutdown").open() if self.handle_signals else None
+        # Compile (or load) the tick's numba kernels before the feed starts, not at the first
+        # tick with frames waiting (a first start after an install compiles for a few seconds).
+        log.info(
+            "tick_kernels",
+            pairs=pair_kernels() is not None,
+            book=engine_kernels() is not None,
+        )
         try:
             async with anyio.create_task_group() as tg:
                 if inbox is not None:
