@@ -22,9 +22,11 @@ from test_marked_resume import mark_day
 
 from evoarena.cli import main
 from evoarena.commands.inspect import book_view, summarize
-from evoarena.engine.book import MarketBook
+from evoarena.engine.book import MarketBook, engine_kernels
 from evoarena.errors import RecordingError
 from evoarena.evolution import persistence
+from evoarena.evolution.strategies import pair_kernels
+from evoarena.feeds import fused as fused_module
 from evoarena.feeds.guard import MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.store import compile_recording, fresh_store, store_path
@@ -280,6 +282,42 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert counters.stale_frames >= 1
         assert g.bad_lines == 4
         assert sum("'t_ms'" in line for line in g.bad_examples) == 2
+
+
+def test_a_replay_without_numba_writes_the_same_state(
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where numba cannot run, the JSON scanner, the pair kernels and the book's kernels all fall
+    back to their numpy and orjson code (one warning each) and the state files are the same."""
+    assert pair_kernels() is not None
+    assert engine_kernels() is not None
+    compiled = _replay(day, tmp_path / "compiled", monkeypatch, use_cache=False)
+    pair_kernels.cache_clear()
+    engine_kernels.cache_clear()
+    try:
+        for module in ("evoarena.evolution.kernels", "evoarena.engine.kernels"):
+            monkeypatch.setitem(sys.modules, module, None)  # the import fails
+        monkeypatch.setattr(fused_module, "_new_scanner", lambda: None)
+        with capture_logs() as logs:
+            plain = _replay(day, tmp_path / "plain", monkeypatch, use_cache=False)
+    finally:
+        monkeypatch.undo()
+        pair_kernels.cache_clear()
+        engine_kernels.cache_clear()
+    events = [e["event"] for e in logs if e["event"].endswith("_unavailable")]
+    assert sorted(events) == ["engine_kernels_unavailable", "pair_kernels_unavailable"]
+    assert _files(tmp_path / "plain") == _files(tmp_path / "compiled")
+    assert plain["report"].ticks == compiled["report"].ticks > 0
+
+
+def test_commands_that_neither_tick_nor_read_json_do_not_import_numba() -> None:
+    """numba (0.2 s to import) comes in with the first tick or the first JSON chunk only."""
+    code = (
+        "import sys, evoarena.cli, evoarena.replayer, evoarena.feeds.store; "
+        "print('numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(("every", "expected"), [(0, "stop only"), (60, "every 60 ticks")])
