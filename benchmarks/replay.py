@@ -47,11 +47,12 @@ from evoarena.commands.inspect import summarize
 from evoarena.engine.book import MarketBook
 from evoarena.evolution.generation import GenerationRun
 from evoarena.feeds.fused import GZIP_IMPLEMENTATION, NEVER, FusedIngest, open_recording
-from evoarena.feeds.replay import ReplaySource, ReplayStep
+from evoarena.feeds.replay import ReplaySource
 from evoarena.feeds.store import StoreIngest, compile_recording, store_path
 from evoarena.feeds.synth import DEFAULT_START_MS, generate_day
 from evoarena.replayer import run_replay
 from evoarena.settings import load_settings
+from evoarena.testing import TickingSink
 
 SETTLE_HOURS = 2.0
 
@@ -90,36 +91,10 @@ class _TickClock:
         GenerationRun.tick = self._orig  # type: ignore[method-assign]
 
 
-class _NoSchedule:
-    """A fused-loop sink with nothing scheduled: every line only goes into the book."""
-
-    gate = NEVER
-
-    def __init__(self, book: MarketBook) -> None:
-        self.book = book
-        self.items = self.events = self.applied = self.last_line = 0
-        self.first_ms: int | None = None
-        self.last_ms: int | None = None
-        self.applied_t: int | None = None
-
-    def at_gate(self, t_ms: int) -> bool:
-        return False
-
-    def general(self, step: ReplayStep) -> bool:
-        for ev in step.events:
-            self.book.apply(ev)
-        self.items += 1
-        self.events += len(step.events)
-        return False
-
-    def chunk_done(self, t_ms: int) -> None:
-        pass
-
-
 def _ingest_only(path: Path, warm: bool) -> int:
     """The replay's ingest alone (no bots, no ticks, no schedule): events applied."""
     book = MarketBook(120)
-    sink = _NoSchedule(book)
+    sink = TickingSink(book, start_ms=NEVER, tick_ms=1)  # a gate never reached: no ticks
     with ReplaySource(path) as source:
         ingest = StoreIngest(source, book, store_path(path)) if warm else FusedIngest(source, book)
         with ingest:

@@ -282,11 +282,6 @@ class MarketView:
                 0.0 if max_close_ms is None else float(max_close_ms), max_close_ms is not None,
                 _UNITS,
             )  # fmt: skip
-            if not hist_rows.all():  # a history may have begun since the arrays last read it
-                for j in np.flatnonzero(hist_rows == 0).tolist():
-                    row = states[int(sel[j])].history.row
-                    hist_rows[j] = cache.hist_row[sel[j]] = row
-                    hist_len[j] = store.length(row)
             view._set_features(now_ms, list(categories), cat_idx, raw, features)
         else:
             close = cache.raw[:, 4]
@@ -296,12 +291,14 @@ class MarketView:
             order = cache.order
             sel = order[ok[order]]  # rows of the view's markets, in ticker order
             hist_rows = cache.hist_row[sel]
-            if not hist_rows.all():  # a history may have begun since the arrays last read it
-                for j in np.flatnonzero(hist_rows == 0).tolist():
-                    hist_rows[j] = cache.hist_row[sel[j]] = states[int(sel[j])].history.row
             cat_idx = cache.category_pos(book, categories)[sel]
             view._fill(now_ms, list(categories), cat_idx, cache.raw[sel])
             hist_len = store.lengths(hist_rows)
+        if not hist_rows.all():  # a history may have begun since the arrays last read it
+            for j in np.flatnonzero(hist_rows == 0).tolist():
+                row = states[int(sel[j])].history.row
+                hist_rows[j] = cache.hist_row[sel[j]] = row
+                hist_len[j] = store.length(row)
         view._markets = None
         view._states = states  # only ever appended to: the rows in ``sel`` stay valid
         view._sel = sel.tolist()
