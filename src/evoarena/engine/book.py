@@ -15,10 +15,9 @@ from __future__ import annotations
 import bisect
 import functools
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import islice
 from types import ModuleType
 from typing import overload
 
@@ -26,6 +25,15 @@ import numpy as np
 import numpy.typing as npt
 
 from evoarena.compiled import load_kernels
+from evoarena.engine.ladders import (
+    CHANGED_TOP,
+    IMPOSSIBLE,
+    NONE,
+    MarketColumns,
+    load_rows_numpy,
+)
+from evoarena.engine.ladders import NO as _S_NO
+from evoarena.engine.ladders import YES as _S_YES
 from evoarena.feeds.events import (
     PRICE_ONE,
     BookDelta,
@@ -313,29 +321,26 @@ class PriceHistory(Sequence[int]):
 
 
 class MarketState:
-    """One market: its two bid ladders, lifecycle, outcome and recent price history."""
+    """One market: its two bid ladders, lifecycle, outcome and recent price history.
+
+    The ladders and the fields a replay's hot rows write or a view reads live in a row of the
+    book's :class:`~evoarena.engine.ladders.MarketColumns` (:attr:`row`); this object reads and
+    writes them there. :attr:`yes_bids` and :attr:`no_bids` are fresh dicts (price → size),
+    highest price first: change a ladder through the book, never through them.
+    """
 
     __slots__ = (
-        "_best_no",
-        "_best_yes",
-        "_dirty",
-        "close_ms",
+        "_c",
+        "_status",
         "event_ticker",
-        "has_book",
         "history",
-        "last_price",
-        "no_bids",
-        "open_interest",
         "open_ms",
         "result",
+        "row",
         "settlement_value",
-        "stale",
-        "status",
         "ticker",
         "title",
         "volume",
-        "volume_24h",
-        "yes_bids",
     )
 
     def __init__(
@@ -343,132 +348,192 @@ class MarketState:
         ticker: str,
         history_len: int,
         store: PriceHistoryStore | None = None,
-        dirty: set[MarketState] | None = None,
+        columns: MarketColumns | None = None,
     ) -> None:
         """A market nobody has told us anything about yet.
 
         Its price history keeps the last ``history_len`` values, in ``store`` (the book's shared
-        store) or, without one, in a store of its own. ``dirty`` (the book's
-        :attr:`MarketBook.dirty`) collects the market whenever its ladders change.
+        store) or, without one, in a store of its own; its ladders and hot fields take a new row
+        of ``columns`` (the book's) or, without them, of columns of its own.
         """
         if store is None:
             store = PriceHistoryStore(history_len, capacity=2)
         elif store.maxlen != history_len:
             msg = f"store keeps {store.maxlen} values, history_len is {history_len}"
             raise ValueError(msg)
+        if columns is None:
+            columns = MarketColumns(capacity=1)
+        self._c = columns
+        self.row = columns.new_row()
         self.ticker = ticker
         self.event_ticker: str | None = None
         self.title: str | None = None
-        self.status = MarketStatus.UNKNOWN
+        self._status = MarketStatus.UNKNOWN
         self.open_ms: int | None = None
-        self.close_ms: int | None = None
-        self.yes_bids: dict[int, int] = {}
-        self.no_bids: dict[int, int] = {}
-        self.has_book = False
-        self.stale = False
         self.result: Side | None = None
         self.settlement_value: int | None = None
         self.volume: int | None = None
-        self.volume_24h: int | None = None
-        self.open_interest: int | None = None
-        self.last_price: int | None = None
         self.history = PriceHistory(store)
-        self._best_yes: int | None = None
-        self._best_no: int | None = None
-        self._dirty: set[MarketState] = dirty if dirty is not None else set()
+
+    # -- fields kept in the book's columns ----------------------------------------------------
+
+    @property
+    def status(self) -> MarketStatus:
+        """The market's lifecycle status."""
+        return self._status
+
+    @status.setter
+    def status(self, value: MarketStatus) -> None:
+        self._status = value
+        self._c.active[self.row] = value in _TRADABLE_STATUSES
+
+    @property
+    def has_book(self) -> bool:
+        """A snapshot has arrived (the ladders mean something)."""
+        return bool(self._c.has_book[self.row])
+
+    @has_book.setter
+    def has_book(self, value: bool) -> None:
+        self._c.has_book[self.row] = value
+
+    @property
+    def stale(self) -> bool:
+        """The book is untrusted until the next snapshot (a sequence gap, an impossible delta)."""
+        return bool(self._c.stale[self.row])
+
+    @stale.setter
+    def stale(self, value: bool) -> None:
+        self._c.stale[self.row] = value
+
+    @property
+    def close_ms(self) -> int | None:
+        """When trading closes (ms since the epoch), if known."""
+        return _opt(self._c.close_ms[self.row])
+
+    @close_ms.setter
+    def close_ms(self, value: int | None) -> None:
+        self._c.close_ms[self.row] = NONE if value is None else value
+
+    @property
+    def volume_24h(self) -> int | None:
+        """Contracts traded in the last 24 h (centi-contracts), if reported."""
+        return _opt(self._c.volume_24h[self.row])
+
+    @volume_24h.setter
+    def volume_24h(self, value: int | None) -> None:
+        self._c.volume_24h[self.row] = NONE if value is None else value
+
+    @property
+    def open_interest(self) -> int | None:
+        """Open interest (centi-contracts), if reported."""
+        return _opt(self._c.open_interest[self.row])
+
+    @open_interest.setter
+    def open_interest(self, value: int | None) -> None:
+        self._c.open_interest[self.row] = NONE if value is None else value
+
+    @property
+    def last_price(self) -> int | None:
+        """The last traded YES price (micro-dollars), if known."""
+        return _opt(self._c.last_price[self.row])
+
+    @last_price.setter
+    def last_price(self, value: int | None) -> None:
+        self._c.last_price[self.row] = NONE if value is None else value
+
+    @property
+    def yes_bids(self) -> dict[int, int]:
+        """The YES bid ladder, price → size, highest price first (a copy)."""
+        return self._ladder(_S_YES)
+
+    @property
+    def no_bids(self) -> dict[int, int]:
+        """The NO bid ladder, price → size, highest price first (a copy)."""
+        return self._ladder(_S_NO)
+
+    def _ladder(self, side: int) -> dict[int, int]:
+        prices, sizes = self._c.ladder(self.row, side)
+        return dict(zip(reversed(prices), reversed(sizes), strict=True))
+
+    def _best(self, side: int) -> tuple[int, int] | None:
+        c = self._c
+        n = int(c.count[self.row, side])
+        if not n:
+            return None
+        return int(c.price[self.row, side, n - 1]), int(c.size[self.row, side, n - 1])
 
     # -- derived prices -----------------------------------------------------------------------
 
     @property
     def best_yes_bid(self) -> int | None:
         """Highest YES bid (micro-dollars), or ``None`` for an empty ladder."""
-        return self._best_yes
+        best = self._best(_S_YES)
+        return None if best is None else best[0]
 
     @property
     def best_no_bid(self) -> int | None:
         """Highest NO bid (micro-dollars), or ``None`` for an empty ladder."""
-        return self._best_no
+        best = self._best(_S_NO)
+        return None if best is None else best[0]
 
     @property
     def best_yes_ask(self) -> int | None:
         """Cheapest YES price one can buy at: ``1 - best NO bid``."""
-        return None if self._best_no is None else PRICE_ONE - self._best_no
+        bid = self.best_no_bid
+        return None if bid is None else PRICE_ONE - bid
 
     @property
     def best_no_ask(self) -> int | None:
         """Cheapest NO price one can buy at: ``1 - best YES bid``."""
-        return None if self._best_yes is None else PRICE_ONE - self._best_yes
+        bid = self.best_yes_bid
+        return None if bid is None else PRICE_ONE - bid
 
     def ask_levels(self, side: Side) -> list[Level]:
         """Levels one can buy ``side`` at, cheapest first: (ask price, size).
 
         Buying YES takes NO bids at ``1 - p``; buying NO takes YES bids at ``1 - p``.
         """
-        opposite = self.no_bids if side is Side.YES else self.yes_bids
-        return [(PRICE_ONE - p, opposite[p]) for p in sorted(opposite, reverse=True)]
+        prices, sizes = self._c.ladder(self.row, _S_NO if side is Side.YES else _S_YES)
+        return [(PRICE_ONE - p, s) for p, s in zip(reversed(prices), reversed(sizes), strict=True)]
 
     def bid_levels(self, side: Side) -> list[Level]:
         """The ``side`` bid ladder, best (highest) first."""
-        ladder = self.yes_bids if side is Side.YES else self.no_bids
-        return [(p, ladder[p]) for p in sorted(ladder, reverse=True)]
+        prices, sizes = self._c.ladder(self.row, _S_YES if side is Side.YES else _S_NO)
+        return list(zip(reversed(prices), reversed(sizes), strict=True))
 
     @property
     def tradable(self) -> bool:
         """A fresh book on an open market: the only kind the paper exchange fills against."""
-        return self.has_book and not self.stale and self.status in _TRADABLE_STATUSES
+        return self.has_book and not self.stale and self._status in _TRADABLE_STATUSES
 
     @property
     def is_final(self) -> bool:
         """The outcome is known."""
-        return self.settlement_value is not None or self.status in _FINAL_STATUSES
+        return self.settlement_value is not None or self._status in _FINAL_STATUSES
 
     # -- mutation (only MarketBook calls these) -----------------------------------------------
 
     def _set_ladders(self, yes: tuple[Level, ...], no: tuple[Level, ...]) -> None:
-        self.yes_bids = {p: s for p, s in yes if s > 0}
-        self.no_bids = {p: s for p, s in no if s > 0}
-        self._best_yes = max(self.yes_bids) if self.yes_bids else None
-        self._best_no = max(self.no_bids) if self.no_bids else None
-        self.has_book = True
-        self.stale = False
-        self._dirty.add(self)
+        c = self._c
+        c.set_ladder(self.row, _S_YES, {p: s for p, s in yes if s > 0})
+        c.set_ladder(self.row, _S_NO, {p: s for p, s in no if s > 0})
+        c.has_book[self.row] = True
+        c.stale[self.row] = False
+        c.dirty[self.row] = True
 
     def _apply_delta(self, side: Side, price: int, delta: int) -> bool:
         """Apply a signed size change; returns False (and changes nothing) if it is impossible."""
-        # A change below the best level changes nothing a view reads: only the others mark dirty.
-        if side is _YES:
-            ladder = self.yes_bids
-            new_size = ladder.get(price, 0) + delta
-            best = self._best_yes
-            if new_size > 0:
-                ladder[price] = new_size
-                if best is None or price >= best:
-                    self._best_yes = price
-                    self._dirty.add(self)
-            elif new_size == 0:
-                ladder.pop(price, None)
-                if best == price:
-                    self._best_yes = max(ladder) if ladder else None
-                    self._dirty.add(self)
-            else:
-                return False
-        else:
-            ladder = self.no_bids
-            new_size = ladder.get(price, 0) + delta
-            best = self._best_no
-            if new_size > 0:
-                ladder[price] = new_size
-                if best is None or price >= best:
-                    self._best_no = price
-                    self._dirty.add(self)
-            elif new_size == 0:
-                ladder.pop(price, None)
-                if best == price:
-                    self._best_no = max(ladder) if ladder else None
-                    self._dirty.add(self)
-            else:
-                return False
-        return True
+        c = self._c
+        r = c.delta(self.row, _S_YES if side is _YES else _S_NO, price, delta)
+        if r == CHANGED_TOP:  # a change below the best level changes nothing a view reads
+            c.dirty[self.row] = True
+        return r != IMPOSSIBLE
+
+
+def _opt(v: np.int64) -> int | None:
+    """A column's value as an int, ``None`` for :data:`~evoarena.engine.ladders.NONE`."""
+    i = int(v)
+    return None if i == NONE else i
 
 
 _YES = Side.YES
@@ -479,15 +544,14 @@ COLS = 7
 
 
 def market_row(m: MarketState) -> tuple[int | None, ...]:
-    """What a view reads of one market (``None`` = missing, NaN in the arrays); ``_load``
-    builds the same rows inline."""
-    by = m._best_yes
-    bn = m._best_no
+    """What a view reads of one market (``None`` = missing, NaN in the arrays)."""
+    yes = m._best(_S_YES)
+    no = m._best(_S_NO)
     return (
-        by,
-        bn,
-        None if by is None else m.yes_bids[by],
-        None if bn is None else m.no_bids[bn],
+        None if yes is None else yes[0],
+        None if no is None else no[0],
+        None if yes is None else yes[1],
+        None if no is None else no[1],
         m.close_ms,
         m.volume_24h,
         m.open_interest,
@@ -539,33 +603,33 @@ class BookArrays:
 
     def sync(self, book: MarketBook) -> None:
         """Append rows for the book's new markets and re-read its dirty ones (clearing them)."""
-        dirty = book.dirty
+        cols = book.columns
         n_old = len(self.states)
-        if len(book.markets) != n_old:  # markets are only ever added, in dict order
-            # From the end: skipping the known markets from the front would walk all of them.
-            new = list(islice(reversed(book.markets.values()), len(book.markets) - n_old))
-            new.reverse()
+        n = cols.n  # markets are only ever added, each taking the next row
+        if n != n_old:
+            new = book._states[n_old:]
             for i, m in enumerate(new, n_old):
                 self.slot[m] = i
             self.states.extend(new)
-            table = _load(new)
-            self.raw = np.concatenate((self.raw, table[:, :COLS]))
-            self.tradable = np.concatenate((self.tradable, table[:, COLS] != 0))
-            self.fresh = np.concatenate((self.fresh, table[:, COLS + 1] != 0))
+            self.raw = np.concatenate((self.raw, np.empty((n - n_old, COLS))))
+            self.tradable = np.concatenate((self.tradable, np.empty(n - n_old, np.bool_)))
+            self.fresh = np.concatenate((self.fresh, np.empty(n - n_old, np.bool_)))
             rows = np.array([m.history._row for m in new], dtype=np.int64)
             self.hist_row = np.concatenate((self.hist_row, rows))
             self._order_new(new, n_old)
-            dirty.difference_update(new)
-        if dirty:
-            slot = self.slot
-            at = np.array([slot[m] for m in dirty], dtype=np.int64)
-            table = _load(dirty)  # the same iteration order: the set has not changed
-            # Setting casts 0.0/1.0 to bool. A history row only changes from 0, which
-            # record_tick and the view handle: not re-read.
-            self.raw[at] = table[:, :COLS]
-            self.tradable[at] = table[:, COLS]
-            self.fresh[at] = table[:, COLS + 1]
-            dirty.clear()
+            cols.dirty[n_old:n] = True
+        dirty = np.flatnonzero(cols.dirty[:n])
+        if len(dirty):
+            # A history row only changes from 0, which record_tick and the view handle: not
+            # re-read.
+            kernels = engine_kernels()
+            load = load_rows_numpy if kernels is None else kernels.load_rows
+            load(
+                dirty, cols.price, cols.size, cols.count, cols.close_ms, cols.volume_24h,
+                cols.open_interest, cols.has_book, cols.stale, cols.active,
+                self.raw, self.fresh, self.tradable, dirty,
+            )  # fmt: skip
+            cols.dirty[dirty] = False
 
     def _order_new(self, new: list[MarketState], first_row: int) -> None:
         """Put the rows of ``new`` (from ``first_row`` on) into :attr:`order`: a few by binary
@@ -647,34 +711,47 @@ class BookArrays:
                     self._cat_pos[rows] = self._event_pos(book, entry)
 
 
-def _load(markets: Collection[MarketState]) -> FloatArray:
-    """One row per market: :func:`market_row`, then :attr:`MarketState.tradable` and a fresh
-    book (``has_book and not stale``) as 0/1 (inlined and flat: dirty markets are re-read every
-    tick; a flat list converts faster than a list of tuples).
+class DirtyMarkets:
+    """The book's markets flagged in :attr:`MarketColumns.dirty`, as a set-like collection
+    (compiled loops flag rows directly)."""
 
-    None becomes NaN; the integers (prices, sizes, times) are exact in float64.
-    """
-    flat: list[int | bool | None] = []
-    extend = flat.extend
-    tradable_statuses = _TRADABLE_STATUSES
-    for m in markets:
-        by = m._best_yes
-        bn = m._best_no
-        fresh = m.has_book and not m.stale
-        extend(
-            (
-                by,
-                bn,
-                None if by is None else m.yes_bids[by],
-                None if bn is None else m.no_bids[bn],
-                m.close_ms,
-                m.volume_24h,
-                m.open_interest,
-                fresh and m.status in tradable_statuses,
-                fresh,
-            )
+    __slots__ = ("_book",)
+
+    def __init__(self, book: MarketBook) -> None:
+        self._book = book
+
+    def _rows(self) -> list[int]:
+        cols = self._book.columns
+        rows: list[int] = np.flatnonzero(cols.dirty[: cols.n]).tolist()
+        return rows
+
+    def add(self, m: MarketState) -> None:
+        """Flag ``m``."""
+        self._book.columns.dirty[m.row] = True
+
+    def clear(self) -> None:
+        """Unflag every market."""
+        self._book.columns.dirty[:] = False
+
+    def __iter__(self) -> Iterator[MarketState]:
+        states = self._book._states
+        return iter([states[r] for r in self._rows()])
+
+    def __len__(self) -> int:
+        cols = self._book.columns
+        return int(np.count_nonzero(cols.dirty[: cols.n]))
+
+    def __bool__(self) -> bool:
+        cols = self._book.columns
+        return bool(cols.dirty[: cols.n].any())
+
+    def __contains__(self, m: object) -> bool:
+        book = self._book
+        return (
+            isinstance(m, MarketState)
+            and book.markets.get(m.ticker) is m
+            and bool(book.columns.dirty[m.row])
         )
-    return np.array(flat, dtype=np.float64).reshape(len(markets), COLS + 2)
 
 
 @dataclass(slots=True)
@@ -719,9 +796,12 @@ class MarketBook:
         self._series: dict[str, _SeriesMeta] = {}
         self.counters = BookCounters()
         self._newly_determined: list[str] = []
-        self.dirty: set[MarketState] = set()
+        self.columns = MarketColumns()
+        """Every market's ladders and hot fields (a market's :attr:`MarketState.row`)."""
+        self._states: list[MarketState] = []  # the markets in row order
+        self.dirty = DirtyMarkets(self)
         """Markets whose view-relevant state (top of book, status, staleness, close time, volume,
-        open interest, history row) changed since the last :meth:`MarketView.build` took them."""
+        open interest) changed since the book's arrays last read them."""
         self.category_version = 0
         """Bumped whenever a market's category may have changed (event or series info)."""
         self.category_log: list[str | MarketState | None] = []
@@ -741,8 +821,9 @@ class MarketBook:
         """The market, created empty on first mention."""
         m = self.markets.get(ticker)
         if m is None:
-            m = MarketState(ticker, self.history_len, self.history_store, self.dirty)
+            m = MarketState(ticker, self.history_len, self.history_store, self.columns)
             self.markets[ticker] = m
+            self._states.append(m)
         return m
 
     def category(self, ticker: str) -> str | None:

@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from evoarena.engine import ladders
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -178,6 +180,12 @@ def momenta_in_flat(
     return out
 
 
+apply_rows = njit(cache=True, nogil=True)(ladders.apply_rows)
+""":func:`evoarena.engine.ladders.apply_rows`, compiled."""
+load_rows = njit(cache=True, nogil=True)(ladders.load_rows)
+""":func:`evoarena.engine.ladders.load_rows`, compiled."""
+
+
 def warm_up() -> None:
     """Compile every kernel (or load it from the disk cache) on a tiny input, with the argument
     types the book and the view pass, so a failure shows here, once, not in the middle of a
@@ -190,3 +198,14 @@ def warm_up() -> None:
     view_rows(ints, flags, raw, ints, ints, ints, 0.0, 0.0, False, np.ones(5))
     momenta_in_store(store, ints, ints, ints, ints + 1, ints)
     momenta_in_flat(ints, ints, ints, ints + 1, ints)
+    c = ladders.MarketColumns(capacity=2)
+    tally = np.zeros(5, dtype=np.int64)
+    rows = np.arange(1, dtype=np.int64)
+    apply_rows(
+        ints, ints - 1, ints, ints, ints, ints, 0, 2, c.price, c.size, c.count, c.has_book,
+        c.stale, c.dirty, c.last_price, c.open_interest, tally,
+    )  # fmt: skip
+    load_rows(
+        rows, c.price, c.size, c.count, c.close_ms, c.volume_24h, c.open_interest, c.has_book,
+        c.stale, c.active, raw, flags, flags.copy(), rows,
+    )  # fmt: skip

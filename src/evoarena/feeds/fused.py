@@ -29,15 +29,18 @@ from __future__ import annotations
 
 import gzip as stdlib_gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import numpy as np
 import orjson
 import structlog
 
-from evoarena.engine.book import MarketBook
+from evoarena.engine import ladders
+from evoarena.engine.book import MarketBook, engine_kernels
+from evoarena.engine.ladders import DELTA, TICKER, TRADE
 from evoarena.feeds.events import Side
 from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -268,7 +271,6 @@ class FusedIngest:
         parse_obj = reader._parse_obj
         book = self.book
         markets = book.markets
-        dirty = book.dirty
         market = book.market
         dec = self.decoder
         positions: dict[Any, int] = dec._positions
@@ -305,8 +307,6 @@ class FusedIngest:
         last_line = sink.last_line
         applied_t = sink.applied_t
         gate = sink.gate
-        n_delta = n_ticker = n_trade = 0
-        without_book = impossible = 0
         low, high = NEVER, -1
         stopped = False
         unapplied = 0
@@ -324,7 +324,33 @@ class FusedIngest:
         oi: Any = None
         mtype: Any = None
 
+        # The fast lines' book changes, applied by flush() (kind, market row + 1, side, price,
+        # size: ladders.apply_rows' columns).
+        pending: list[list[Any]] = [[], [], [], [], []]
+        p_kind, p_row, p_side, p_price, p_size = (col.append for col in pending)
+        tally = np.zeros(5, dtype=np.int64)
+        apply = _apply_rows()
+
+        def flush() -> None:
+            cols = book.columns
+            kind_, row_, side_, price_, size_ = (np.array(col, dtype=np.int64) for col in pending)
+            for col in pending:
+                col.clear()
+            rows = np.arange(-1, cols.n, dtype=np.int64)  # row + 1 → row (0: not in the book)
+            a, z = 0, len(kind_)
+            while True:
+                a = apply(
+                    kind_, rows, row_, side_, price_, size_, a, z, cols.price, cols.size,
+                    cols.count, cols.has_book, cols.stale, cols.dirty, cols.last_price,
+                    cols.open_interest, tally,
+                )  # fmt: skip
+                if a == z:
+                    return
+                cols.grow_levels()  # a new level that does not fit
+
         def sync_out() -> None:
+            if pending[0]:
+                flush()
             sink.items = items
             sink.events = events
             sink.first_ms = first
@@ -500,67 +526,31 @@ class FusedIngest:
                     applied += 1
                     last_line = line_no
                     applied_t = t
+                    m = markets.get(ticker)
                     if kind <= delta_no:
                         positions[sid] = seq
                         known = sid_tickers.get(sid)
                         if known is None:
                             known = sid_tickers[sid] = set()
                         known.add(ticker)
-                        n_delta += 1
-                        m = markets.get(ticker)
-                        if m is None or not m.has_book or m.stale:
-                            without_book += 1
-                            continue
-                        # MarketState._apply_delta inlined (as in feeds.store, and held to it by
-                        # tests/unit/feeds/test_store_ladders.py).
-                        if kind == delta_yes:
-                            ladder = m.yes_bids
-                            new = ladder.get(price, 0) + delta
-                            if new > 0:
-                                ladder[price] = new
-                                best = m._best_yes
-                                if best is None or price >= best:
-                                    m._best_yes = price
-                                    dirty.add(m)
-                                continue
-                            if new == 0:
-                                ladder.pop(price, None)
-                                if m._best_yes == price:
-                                    m._best_yes = max(ladder) if ladder else None
-                                    dirty.add(m)
-                                continue
-                        else:
-                            ladder = m.no_bids
-                            new = ladder.get(price, 0) + delta
-                            if new > 0:
-                                ladder[price] = new
-                                best = m._best_no
-                                if best is None or price >= best:
-                                    m._best_no = price
-                                    dirty.add(m)
-                                continue
-                            if new == 0:
-                                ladder.pop(price, None)
-                                if m._best_no == price:
-                                    m._best_no = max(ladder) if ladder else None
-                                    dirty.add(m)
-                                continue
-                        impossible += 1  # the ladder would go negative: changed nothing
-                        m.stale = True
-                        dirty.add(m)
+                        # Applied in order, in bulk, before the sink next sees the book.
+                        p_kind(DELTA)
+                        p_row(0 if m is None else m.row + 1)
+                        p_side(kind == delta_yes)
+                        p_price(price)
+                        p_size(delta)
                     else:
-                        m = markets.get(ticker)
                         if m is None:
                             m = market(ticker)
-                        m.last_price = price
-                        if kind == 3:
-                            n_ticker += 1
-                            m.open_interest = seq  # (a ticker's open interest rides in seq)
-                            dirty.add(m)
-                        else:
-                            n_trade += 1
+                        p_kind(TICKER if kind == 3 else TRADE)
+                        p_row(m.row + 1)
+                        p_side(0)
+                        p_price(price)
+                        p_size(seq)  # (a ticker's open interest rides in seq)
                     continue
                 # -- the general path ----------------------------------------------------------
+                if pending[0]:
+                    flush()
                 if obj is None and not raw.strip():
                     continue
                 if raw is TOO_LONG:
@@ -591,10 +581,17 @@ class FusedIngest:
             self.fast_span = (low, high)
         reader._last_t_ms = high_water
         reader.lines_read = line_no
+        n_delta, without_book, impossible, n_ticker, n_trade = tally.tolist()
         flush_fast_counters(
             self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
         )
         return stopped
+
+
+def _apply_rows() -> Callable[..., int]:
+    """:func:`~evoarena.engine.ladders.apply_rows`, compiled where numba is available."""
+    kernels = engine_kernels()
+    return ladders.apply_rows if kernels is None else kernels.apply_rows
 
 
 def flush_fast_counters(

@@ -50,13 +50,14 @@ import numpy.typing as npt
 import orjson
 import structlog
 
-from evoarena.engine.book import MarketBook, MarketState
+from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
 from evoarena.feeds.events import MarketEvent, MarketInfo, MarketStatus, Side
 from evoarena.feeds.fused import (
     _COUNT_SHAPE,
     TOO_LONG,
     FusedSink,
+    _apply_rows,
     body_chunks,
     flush_fast_counters,
     open_recording,
@@ -690,14 +691,15 @@ class StoreIngest:
         self._done = 1.0
         reader._last_t_ms = cur.high_water
         reader.lines_read = max(reader.lines_read, cur.line_no)
+        n_delta, without, impossible, n_ticker, n_trade = cur.tally.tolist()
         flush_fast_counters(
             self.decoder,
             self.book,
-            cur.n_delta,
-            cur.n_ticker,
-            cur.n_trade,
-            cur.without_book,
-            cur.impossible,
+            cur.n_delta + n_delta,
+            cur.n_ticker + n_ticker,
+            cur.n_trade + n_trade,
+            cur.without_book + without,
+            cur.impossible + impossible,
             cur.unapplied,
         )
         return cur.stopped
@@ -800,7 +802,7 @@ class StoreIngest:
             stop = sink.at_gate(tk)
             cur.gate = sink.gate
             if stop:
-                kind = b.kinds[k]
+                kind = int(b.kind[k])
                 cur.unapplied = kind
                 if kind == DELTA:  # decoded, not applied
                     run.sequence_to(k + 1)
@@ -810,11 +812,10 @@ class StoreIngest:
             a = k + 1
         return False
 
-    def _apply(  # noqa: C901 - the hot loop kept flat, the ladder update inlined
-        self, cur: _Cursor, b: _Batch, run: _Run, a: int, z: int, counted: int
-    ) -> None:
+    def _apply(self, cur: _Cursor, b: _Batch, run: _Run, a: int, z: int, counted: int) -> None:
         """Apply typed rows ``[a, z)`` of ``run``, none at the gate (``counted``: rows already
-        counted as items)."""
+        counted as items), in :func:`~evoarena.engine.ladders.apply_rows` (compiled where numba
+        is available)."""
         n = z - a
         cur.items += n - counted
         cur.events += n
@@ -829,77 +830,24 @@ class StoreIngest:
             cur.high_water = top
         run.sequence_to(z)
         book = self.book
-        markets = book.markets
-        dirty = book.dirty
-        names = b.names
-        cache = b.markets
-        n_delta = without = impossible = n_ticker = 0
-        for kind, x, side, price, size in zip(
-            b.kinds[a:z], b.ticks[a:z], b.sides[a:z], b.prices[a:z], b.sizes[a:z], strict=True
-        ):
-            m = cache[x]
-            if m is None:
-                m = markets.get(names[x])  # type: ignore[arg-type]
-                if m is None:
-                    if kind == DELTA:
-                        n_delta += 1
-                        without += 1
-                        continue
-                    m = book.market(names[x])  # type: ignore[arg-type]
-                cache[x] = m
-            if kind == DELTA:
-                n_delta += 1
-                if not m.has_book or m.stale:
-                    without += 1
-                    continue
-                # MarketState._apply_delta inlined (a call per delta is a fifth of this loop);
-                # tests/unit/feeds/test_store_ladders.py holds the two to the same results.
-                if side:
-                    ladder = m.yes_bids
-                    new = ladder.get(price, 0) + size
-                    if new > 0:
-                        ladder[price] = new
-                        best = m._best_yes
-                        if best is None or price >= best:
-                            m._best_yes = price
-                            dirty.add(m)
-                        continue
-                    if new == 0:
-                        ladder.pop(price, None)
-                        if m._best_yes == price:
-                            m._best_yes = max(ladder) if ladder else None
-                            dirty.add(m)
-                        continue
-                else:
-                    ladder = m.no_bids
-                    new = ladder.get(price, 0) + size
-                    if new > 0:
-                        ladder[price] = new
-                        best = m._best_no
-                        if best is None or price >= best:
-                            m._best_no = price
-                            dirty.add(m)
-                        continue
-                    if new == 0:
-                        ladder.pop(price, None)
-                        if m._best_no == price:
-                            m._best_no = max(ladder) if ladder else None
-                            dirty.add(m)
-                        continue
-                impossible += 1  # the ladder would go negative: changed nothing
-                m.stale = True
-                dirty.add(m)
-            else:
-                m.last_price = price
-                if kind == TICKER:
-                    n_ticker += 1
-                    m.open_interest = size
-                    dirty.add(m)
-        cur.n_delta += n_delta
-        cur.without_book += without
-        cur.impossible += impossible
-        cur.n_ticker += n_ticker
-        cur.n_trade += n - n_delta - n_ticker
+        cols = book.columns
+        mrow = b.rows_in(book)
+        kind, tick = b.kind, b.tick
+        apply = _apply_rows()
+        tally = cur.tally
+        while True:
+            a = apply(
+                kind, mrow, tick, b.side, b.price, b.size, a, z, cols.price, cols.size,
+                cols.count, cols.has_book, cols.stale, cols.dirty, cols.last_price,
+                cols.open_interest, tally,
+            )  # fmt: skip
+            if a == z:
+                return
+            x = int(tick[a])
+            if kind[a] == DELTA:  # a new level that does not fit
+                cols.grow_levels()
+            else:  # a ticker or trade of a market not in the book yet
+                mrow[x] = book.market(b.names[x]).row  # type: ignore[arg-type]
 
     def _rows(  # noqa: C901 - the per-row loop kept flat, as the JSON path's
         self, cur: _Cursor, b: _Batch, a: int, z: int, sink: FusedSink
@@ -1031,26 +979,22 @@ INT64_MIN = -(1 << 63)
 
 
 class _Batch:
-    """One row group of ``stream.parquet``: numpy columns (``tick`` indexes ``names``), the
-    same as Python lists for the per-row work, and each name's market once looked up."""
+    """One row group of ``stream.parquet``: numpy columns (``tick`` indexes ``names``) and each
+    name's market row in the book (:meth:`rows_in`)."""
 
     __slots__ = (
+        "_known",
         "kind",
-        "kinds",
         "line",
-        "markets",
+        "mrow",
         "names",
         "price",
-        "prices",
         "seq",
         "sid",
         "side",
-        "sides",
         "size",
-        "sizes",
         "t",
         "tick",
-        "ticks",
     )
 
     def __init__(
@@ -1069,12 +1013,24 @@ class _Batch:
         self.names = names
         self.tick, self.t, self.kind, self.sid, self.seq = tick, t, kind, sid, seq
         self.side, self.price, self.size, self.line = side, price, size, line
-        self.ticks: list[int] = tick.tolist()
-        self.kinds: list[int] = kind.tolist()
-        self.sides: list[int] = side.tolist()
-        self.prices: list[int] = price.tolist()
-        self.sizes: list[int] = size.tolist()
-        self.markets: list[MarketState | None] = [None] * len(names)
+        self.mrow: IntArray = np.full(len(names), -1, dtype=np.int64)
+        self._known = -1
+
+    def rows_in(self, book: MarketBook) -> IntArray:
+        """Each name's row in ``book`` (-1: not there), brought up to date when markets were
+        added since the last call (markets are never removed)."""
+        n = book.columns.n
+        if n != self._known:
+            self._known = n
+            markets = book.markets
+            names = self.names
+            mrow = self.mrow
+            for x in np.flatnonzero(mrow < 0).tolist():
+                name = names[x]
+                m = None if name is None else markets.get(name)
+                if m is not None:
+                    mrow[x] = m.row
+        return self.mrow
 
 
 class _Run:
@@ -1161,6 +1117,7 @@ class _Cursor:
         "problems",
         "read_error",
         "stopped",
+        "tally",
         "unapplied",
         "without_book",
     )
@@ -1175,6 +1132,8 @@ class _Cursor:
         self.high_water = high_water
         self.n_delta = self.n_ticker = self.n_trade = 0
         self.without_book = self.impossible = self.unapplied = 0
+        self.tally: IntArray = np.zeros(5, dtype=np.int64)
+        """The bulk path's counts (see :func:`~evoarena.engine.ladders.apply_rows`)."""
         self.stopped = self.read_error = False
         self.g = 0  # next general row
         self.line_no = 0

@@ -1,0 +1,359 @@
+"""Every market's bid ladders and hot fields as columns, and the loops that update them.
+
+A :class:`MarketColumns` holds, for each market row (the order the book first heard of the
+markets), both bid ladders as sorted arrays — ``price[row, side, :count[row, side]]`` ascending,
+``size`` beside it, so the best bid is the last level — and the fields the replay's hot rows write
+(open interest, last price) or a view reads (book flags, close time, 24 h volume), with
+:data:`NONE` for a missing value. :class:`~evoarena.engine.book.MarketState` is a view of one row.
+
+The bulk loops here (:func:`apply_rows`, :func:`load_rows`) are plain Python in numba's subset,
+flat (they call nothing): :mod:`evoarena.engine.kernels` compiles these same functions, and where
+numba is unavailable they run as they are, with the same results, slowly. :func:`apply_delta`,
+one change at a time, is numpy for the per-event path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+NO, YES = 0, 1
+"""Side index in the ladder arrays (the compiled store's side codes)."""
+
+NONE = -(1 << 63)
+"""A missing integer field (``None``)."""
+
+OTHER, DELTA, TICKER, TRADE = 0, 1, 2, 3
+"""Row kinds :func:`apply_rows` reads (the compiled store's codes)."""
+
+# apply_delta's results.
+UNCHANGED_TOP, CHANGED_TOP, IMPOSSIBLE, FULL = 0, 1, -1, -2
+
+# apply_rows' counters (its ``counts`` argument).
+N_DELTA, N_WITHOUT, N_IMPOSSIBLE, N_TICKER, N_TRADE = range(5)
+
+_LEVELS = 16
+"""Levels per ladder the arrays start with (they double when a ladder needs more)."""
+
+
+class MarketColumns:
+    """The columns of every market of one book (see the module docstring).
+
+    Arrays are replaced, not resized in place, when they grow (:meth:`new_row`,
+    :meth:`grow_levels`): read them through this object, never keep one across a change.
+    """
+
+    __slots__ = (
+        "active",
+        "close_ms",
+        "count",
+        "dirty",
+        "has_book",
+        "last_price",
+        "n",
+        "open_interest",
+        "price",
+        "size",
+        "stale",
+        "volume_24h",
+    )
+
+    def __init__(self, capacity: int = 64, levels: int = _LEVELS) -> None:
+        cap = max(1, capacity)
+        self.n = 0
+        self.price: IntArray = np.zeros((cap, 2, levels), dtype=np.int64)
+        self.size: IntArray = np.zeros((cap, 2, levels), dtype=np.int64)
+        self.count: IntArray = np.zeros((cap, 2), dtype=np.int64)
+        self.has_book: BoolArray = np.zeros(cap, dtype=np.bool_)
+        self.stale: BoolArray = np.zeros(cap, dtype=np.bool_)
+        self.active: BoolArray = np.zeros(cap, dtype=np.bool_)
+        """The market's status is :attr:`MarketStatus.ACTIVE` (kept by ``MarketState.status``)."""
+        self.dirty: BoolArray = np.zeros(cap, dtype=np.bool_)
+        """Something a view reads changed since the book's arrays last read the row."""
+        self.close_ms: IntArray = np.full(cap, NONE, dtype=np.int64)
+        self.volume_24h: IntArray = np.full(cap, NONE, dtype=np.int64)
+        self.open_interest: IntArray = np.full(cap, NONE, dtype=np.int64)
+        self.last_price: IntArray = np.full(cap, NONE, dtype=np.int64)
+
+    @property
+    def levels(self) -> int:
+        """Levels each ladder has room for."""
+        return int(self.price.shape[2])
+
+    def new_row(self) -> int:
+        """A fresh row: empty ladders, no book, every field missing."""
+        if self.n == len(self.count):
+            self._grow_rows()
+        row = self.n
+        self.n += 1
+        return row
+
+    def _grow_rows(self) -> None:
+        cap = len(self.count)
+        for name in ("price", "size", "count", "has_book", "stale", "active", "dirty"):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate((old, np.zeros_like(old))))
+        for name in ("close_ms", "volume_24h", "open_interest", "last_price"):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate((old, np.full(cap, NONE, dtype=np.int64))))
+
+    def grow_levels(self) -> None:
+        """Double the levels every ladder has room for."""
+        cap, _, k = self.price.shape
+        for name in ("price", "size"):
+            old = getattr(self, name)
+            new = np.zeros((cap, 2, 2 * k), dtype=np.int64)
+            new[:, :, :k] = old
+            setattr(self, name, new)
+
+    def ladder(self, row: int, side: int) -> tuple[list[int], list[int]]:
+        """``(prices, sizes)`` of one ladder, ascending by price."""
+        n = int(self.count[row, side])
+        return self.price[row, side, :n].tolist(), self.size[row, side, :n].tolist()
+
+    def set_ladder(self, row: int, side: int, levels: dict[int, int]) -> None:
+        """Replace one ladder by ``levels`` (price → size, every size positive)."""
+        while len(levels) > self.levels:
+            self.grow_levels()
+        prices = sorted(levels)
+        n = len(prices)
+        self.price[row, side, :n] = prices
+        self.size[row, side, :n] = [levels[p] for p in prices]
+        self.count[row, side] = n
+
+    def delta(self, row: int, side: int, price: int, delta: int) -> int:
+        """:func:`apply_delta` on this book's arrays (growing them when a ladder is full)."""
+        while True:
+            r = apply_delta(self.price, self.size, self.count, row, side, price, delta)
+            if r != FULL:
+                return r
+            self.grow_levels()
+
+
+def apply_delta(
+    prices: IntArray,
+    sizes: IntArray,
+    counts: IntArray,
+    row: int,
+    side: int,
+    price: int,
+    delta: int,
+) -> int:
+    """Add ``delta`` to the size at ``price`` of ladder ``(row, side)`` (the per-event path;
+    :func:`apply_rows` makes the same change inline, in bulk).
+
+    A level whose size reaches 0 goes; a size that would go negative changes nothing. Returns
+    :data:`CHANGED_TOP` when what a view reads (the best level or its size) may have changed —
+    a level at or above the best was set, or the best level went — :data:`UNCHANGED_TOP` for a
+    change below it, :data:`IMPOSSIBLE` for a negative size, :data:`FULL` (nothing changed) when
+    a new level does not fit.
+    """
+    n = int(counts[row, side])
+    ps = prices[row, side]
+    ss = sizes[row, side]
+    lo = int(ps[:n].searchsorted(price)) if n else 0  # the first level at or above ``price``
+    found = lo < n and int(ps[lo]) == price
+    top = lo == n or (found and lo == n - 1)  # at or above the best level
+    new = (int(ss[lo]) if found else 0) + delta
+    if new > 0:
+        if found:
+            ss[lo] = new
+        else:
+            if n == len(ps):
+                return FULL
+            ps[lo + 1 : n + 1] = ps[lo:n]  # (numpy copies overlapping slices correctly)
+            ss[lo + 1 : n + 1] = ss[lo:n]
+            ps[lo] = price
+            ss[lo] = new
+            counts[row, side] = n + 1
+        return CHANGED_TOP if top else UNCHANGED_TOP
+    if new == 0:
+        if not found:
+            return UNCHANGED_TOP
+        ps[lo : n - 1] = ps[lo + 1 : n]
+        ss[lo : n - 1] = ss[lo + 1 : n]
+        counts[row, side] = n - 1
+        return CHANGED_TOP if lo == n - 1 else UNCHANGED_TOP
+    return IMPOSSIBLE
+
+
+def apply_rows(  # noqa: C901 - one flat compiled loop: numba inlines nothing it is not given
+    kind: IntArray,
+    mrow: IntArray,
+    tick: IntArray,
+    side: IntArray,
+    price: IntArray,
+    size: IntArray,
+    a: int,
+    z: int,
+    prices: IntArray,
+    sizes: IntArray,
+    counts: IntArray,
+    has_book: BoolArray,
+    stale: BoolArray,
+    dirty: BoolArray,
+    last_price: IntArray,
+    open_interest: IntArray,
+    tally: IntArray,
+) -> int:
+    """Apply rows ``[a, z)`` in order (kinds :data:`DELTA`, :data:`TICKER`, :data:`TRADE`).
+
+    Row ``i``'s market is ``mrow[tick[i]]`` (-1: not in the book). A delta on a market not in
+    the book, without a book or stale is counted, not applied; an impossible one marks the market
+    stale. A ticker sets the last price and the open interest (in ``size``), a trade the last
+    price. Adds to ``tally`` (indexed by ``N_DELTA`` ...). Returns where it stopped: ``z``, or the
+    first row it could not apply — a ticker or trade of a market not in the book (the caller
+    adds it and goes on from there) or a delta whose new level does not fit (the caller grows the
+    ladders) — with nothing of that row done.
+
+    The level update is :func:`apply_delta`'s, inlined (a compiled loop calls nothing).
+    """
+    cap = prices.shape[2]
+    for i in range(a, z):
+        k = kind[i]
+        r = mrow[tick[i]]
+        if k == DELTA:
+            if r < 0 or not has_book[r] or stale[r]:
+                tally[N_DELTA] += 1
+                tally[N_WITHOUT] += 1
+                continue
+            s = side[i]
+            p = price[i]
+            n = counts[r, s]
+            lo = 0
+            hi = n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if prices[r, s, mid] < p:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            found = lo < n and prices[r, s, lo] == p
+            top = lo == n or (found and lo == n - 1)  # at or above the best level
+            new = (sizes[r, s, lo] if found else 0) + size[i]
+            if new > 0:
+                if found:
+                    sizes[r, s, lo] = new
+                else:
+                    if n == cap:
+                        return i
+                    for j in range(n, lo, -1):
+                        prices[r, s, j] = prices[r, s, j - 1]
+                        sizes[r, s, j] = sizes[r, s, j - 1]
+                    prices[r, s, lo] = p
+                    sizes[r, s, lo] = new
+                    counts[r, s] = n + 1
+                if top:
+                    dirty[r] = True
+            elif new == 0:
+                if found:
+                    for j in range(lo, n - 1):
+                        prices[r, s, j] = prices[r, s, j + 1]
+                        sizes[r, s, j] = sizes[r, s, j + 1]
+                    counts[r, s] = n - 1
+                    if lo == n - 1:
+                        dirty[r] = True
+            else:
+                tally[N_IMPOSSIBLE] += 1
+                stale[r] = True
+                dirty[r] = True
+            tally[N_DELTA] += 1
+        else:
+            if r < 0:
+                return i
+            last_price[r] = price[i]
+            if k == TICKER:
+                open_interest[r] = size[i]
+                dirty[r] = True
+                tally[N_TICKER] += 1
+            else:
+                tally[N_TRADE] += 1
+    return z
+
+
+def load_rows(
+    rows: IntArray,
+    prices: IntArray,
+    sizes: IntArray,
+    counts: IntArray,
+    close_ms: IntArray,
+    volume_24h: IntArray,
+    open_interest: IntArray,
+    has_book: BoolArray,
+    stale: BoolArray,
+    active: BoolArray,
+    raw: FloatArray,
+    fresh: BoolArray,
+    tradable: BoolArray,
+    dest: IntArray,
+) -> None:
+    """Write what a view reads of each of ``rows`` into ``raw[dest[j]]`` (best YES bid, best
+    NO bid, their sizes, close time, 24 h volume, open interest; NaN where missing),
+    ``fresh[dest[j]]`` (a book, not stale) and ``tradable[dest[j]]`` (fresh and active)."""
+    nan = np.nan
+    for j in range(len(rows)):
+        r = rows[j]
+        d = dest[j]
+        ny = counts[r, 1]
+        nn = counts[r, 0]
+        if ny > 0:
+            raw[d, 0] = prices[r, 1, ny - 1]
+            raw[d, 2] = sizes[r, 1, ny - 1]
+        else:
+            raw[d, 0] = nan
+            raw[d, 2] = nan
+        if nn > 0:
+            raw[d, 1] = prices[r, 0, nn - 1]
+            raw[d, 3] = sizes[r, 0, nn - 1]
+        else:
+            raw[d, 1] = nan
+            raw[d, 3] = nan
+        v = close_ms[r]
+        raw[d, 4] = nan if v == NONE else v
+        v = volume_24h[r]
+        raw[d, 5] = nan if v == NONE else v
+        v = open_interest[r]
+        raw[d, 6] = nan if v == NONE else v
+        f = has_book[r] and not stale[r]
+        fresh[d] = f
+        tradable[d] = f and active[r]
+
+
+def load_rows_numpy(
+    rows: IntArray,
+    prices: IntArray,
+    sizes: IntArray,
+    counts: IntArray,
+    close_ms: IntArray,
+    volume_24h: IntArray,
+    open_interest: IntArray,
+    has_book: BoolArray,
+    stale: BoolArray,
+    active: BoolArray,
+    raw: FloatArray,
+    fresh: BoolArray,
+    tradable: BoolArray,
+    dest: IntArray,
+) -> None:
+    """:func:`load_rows` in a few numpy calls (where numba is unavailable): the same values."""
+    for col, side in ((0, YES), (1, NO)):
+        n = counts[rows, side]
+        top = np.maximum(n - 1, 0)
+        best = prices[rows, side, top].astype(np.float64)
+        size = sizes[rows, side, top].astype(np.float64)
+        best[n == 0] = np.nan
+        size[n == 0] = np.nan
+        raw[dest, col] = best
+        raw[dest, col + 2] = size
+    for col, values in ((4, close_ms), (5, volume_24h), (6, open_interest)):
+        v = values[rows]
+        out = v.astype(np.float64)
+        out[v == NONE] = np.nan
+        raw[dest, col] = out
+    f = has_book[rows] & ~stale[rows]
+    fresh[dest] = f
+    tradable[dest] = f & active[rows]
