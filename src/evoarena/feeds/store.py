@@ -16,12 +16,13 @@ A store is a directory ``<recording>.store/`` of Apache Parquet files (via ``pya
   time instead: its line is kept without the body, its ``MarketInfo`` events in
   ``rest_events.parquet`` (``general.parquet``'s ``rest_first``/``rest_count`` point to them).
 
-Replay reads a row group at a time as numpy columns. The typed rows between two ``other`` rows
-are checked at once (receive-time guard, delta sequence per ``sid``) and applied in one Python
-pass per stretch between two ticks; the first row that fails a check, a stretch shorter than
-:data:`MIN_BULK_ROWS` or on more than :data:`MAX_BULK_SIDS` sids and, after
-:data:`MAX_BULK_PROBLEMS` such rows, the rest of the group take the per-row loop (the JSON
-path's logic, row by row).
+Replay reads a row group at a time as numpy columns. A compiled loop
+(:func:`~evoarena.feeds.bulk.scan_rows`) takes the typed rows in order (receive-time guard, delta
+sequence per ``sid``, the schedule's gate, the counters) up to the first row that needs the
+per-row loop (the JSON path's logic, row by row): an ``other`` row, a refused time, a delta out of
+sequence, a row at a tick. The rows it took are applied to the book by another
+(:func:`~evoarena.engine.ladders.apply_rows`). A row group on more than :data:`MAX_BATCH_SIDS`
+subscriptions takes the per-row loop whole.
 * ``snapshots.parquet`` (one row per level: ``t_ms``, ``ticker``, ``side``, ``price``, ``size``),
   ``lifecycle.parquet`` (``t_ms``, ``ticker``, ``event_type``, ``result``), ``rest.parquet``
   (``t_ms``, ``method``, ``path``, ``status``) and ``marks.parquet`` (``t_ms``, ``kind``,
@@ -39,8 +40,7 @@ import hashlib
 import os
 import shutil
 import time
-from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,7 @@ import structlog
 
 from evoarena.engine.book import MarketBook
 from evoarena.errors import UserError
+from evoarena.feeds import bulk
 from evoarena.feeds.events import MarketEvent, MarketInfo, MarketStatus, Side
 from evoarena.feeds.fused import (
     _COUNT_SHAPE,
@@ -705,130 +706,64 @@ class StoreIngest:
         return cur.stopped
 
     def _batch(self, cur: _Cursor, b: _Batch, sink: FusedSink) -> None:
-        """One batch: typed spans in bulk, general and problem rows one by one."""
+        """One batch: typed rows in bulk, general and problem rows one by one."""
         n = len(b.t)
-        cur.problems = 0
-        general = np.flatnonzero((b.kind == OTHER) | (b.kind == ERROR)).tolist()
-        general.append(n)
-        gi = 0
+        d = b.kind == DELTA
+        sids, inverse = np.unique(b.sid[d], return_inverse=True)
+        if len(sids) > MAX_BATCH_SIDS:  # hostile or unusual: the per-row loop, linear
+            self._rows(cur, b, 0, n, sink)
+            return
+        sid_list: list[int] = sids.tolist()
+        sidx = np.zeros(n, dtype=np.int64)
+        sidx[d] = inverse
+        n_names = len(b.names)
+        seen = np.zeros((len(sids), n_names), dtype=np.bool_)
+        pairs = np.empty(max(1, min(len(sids) * n_names, int(np.count_nonzero(d)))), np.int64)
+        st = np.empty(bulk.STATE_LEN, dtype=np.int64)
+        scan = _scan_rows()
+        positions = self.decoder._positions
+        sid_tickers = self.decoder._sid_tickers
+        names = b.names
         i = 0
         while i < n and not (cur.stopped or cur.read_error):
-            while general[gi] < i:
-                gi += 1
-            j = general[gi]
-            if j == i:
-                self._rows(cur, b, i, i + 1, sink)
-                i += 1
-                continue
-            # A short stretch (lines of other types come in bursts) costs more in numpy calls
-            # than row by row; so does one on too many sequences to check in bulk.
-            p = None if j - i < MIN_BULK_ROWS else self._first_problem(cur, b, i, j)
-            if p is None:
-                self._rows(cur, b, i, j, sink)
-                i = j
-                continue
-            if p > i and self._span(cur, b, i, p, sink):
-                return
-            if p < j:
-                self._rows(cur, b, p, p + 1, sink)
-                cur.problems += 1
-                if cur.problems > MAX_BULK_PROBLEMS:  # hostile: keep the work linear
-                    self._rows(cur, b, p + 1, n, sink)
-                    return
-                i = p + 1
-            else:
-                i = j
+            before = np.array([_int64_or_none(positions.get(u)) for u in sid_list], np.int64)
+            pos = before.copy()
+            st[:] = (
+                cur.items, cur.events, cur.applied, _none(cur.first), _none(cur.last),
+                cur.last_line, _none(cur.applied_t), _none(cur.high_water), 0, 0,
+            )  # fmt: skip
+            k = scan(
+                b.t, b.kind, sidx, b.seq, b.tick, b.line, i, n, cur.gate,
+                self._max_jump, MAX_T_MS, pos, seen, pairs, st,
+            )  # fmt: skip
+            if k > i:
+                items, events, applied, first, last, last_line, applied_t, hw, n_pairs, _ = (
+                    st.tolist()
+                )
+                cur.items, cur.events, cur.applied, cur.last_line = (
+                    items,
+                    events,
+                    applied,
+                    last_line,
+                )
+                cur.first, cur.last = _opt(first), _opt(last)
+                cur.applied_t, cur.high_water = _opt(applied_t), _opt(hw)
+                for j in np.flatnonzero(pos != before).tolist():
+                    positions[sid_list[j]] = int(pos[j])
+                for q in pairs[:n_pairs].tolist():
+                    j, x = divmod(q, n_names)
+                    known = sid_tickers.get(sid_list[j])
+                    if known is None:
+                        known = sid_tickers[sid_list[j]] = set()
+                    known.add(names[x])
+                self._apply(cur, b, i, k)
+            if k < n:
+                self._rows(cur, b, k, k + 1, sink)
+            i = k + 1
 
-    def _first_problem(self, cur: _Cursor, b: _Batch, i: int, j: int) -> int | None:
-        """The first row in ``[i, j)`` (all typed) the per-row loop must take — a receive time
-        the guard refuses or a delta out of sequence — else ``j``; ``None`` when the span has
-        too many delta sequences to check this way."""
-        tt = b.t[i:j]
-        hw = cur.high_water
-        bad = (tt < 0) | (tt > MAX_T_MS)
-        if hw is None:
-            if len(tt) > 1:
-                bad[1:] |= tt[1:] - np.maximum.accumulate(tt)[:-1] > self._max_jump
-        else:
-            prev = np.maximum.accumulate(np.concatenate((np.array([hw], np.int64), tt)))
-            bad |= tt - prev[:-1] > self._max_jump
-        first = int(np.argmax(bad)) if bad.any() else j - i
-        d = np.flatnonzero(b.kind[i : i + first] == DELTA)
-        if len(d):
-            sids = b.sid[i:j][d]
-            seqs = b.seq[i:j][d]
-            unique = np.unique(sids)
-            if len(unique) > MAX_BULK_SIDS:
-                return None
-            positions = self.decoder._positions
-            for u in unique.tolist():
-                at = np.flatnonzero(sids == u) if len(unique) > 1 else np.arange(len(sids))
-                s = seqs[at]
-                known = positions.get(u)
-                if known is None or int(s[0]) != known + 1:
-                    first = min(first, int(d[at[0]]))
-                    continue
-                step_ok = (s[1:] == s[:-1] + 1) & (s[:-1] != INT64_MAX)
-                if not step_ok.all():
-                    first = min(first, int(d[at[1 + int(np.argmin(step_ok))]]))
-        return i + first
-
-    def _span(self, cur: _Cursor, b: _Batch, a: int, z: int, sink: FusedSink) -> bool:
-        """Typed rows ``[a, z)`` with nothing for the per-row loop (in sequence, within the
-        time guard), applied in pieces between the rows that reach the gate; True = the sink
-        asked to stop."""
-        t = b.t
-        run = _Run(self.decoder, b, a, z)
-        top = np.maximum.accumulate(t[a:z])  # the first row at or past a gate, by bisection
-        while a < z:
-            gate = cur.gate
-            if a == run.start or top[a - 1 - run.start] < gate:
-                k = run.start + int(np.searchsorted(top, gate, "left"))
-            else:  # the gate moved below an earlier row's time: look from here on
-                above = t[a:z] >= gate
-                k = a + int(np.argmax(above)) if above.any() else z
-            if k > a:
-                self._apply(cur, b, run, a, k, 0)
-            if k == z:
-                return False
-            tk = int(t[k])
-            if cur.high_water is None or tk > cur.high_water:
-                cur.high_water = tk
-            cur.items += 1
-            cur.last = tk
-            if cur.first is None:
-                cur.first = tk
-            cur.sync_out(sink)
-            stop = sink.at_gate(tk)
-            cur.gate = sink.gate
-            if stop:
-                kind = int(b.kind[k])
-                cur.unapplied = kind
-                if kind == DELTA:  # decoded, not applied
-                    run.sequence_to(k + 1)
-                cur.stopped = True
-                return True
-            self._apply(cur, b, run, k, k + 1, 1)
-            a = k + 1
-        return False
-
-    def _apply(self, cur: _Cursor, b: _Batch, run: _Run, a: int, z: int, counted: int) -> None:
-        """Apply typed rows ``[a, z)`` of ``run``, none at the gate (``counted``: rows already
-        counted as items), in :func:`~evoarena.engine.ladders.apply_rows` (compiled where numba
-        is available)."""
-        n = z - a
-        cur.items += n - counted
-        cur.events += n
-        cur.applied += n
-        last = b.t[z - 1].item()
-        cur.last = cur.applied_t = last
-        if cur.first is None:
-            cur.first = b.t[a].item()
-        cur.last_line = b.line[z - 1].item()
-        top = int(b.t[a:z].max()) if n > 1 else last
-        if cur.high_water is None or top > cur.high_water:
-            cur.high_water = top
-        run.sequence_to(z)
+    def _apply(self, cur: _Cursor, b: _Batch, a: int, z: int) -> None:
+        """Apply typed rows ``[a, z)`` (taken by ``scan_rows``) to the book, in
+        :func:`~evoarena.engine.ladders.apply_rows` (compiled where numba is available)."""
         book = self.book
         cols = book.columns
         mrow = b.rows_in(book)
@@ -968,14 +903,30 @@ class StoreIngest:
                     cur.n_trade += 1
 
 
-MIN_BULK_ROWS = 200
-"""A stretch of fewer typed rows than this between two other rows is read row by row."""
-MAX_BULK_SIDS = 16
-"""A span with more delta sequences than this is read row by row."""
-MAX_BULK_PROBLEMS = 64
-"""After this many rows of a batch needed the per-row loop, its rest is read row by row."""
+MAX_BATCH_SIDS = 64
+"""A row group with deltas of more subscriptions than this takes the per-row loop whole."""
 INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
+
+
+def _none(v: int | None) -> int:
+    return bulk.NONE if v is None else v
+
+
+def _opt(v: int) -> int | None:
+    return None if v == bulk.NONE else v
+
+
+def _int64_or_none(v: int | None) -> int:
+    """A decoder position for ``scan_rows``: outside int64 (or none) is unknown, which sends the
+    subscription's next delta to the per-row loop."""
+    return v if v is not None and INT64_MIN < v <= INT64_MAX else bulk.NONE
+
+
+def _scan_rows() -> Callable[..., int]:
+    """:func:`~evoarena.feeds.bulk.scan_rows`, compiled where numba is available."""
+    kernels = bulk.bulk_kernels()
+    return bulk.scan_rows if kernels is None else kernels.scan_rows
 
 
 class _Batch:
@@ -1033,68 +984,6 @@ class _Batch:
         return self.mrow
 
 
-class _Run:
-    """The decoder's sequence state along typed rows ``[start, end)`` of a batch, all in
-    sequence: :meth:`sequence_to` brings it up to a row as the per-row loop would have."""
-
-    __slots__ = (
-        "_at",
-        "_dec",
-        "_pair_names",
-        "_pair_rows",
-        "_pair_sids",
-        "_pairs",
-        "_sid_rows",
-        "start",
-    )
-
-    def __init__(self, dec: KalshiDecoder, b: _Batch, start: int, end: int) -> None:
-        self._dec = dec
-        self.start = start
-        self._at = start
-        d = start + np.flatnonzero(b.kind[start:end] == DELTA)
-        sids = b.sid[d]
-        unique = np.unique(sids)
-        # (sid, its delta rows, their seqs) as lists: bisect on a list is cheaper than a numpy
-        # call at every gate.
-        self._sid_rows: list[tuple[int, list[int], list[int]]] = []
-        for u in unique.tolist():
-            rows = d if len(unique) == 1 else d[sids == u]
-            self._sid_rows.append((u, rows.tolist(), b.seq[rows].tolist()))
-        # Where each (sid, market) pair first appears (the decoder's markets-per-sid sets).
-        key = np.searchsorted(unique, sids) * (len(b.names) + 1) + b.tick[d]
-        _, first = np.unique(key, return_index=True)
-        first.sort()
-        self._pair_rows: list[int] = d[first].tolist()
-        self._pair_sids: list[int] = b.sid[d[first]].tolist()
-        self._pair_names = [b.names[x] for x in b.tick[d[first]].tolist()]
-        self._pairs = 0
-
-    def sequence_to(self, end: int) -> None:
-        """Every delta before row ``end`` taken in (rows only move forward)."""
-        if end <= self._at:
-            return
-        dec = self._dec
-        for u, rows, seqs in self._sid_rows:
-            i = bisect_left(rows, end)
-            if i and rows[i - 1] >= self._at:
-                dec._positions[u] = seqs[i - 1]
-        pair_rows = self._pair_rows
-        j = k = self._pairs
-        n = len(pair_rows)
-        while k < n and pair_rows[k] < end:
-            k += 1
-        if k > j:
-            sid_tickers = dec._sid_tickers
-            for sid, name in zip(self._pair_sids[j:k], self._pair_names[j:k], strict=True):
-                known = sid_tickers.get(sid)
-                if known is None:
-                    known = sid_tickers[sid] = set()
-                known.add(name)
-        self._pairs = k
-        self._at = end
-
-
 class _Cursor:
     """Where a store replay stands: the sink's counters (mirrored) and the fast counters."""
 
@@ -1114,7 +1003,6 @@ class _Cursor:
         "n_delta",
         "n_ticker",
         "n_trade",
-        "problems",
         "read_error",
         "stopped",
         "tally",
@@ -1137,7 +1025,6 @@ class _Cursor:
         self.stopped = self.read_error = False
         self.g = 0  # next general row
         self.line_no = 0
-        self.problems = 0
 
     def sync_in(self, sink: FusedSink) -> None:
         self.items, self.events = sink.items, sink.events
