@@ -27,6 +27,7 @@ from evoarena.errors import RecordingError
 from evoarena.evolution import persistence
 from evoarena.evolution.strategies import pair_kernels
 from evoarena.feeds import fused as fused_module
+from evoarena.feeds.bulk import bulk_kernels
 from evoarena.feeds.guard import MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
 from evoarena.feeds.store import compile_recording, fresh_store, store_path
@@ -284,28 +285,40 @@ def test_fused_and_compiled_paths_write_the_same_state_as_the_general_path(
         assert sum("'t_ms'" in line for line in g.bad_examples) == 2
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["json", "store"])
 def test_a_replay_without_numba_writes_the_same_state(
-    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm: bool
 ) -> None:
-    """Where numba cannot run, the JSON scanner, the pair kernels and the book's kernels all fall
-    back to their numpy and orjson code (one warning each) and the state files are the same."""
-    assert pair_kernels() is not None
-    assert engine_kernels() is not None
-    compiled = _replay(day, tmp_path / "compiled", monkeypatch, use_cache=False)
-    pair_kernels.cache_clear()
-    engine_kernels.cache_clear()
+    """Where numba cannot run, the JSON scanner, the pair kernels, the book's kernels and the
+    store's scan all fall back to their plain, numpy and orjson code (one warning each) and the
+    state files are the same, from the JSON and from the compiled store."""
+    loaders = (pair_kernels, engine_kernels, bulk_kernels)
+    assert all(load() is not None for load in loaders)
+    if warm:
+        compile_recording(day)
+    compiled = _replay(day, tmp_path / "compiled", monkeypatch, use_cache=warm)
+    for load in loaders:
+        load.cache_clear()
     try:
-        for module in ("evoarena.evolution.kernels", "evoarena.engine.kernels"):
+        for module in (
+            "evoarena.evolution.kernels",
+            "evoarena.engine.kernels",
+            "evoarena.feeds.bulk_kernels",
+        ):
             monkeypatch.setitem(sys.modules, module, None)  # the import fails
         monkeypatch.setattr(fused_module, "_new_scanner", lambda: None)
         with capture_logs() as logs:
-            plain = _replay(day, tmp_path / "plain", monkeypatch, use_cache=False)
+            plain = _replay(day, tmp_path / "plain", monkeypatch, use_cache=warm)
     finally:
         monkeypatch.undo()
-        pair_kernels.cache_clear()
-        engine_kernels.cache_clear()
+        for load in loaders:
+            load.cache_clear()
     events = [e["event"] for e in logs if e["event"].endswith("_unavailable")]
-    assert sorted(events) == ["engine_kernels_unavailable", "pair_kernels_unavailable"]
+    expected = ["engine_kernels_unavailable", "pair_kernels_unavailable"]
+    if warm:
+        expected.insert(0, "bulk_kernels_unavailable")
+    assert sorted(events) == expected
+    assert plain["report"].stores == ([store_path(day)] if warm else [])
     assert _files(tmp_path / "plain") == _files(tmp_path / "compiled")
     assert plain["report"].ticks == compiled["report"].ticks > 0
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from evoarena.feeds.recording import RecordingWriter
-from evoarena.feeds.store import StoreIngest, compile_recording
+from evoarena.feeds.store import MAX_BATCH_SIDS, StoreIngest, compile_recording
 from evoarena.testing import read_through
 
 pytestmark = pytest.mark.timeout(30)
@@ -131,3 +131,41 @@ def test_bulk_ladder_updates_match_the_general_path(
     assert any(dirty == [] for _, dirty in general["ticks"])  # changes below the best only
     assert store == general
     assert fused == general
+
+
+def test_a_row_group_on_many_subscriptions_takes_the_per_row_loop_with_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More subscriptions in a row group than the bulk scan tracks: the per-row loop reads it
+    whole (no bulk apply), and the book comes out as the general path builds it."""
+    path = tmp_path / "many.jsonl"
+    n_markets = MAX_BATCH_SIDS + 6
+    with RecordingWriter(path, "test", T0) as w:
+        for k in range(n_markets):
+            snap = {"market_ticker": f"M-{k}", "yes_dollars_fp": [[_p(PRICES[1]), "5.00"]]}
+            w.write_ws(T0, {"type": "orderbook_snapshot", "sid": 100 + k, "seq": 1, "msg": snap})
+        for i in range(4 * n_markets):
+            k = i % n_markets
+            msg = {
+                "market_ticker": f"M-{k}",
+                "price_dollars": _p(PRICES[i % 8]),
+                "delta_fp": "1.00",
+                "side": "yes" if i % 3 else "no",
+            }
+            frame = {"type": "orderbook_delta", "sid": 100 + k, "seq": 2 + i // n_markets}
+            w.write_ws(T0 + 1 + i, {**frame, "msg": msg})
+    compile_recording(path)
+    bulk = 0
+    original = StoreIngest._apply
+
+    def counting(self: StoreIngest, cur: Any, b: Any, a: int, z: int) -> None:
+        nonlocal bulk
+        bulk += z - a
+        original(self, cur, b, a, z)
+
+    monkeypatch.setattr(StoreIngest, "_apply", counting)
+    general = _run(path, "general")
+    store = _run(path, "store")
+    assert bulk == 0
+    assert general["counters"].deltas == 4 * n_markets
+    assert store == general
