@@ -180,8 +180,6 @@ def momenta_in_flat(
     return out
 
 
-apply_rows = njit(cache=True, nogil=True)(ladders.apply_rows)
-""":func:`evoarena.engine.ladders.apply_rows`, compiled."""
 load_rows = njit(cache=True, nogil=True)(ladders.load_rows)
 """:func:`evoarena.engine.ladders.load_rows`, compiled."""
 
@@ -199,12 +197,7 @@ def warm_up() -> None:
     momenta_in_store(store, ints, ints, ints, ints + 1, ints)
     momenta_in_flat(ints, ints, ints, ints + 1, ints)
     c = ladders.MarketColumns(capacity=2)
-    tally = np.zeros(5, dtype=np.int64)
     rows = np.arange(1, dtype=np.int64)
-    apply_rows(
-        ints, ints - 1, ints, ints, ints, ints, 0, 2, c.price, c.size, c.count, c.has_book,
-        c.stale, c.dirty, c.last_price, c.open_interest, tally,
-    )  # fmt: skip
     load_rows(
         rows, c.price, c.size, c.count, c.close_ms, c.volume_24h, c.open_interest, c.has_book,
         c.stale, c.active, raw, flags, flags.copy(), rows,

@@ -137,5 +137,6 @@ def scan_rows(
 def bulk_kernels() -> ModuleType | None:
     """:mod:`evoarena.feeds.bulk_kernels`, imported and compiled (or loaded from numba's disk
     cache) on first use; ``None``, with a warning logged once, where numba is unavailable — the
-    plain :func:`scan_rows` then runs instead, with the same results."""
+    plain :func:`scan_rows` and :func:`~evoarena.engine.ladders.apply_rows` then run instead,
+    with the same results."""
     return load_kernels("evoarena.feeds.bulk_kernels", "bulk_kernels_unavailable")

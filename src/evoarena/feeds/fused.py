@@ -39,8 +39,9 @@ import orjson
 import structlog
 
 from evoarena.engine import ladders
-from evoarena.engine.book import MarketBook, engine_kernels
+from evoarena.engine.book import MarketBook
 from evoarena.engine.ladders import DELTA, TICKER, TRADE
+from evoarena.feeds.bulk import bulk_kernels
 from evoarena.feeds.events import Side
 from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -590,7 +591,7 @@ class FusedIngest:
 
 def _apply_rows() -> Callable[..., int]:
     """:func:`~evoarena.engine.ladders.apply_rows`, compiled where numba is available."""
-    kernels = engine_kernels()
+    kernels = bulk_kernels()
     return ladders.apply_rows if kernels is None else kernels.apply_rows
 
 

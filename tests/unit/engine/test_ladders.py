@@ -29,6 +29,7 @@ from evoarena.engine.ladders import (
     UNCHANGED_TOP,
     MarketColumns,
 )
+from evoarena.feeds.bulk import bulk_kernels
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -196,7 +197,7 @@ def _bulk_oracle(rows: list[tuple[int, int, int, int, int]]) -> tuple[Any, ...]:
 def test_bulk_rows_plain_and_compiled_match_dict_ladders(
     rows: list[tuple[int, int, int, int, int]],
 ) -> None:
-    kernels = engine_kernels()
+    kernels = bulk_kernels()
     assert kernels is not None
     oracle, order, tally, last, oi, dirty = _bulk_oracle(rows)
     for apply in (ladders.apply_rows, kernels.apply_rows):
