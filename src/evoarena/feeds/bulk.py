@@ -56,10 +56,12 @@ def scan_rows(
     seen: BoolArray,
     pairs: IntArray,
     st: IntArray,
+    counted: int,
 ) -> int:
     """Take rows ``[a, z)`` in order until one needs the per-row loop; returns its index (``z``
     when none did) and why in ``st[WHY]`` (:data:`DONE`, :data:`GENERAL`, :data:`BAD_TIME`,
-    :data:`SEQUENCE`, :data:`GATE`), with nothing of that row done.
+    :data:`SEQUENCE`, :data:`GATE`), with nothing of that row done. ``counted``: row ``a`` was
+    already counted as an item (a row at the gate, the schedule run, taken now).
 
     For every row taken: the high-water mark ``st[HIGH_WATER]`` rises to its time, the sink's
     counters count it (an item, an event applied, its line and time), and a delta moves its
@@ -105,7 +107,8 @@ def scan_rows(
             break
         if hw == NONE or ti > hw:
             hw = ti
-        items += 1
+        if i != a or not counted:
+            items += 1
         taken += 1
         last = ti
         if first == NONE:

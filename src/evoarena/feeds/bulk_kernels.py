@@ -23,7 +23,9 @@ def warm_up() -> None:
     ints = np.zeros(2, dtype=np.int64)
     st = np.full(bulk.STATE_LEN, bulk.NONE, dtype=np.int64)
     seen = np.zeros((1, 2), dtype=np.bool_)
-    scan_rows(ints, ints, ints, ints, ints, ints, 0, 2, 0, 1, 1, ints.copy(), seen, ints.copy(), st)
+    scan_rows(
+        ints, ints, ints, ints, ints, ints, 0, 2, 0, 1, 1, ints.copy(), seen, ints.copy(), st, 0
+    )
     c = ladders.MarketColumns(capacity=2)
     tally = np.zeros(5, dtype=np.int64)
     apply_rows(

@@ -725,6 +725,7 @@ class StoreIngest:
         sid_tickers = self.decoder._sid_tickers
         names = b.names
         i = 0
+        at_gate = -1  # a row at the gate, counted and the schedule run: taken next
         while i < n and not (cur.stopped or cur.read_error):
             before = np.array([_int64_or_none(positions.get(u)) for u in sid_list], np.int64)
             pos = before.copy()
@@ -732,20 +733,22 @@ class StoreIngest:
                 cur.items, cur.events, cur.applied, _none(cur.first), _none(cur.last),
                 cur.last_line, _none(cur.applied_t), _none(cur.high_water), 0, 0,
             )  # fmt: skip
+            z, gate, counted = n, cur.gate, 0
+            if i == at_gate:
+                counted = 1
+                t = int(b.t[i])
+                if gate <= t:  # the schedule left its gate at or before this row: it alone
+                    z, gate = i + 1, t + 1
             k = scan(
-                b.t, b.kind, sidx, b.seq, b.tick, b.line, i, n, cur.gate,
-                self._max_jump, MAX_T_MS, pos, seen, pairs, st,
+                b.t, b.kind, sidx, b.seq, b.tick, b.line, i, z, gate,
+                self._max_jump, MAX_T_MS, pos, seen, pairs, st, counted,
             )  # fmt: skip
             if k > i:
                 items, events, applied, first, last, last_line, applied_t, hw, n_pairs, _ = (
                     st.tolist()
                 )
-                cur.items, cur.events, cur.applied, cur.last_line = (
-                    items,
-                    events,
-                    applied,
-                    last_line,
-                )
+                cur.items, cur.events, cur.applied = items, events, applied
+                cur.last_line = last_line
                 cur.first, cur.last = _opt(first), _opt(last)
                 cur.applied_t, cur.high_water = _opt(applied_t), _opt(hw)
                 for j in np.flatnonzero(pos != before).tolist():
@@ -757,9 +760,43 @@ class StoreIngest:
                         known = sid_tickers[sid_list[j]] = set()
                     known.add(names[x])
                 self._apply(cur, b, i, k)
-            if k < n:
+            if k == n:
+                return
+            if k == z:  # the row after a lone gate row
+                i = k
+            elif st[bulk.WHY] == bulk.GATE:
+                if self._gate(cur, b, k, sink):
+                    return
+                i = at_gate = k
+            else:
                 self._rows(cur, b, k, k + 1, sink)
-            i = k + 1
+                i = k + 1
+
+    def _gate(self, cur: _Cursor, b: _Batch, k: int, sink: FusedSink) -> bool:
+        """Row ``k`` (typed, in sequence, within the time guard) reached the gate: count it and
+        run the schedule, as the per-row loop does; True when the sink asked to stop (a delta is
+        then decoded, not applied)."""
+        t = int(b.t[k])
+        if cur.high_water is None or t > cur.high_water:
+            cur.high_water = t
+        cur.items += 1
+        cur.last = t
+        if cur.first is None:
+            cur.first = t
+        cur.sync_out(sink)
+        stop = sink.at_gate(t)
+        cur.gate = sink.gate
+        if not stop:
+            return False
+        kind = int(b.kind[k])
+        cur.unapplied = kind
+        if kind == DELTA:
+            sid = int(b.sid[k])
+            self.decoder._positions[sid] = int(b.seq[k])
+            name = b.names[int(b.tick[k])]
+            self.decoder._sid_tickers.setdefault(sid, set()).add(name)  # type: ignore[arg-type]
+        cur.stopped = True
+        return True
 
     def _apply(self, cur: _Cursor, b: _Batch, a: int, z: int) -> None:
         """Apply typed rows ``[a, z)`` (taken by ``scan_rows``) to the book, in
