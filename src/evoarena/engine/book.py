@@ -871,7 +871,9 @@ class MarketBook:
 
     def stale_tickers(self) -> list[str]:
         """Markets whose book is currently untrusted."""
-        return sorted(t for t, m in self.markets.items() if m.stale)
+        cols = self.columns
+        states = self._states
+        return sorted(states[r].ticker for r in np.flatnonzero(cols.stale[: cols.n]).tolist())
 
     def drain_determined(self) -> list[str]:
         """Markets that became determined since the last call, in the order it happened."""
