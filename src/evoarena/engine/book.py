@@ -460,7 +460,8 @@ class MarketState:
         n = int(c.count[self.row, side])
         if not n:
             return None
-        return int(c.price[self.row, side, n - 1]), int(c.size[self.row, side, n - 1])
+        top = int(c.start[self.row, side]) + n - 1
+        return int(c.price[top]), int(c.size[top])
 
     # -- derived prices -----------------------------------------------------------------------
 
@@ -625,8 +626,8 @@ class BookArrays:
             kernels = engine_kernels()
             load = load_rows_numpy if kernels is None else kernels.load_rows
             load(
-                dirty, cols.price, cols.size, cols.count, cols.close_ms, cols.volume_24h,
-                cols.open_interest, cols.has_book, cols.stale, cols.active,
+                dirty, cols.price, cols.size, cols.start, cols.count, cols.close_ms,
+                cols.volume_24h, cols.open_interest, cols.has_book, cols.stale, cols.active,
                 self.raw, self.fresh, self.tradable, dirty,
             )  # fmt: skip
             cols.dirty[dirty] = False

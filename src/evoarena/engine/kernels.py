@@ -199,6 +199,6 @@ def warm_up() -> None:
     c = ladders.MarketColumns(capacity=2)
     rows = np.arange(1, dtype=np.int64)
     load_rows(
-        rows, c.price, c.size, c.count, c.close_ms, c.volume_24h, c.open_interest, c.has_book,
-        c.stale, c.active, raw, flags, flags.copy(), rows,
+        rows, c.price, c.size, c.start, c.count, c.close_ms, c.volume_24h, c.open_interest,
+        c.has_book, c.stale, c.active, raw, flags, flags.copy(), rows,
     )  # fmt: skip

@@ -1,10 +1,16 @@
 """Every market's bid ladders and hot fields as columns, and the loops that update them.
 
 A :class:`MarketColumns` holds, for each market row (the order the book first heard of the
-markets), both bid ladders as sorted arrays — ``price[row, side, :count[row, side]]`` ascending,
-``size`` beside it, so the best bid is the last level — and the fields the replay's hot rows write
-(open interest, last price) or a view reads (book flags, close time, 24 h volume), with
-:data:`NONE` for a missing value. :class:`~evoarena.engine.book.MarketState` is a view of one row.
+markets), both bid ladders as sorted arrays — ladder ``(row, side)`` is
+``price[start[row, side]:][:count[row, side]]`` ascending, ``size`` beside it, so the best bid
+is the last level — and the fields the replay's hot rows write (open interest, last price) or a
+view reads (book flags, close time, 24 h volume), with :data:`NONE` for a missing value.
+:class:`~evoarena.engine.book.MarketState` is a view of one row.
+
+Each ladder owns a slab of ``room[row, side]`` slots in one shared pool; a ladder that needs more
+moves to a slab at least twice as large at the pool's end. The slabs a ladder left behind hold
+fewer slots than its current one, so the pool stays under twice the live room: memory follows
+the most levels each ladder has held, whatever one hostile market does to its own.
 
 The bulk loops here (:func:`apply_rows`, :func:`load_rows`) are plain Python in numba's subset,
 flat (they call nothing): :mod:`evoarena.engine.kernels` compiles these same functions, and where
@@ -13,6 +19,8 @@ one change at a time, is numpy for the per-event path.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -36,15 +44,15 @@ UNCHANGED_TOP, CHANGED_TOP, IMPOSSIBLE, FULL = 0, 1, -1, -2
 # apply_rows' counters (its ``counts`` argument).
 N_DELTA, N_WITHOUT, N_IMPOSSIBLE, N_TICKER, N_TRADE = range(5)
 
-_LEVELS = 16
-"""Levels per ladder the arrays start with (they double when a ladder needs more)."""
+_LEVELS = 8
+"""Levels each ladder has room for at first (a ladder's slab doubles when it needs more)."""
 
 
 class MarketColumns:
     """The columns of every market of one book (see the module docstring).
 
     Arrays are replaced, not resized in place, when they grow (:meth:`new_row`,
-    :meth:`grow_levels`): read them through this object, never keep one across a change.
+    :meth:`grow_ladder`): read them through this object, never keep one across a change.
     """
 
     __slots__ = (
@@ -57,17 +65,29 @@ class MarketColumns:
         "n",
         "open_interest",
         "price",
+        "room",
         "size",
         "stale",
+        "start",
+        "used",
         "volume_24h",
     )
 
-    def __init__(self, capacity: int = 64, levels: int = _LEVELS) -> None:
+    def __init__(self, capacity: int = 64) -> None:
         cap = max(1, capacity)
         self.n = 0
-        self.price: IntArray = np.zeros((cap, 2, levels), dtype=np.int64)
-        self.size: IntArray = np.zeros((cap, 2, levels), dtype=np.int64)
+        self.price: IntArray = np.zeros(2 * cap * _LEVELS, dtype=np.int64)
+        """The pool of every ladder's prices (see :attr:`start`)."""
+        self.size: IntArray = np.zeros(2 * cap * _LEVELS, dtype=np.int64)
+        """The pool of every ladder's sizes, beside :attr:`price`."""
+        self.used = 0
+        """Pool slots handed out (live slabs and abandoned ones)."""
+        self.start: IntArray = np.zeros((cap, 2), dtype=np.int64)
+        """Where each ladder's slab begins in the pools."""
+        self.room: IntArray = np.zeros((cap, 2), dtype=np.int64)
+        """How many levels each ladder's slab holds."""
         self.count: IntArray = np.zeros((cap, 2), dtype=np.int64)
+        """How many levels each ladder has."""
         self.has_book: BoolArray = np.zeros(cap, dtype=np.bool_)
         self.stale: BoolArray = np.zeros(cap, dtype=np.bool_)
         self.active: BoolArray = np.zeros(cap, dtype=np.bool_)
@@ -79,64 +99,108 @@ class MarketColumns:
         self.open_interest: IntArray = np.full(cap, NONE, dtype=np.int64)
         self.last_price: IntArray = np.full(cap, NONE, dtype=np.int64)
 
-    @property
-    def levels(self) -> int:
-        """Levels each ladder has room for."""
-        return int(self.price.shape[2])
-
     def new_row(self) -> int:
         """A fresh row: empty ladders, no book, every field missing."""
         if self.n == len(self.count):
             self._grow_rows()
         row = self.n
         self.n += 1
+        for side in (NO, YES):
+            self.start[row, side] = self._take(_LEVELS)
+            self.room[row, side] = _LEVELS
         return row
 
     def _grow_rows(self) -> None:
         cap = len(self.count)
-        for name in ("price", "size", "count", "has_book", "stale", "active", "dirty"):
+        for name in ("start", "room", "count", "has_book", "stale", "active", "dirty"):
             old = getattr(self, name)
             setattr(self, name, np.concatenate((old, np.zeros_like(old))))
         for name in ("close_ms", "volume_24h", "open_interest", "last_price"):
             old = getattr(self, name)
             setattr(self, name, np.concatenate((old, np.full(cap, NONE, dtype=np.int64))))
 
-    def grow_levels(self) -> None:
-        """Double the levels every ladder has room for."""
-        cap, _, k = self.price.shape
-        for name in ("price", "size"):
-            old = getattr(self, name)
-            new = np.zeros((cap, 2, 2 * k), dtype=np.int64)
-            new[:, :, :k] = old
-            setattr(self, name, new)
+    def _take(self, k: int) -> int:
+        """``k`` fresh pool slots; where they begin (the pools double when full)."""
+        at = self.used
+        if at + k > len(self.price):
+            grow = max(k, len(self.price))
+            self.price = np.concatenate((self.price, np.zeros(grow, dtype=np.int64)))
+            self.size = np.concatenate((self.size, np.zeros(grow, dtype=np.int64)))
+        self.used = at + k
+        return at
+
+    def grow_ladder(self, row: int, side: int, at_least: int = 0) -> None:
+        """Give ladder ``(row, side)`` a slab of at least twice its room (and ``at_least``)."""
+        room = max(2 * int(self.room[row, side]), at_least)
+        n = int(self.count[row, side])
+        old = int(self.start[row, side])
+        at = self._take(room)
+        self.price[at : at + n] = self.price[old : old + n]
+        self.size[at : at + n] = self.size[old : old + n]
+        self.start[row, side] = at
+        self.room[row, side] = room
 
     def ladder(self, row: int, side: int) -> tuple[list[int], list[int]]:
         """``(prices, sizes)`` of one ladder, ascending by price."""
-        n = int(self.count[row, side])
-        return self.price[row, side, :n].tolist(), self.size[row, side, :n].tolist()
+        at = int(self.start[row, side])
+        end = at + int(self.count[row, side])
+        return self.price[at:end].tolist(), self.size[at:end].tolist()
 
     def set_ladder(self, row: int, side: int, levels: dict[int, int]) -> None:
         """Replace one ladder by ``levels`` (price → size, every size positive)."""
-        while len(levels) > self.levels:
-            self.grow_levels()
+        n = len(levels)
+        if n > self.room[row, side]:
+            self.count[row, side] = 0  # nothing to carry over
+            self.grow_ladder(row, side, n)
         prices = sorted(levels)
-        n = len(prices)
-        self.price[row, side, :n] = prices
-        self.size[row, side, :n] = [levels[p] for p in prices]
+        at = int(self.start[row, side])
+        self.price[at : at + n] = prices
+        self.size[at : at + n] = [levels[p] for p in prices]
         self.count[row, side] = n
 
     def delta(self, row: int, side: int, price: int, delta: int) -> int:
-        """:func:`apply_delta` on this book's arrays (growing them when a ladder is full)."""
+        """:func:`apply_delta` on this book's arrays (growing a ladder that is full)."""
         while True:
-            r = apply_delta(self.price, self.size, self.count, row, side, price, delta)
+            r = apply_delta(
+                self.price, self.size, self.start, self.room, self.count, row, side, price, delta
+            )
             if r != FULL:
                 return r
-            self.grow_levels()
+            self.grow_ladder(row, side)
+
+    def apply(
+        self,
+        apply_rows: Callable[..., int],
+        rows: tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray],
+        a: int,
+        z: int,
+        tally: IntArray,
+        add_market: Callable[[int], int],
+    ) -> None:
+        """Rows ``[a, z)`` of ``rows`` (kind, mrow, tick, side, price, size: see
+        :func:`apply_rows`) through ``apply_rows`` (:func:`apply_rows`, compiled or not), growing
+        a full ladder and adding a market (``mrow[tick] = add_market(tick)``) where it stops."""
+        kind, mrow, tick, side, price, size = rows
+        while True:
+            a = apply_rows(
+                kind, mrow, tick, side, price, size, a, z, self.price, self.size, self.start,
+                self.room, self.count, self.has_book, self.stale, self.dirty, self.last_price,
+                self.open_interest, tally,
+            )  # fmt: skip
+            if a == z:
+                return
+            x = int(tick[a])
+            if kind[a] == DELTA:  # a new level that does not fit
+                self.grow_ladder(int(mrow[x]), int(side[a]))
+            else:  # a ticker or trade of a market not in the book yet
+                mrow[x] = add_market(x)
 
 
 def apply_delta(
     prices: IntArray,
     sizes: IntArray,
+    starts: IntArray,
+    rooms: IntArray,
     counts: IntArray,
     row: int,
     side: int,
@@ -153,8 +217,9 @@ def apply_delta(
     a new level does not fit.
     """
     n = int(counts[row, side])
-    ps = prices[row, side]
-    ss = sizes[row, side]
+    at = int(starts[row, side])
+    ps = prices[at : at + int(rooms[row, side])]
+    ss = sizes[at : at + len(ps)]
     lo = int(ps[:n].searchsorted(price)) if n else 0  # the first level at or above ``price``
     found = lo < n and int(ps[lo]) == price
     top = lo == n or (found and lo == n - 1)  # at or above the best level
@@ -192,6 +257,8 @@ def apply_rows(  # noqa: C901 - one flat compiled loop: numba inlines nothing it
     z: int,
     prices: IntArray,
     sizes: IntArray,
+    starts: IntArray,
+    rooms: IntArray,
     counts: IntArray,
     has_book: BoolArray,
     stale: BoolArray,
@@ -212,7 +279,6 @@ def apply_rows(  # noqa: C901 - one flat compiled loop: numba inlines nothing it
 
     The level update is :func:`apply_delta`'s, inlined (a compiled loop calls nothing).
     """
-    cap = prices.shape[2]
     for i in range(a, z):
         k = kind[i]
         r = mrow[tick[i]]
@@ -224,36 +290,37 @@ def apply_rows(  # noqa: C901 - one flat compiled loop: numba inlines nothing it
             s = side[i]
             p = price[i]
             n = counts[r, s]
+            b = starts[r, s]
             lo = 0
             hi = n
             while lo < hi:
                 mid = (lo + hi) // 2
-                if prices[r, s, mid] < p:
+                if prices[b + mid] < p:
                     lo = mid + 1
                 else:
                     hi = mid
-            found = lo < n and prices[r, s, lo] == p
+            found = lo < n and prices[b + lo] == p
             top = lo == n or (found and lo == n - 1)  # at or above the best level
-            new = (sizes[r, s, lo] if found else 0) + size[i]
+            new = (sizes[b + lo] if found else 0) + size[i]
             if new > 0:
                 if found:
-                    sizes[r, s, lo] = new
+                    sizes[b + lo] = new
                 else:
-                    if n == cap:
+                    if n == rooms[r, s]:
                         return i
-                    for j in range(n, lo, -1):
-                        prices[r, s, j] = prices[r, s, j - 1]
-                        sizes[r, s, j] = sizes[r, s, j - 1]
-                    prices[r, s, lo] = p
-                    sizes[r, s, lo] = new
+                    for j in range(b + n, b + lo, -1):
+                        prices[j] = prices[j - 1]
+                        sizes[j] = sizes[j - 1]
+                    prices[b + lo] = p
+                    sizes[b + lo] = new
                     counts[r, s] = n + 1
                 if top:
                     dirty[r] = True
             elif new == 0:
                 if found:
-                    for j in range(lo, n - 1):
-                        prices[r, s, j] = prices[r, s, j + 1]
-                        sizes[r, s, j] = sizes[r, s, j + 1]
+                    for j in range(b + lo, b + n - 1):
+                        prices[j] = prices[j + 1]
+                        sizes[j] = sizes[j + 1]
                     counts[r, s] = n - 1
                     if lo == n - 1:
                         dirty[r] = True
@@ -279,6 +346,7 @@ def load_rows(
     rows: IntArray,
     prices: IntArray,
     sizes: IntArray,
+    starts: IntArray,
     counts: IntArray,
     close_ms: IntArray,
     volume_24h: IntArray,
@@ -301,14 +369,14 @@ def load_rows(
         ny = counts[r, 1]
         nn = counts[r, 0]
         if ny > 0:
-            raw[d, 0] = prices[r, 1, ny - 1]
-            raw[d, 2] = sizes[r, 1, ny - 1]
+            raw[d, 0] = prices[starts[r, 1] + ny - 1]
+            raw[d, 2] = sizes[starts[r, 1] + ny - 1]
         else:
             raw[d, 0] = nan
             raw[d, 2] = nan
         if nn > 0:
-            raw[d, 1] = prices[r, 0, nn - 1]
-            raw[d, 3] = sizes[r, 0, nn - 1]
+            raw[d, 1] = prices[starts[r, 0] + nn - 1]
+            raw[d, 3] = sizes[starts[r, 0] + nn - 1]
         else:
             raw[d, 1] = nan
             raw[d, 3] = nan
@@ -327,6 +395,7 @@ def load_rows_numpy(
     rows: IntArray,
     prices: IntArray,
     sizes: IntArray,
+    starts: IntArray,
     counts: IntArray,
     close_ms: IntArray,
     volume_24h: IntArray,
@@ -342,9 +411,9 @@ def load_rows_numpy(
     """:func:`load_rows` in a few numpy calls (where numba is unavailable): the same values."""
     for col, side in ((0, YES), (1, NO)):
         n = counts[rows, side]
-        top = np.maximum(n - 1, 0)
-        best = prices[rows, side, top].astype(np.float64)
-        size = sizes[rows, side, top].astype(np.float64)
+        top = starts[rows, side] + np.maximum(n - 1, 0)
+        best = prices[top].astype(np.float64)
+        size = sizes[top].astype(np.float64)
         best[n == 0] = np.nan
         size[n == 0] = np.nan
         raw[dest, col] = best

@@ -28,7 +28,4 @@ def warm_up() -> None:
     )
     c = ladders.MarketColumns(capacity=2)
     tally = np.zeros(5, dtype=np.int64)
-    apply_rows(
-        ints, ints - 1, ints, ints, ints, ints, 0, 2, c.price, c.size, c.count, c.has_book,
-        c.stale, c.dirty, c.last_price, c.open_interest, tally,
-    )  # fmt: skip
+    c.apply(apply_rows, (ints, ints - 1, ints, ints, ints, ints), 0, 2, tally, lambda x: 0)

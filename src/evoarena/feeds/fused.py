@@ -333,21 +333,12 @@ class FusedIngest:
         apply = _apply_rows()
 
         def flush() -> None:
-            cols = book.columns
             kind_, row_, side_, price_, size_ = (np.array(col, dtype=np.int64) for col in pending)
             for col in pending:
                 col.clear()
-            rows = np.arange(-1, cols.n, dtype=np.int64)  # row + 1 → row (0: not in the book)
-            a, z = 0, len(kind_)
-            while True:
-                a = apply(
-                    kind_, rows, row_, side_, price_, size_, a, z, cols.price, cols.size,
-                    cols.count, cols.has_book, cols.stale, cols.dirty, cols.last_price,
-                    cols.open_interest, tally,
-                )  # fmt: skip
-                if a == z:
-                    return
-                cols.grow_levels()  # a new level that does not fit
+            rows = np.arange(-1, book.columns.n, dtype=np.int64)  # row + 1 → row (0: none)
+            columns = (kind_, rows, row_, side_, price_, size_)
+            book.columns.apply(apply, columns, 0, len(kind_), tally, _no_market)
 
         def sync_out() -> None:
             if pending[0]:
@@ -587,6 +578,12 @@ class FusedIngest:
             self.decoder, book, n_delta, n_ticker, n_trade, without_book, impossible, unapplied
         )
         return stopped
+
+
+def _no_market(x: int) -> int:
+    """The fused loop adds a market before its row is queued: never called."""
+    msg = f"row of market {x} queued before the market was added"
+    raise AssertionError(msg)
 
 
 def _apply_rows() -> Callable[..., int]:

@@ -802,24 +802,13 @@ class StoreIngest:
         """Apply typed rows ``[a, z)`` (taken by ``scan_rows``) to the book, in
         :func:`~evoarena.engine.ladders.apply_rows` (compiled where numba is available)."""
         book = self.book
-        cols = book.columns
-        mrow = b.rows_in(book)
-        kind, tick = b.kind, b.tick
-        apply = _apply_rows()
-        tally = cur.tally
-        while True:
-            a = apply(
-                kind, mrow, tick, b.side, b.price, b.size, a, z, cols.price, cols.size,
-                cols.count, cols.has_book, cols.stale, cols.dirty, cols.last_price,
-                cols.open_interest, tally,
-            )  # fmt: skip
-            if a == z:
-                return
-            x = int(tick[a])
-            if kind[a] == DELTA:  # a new level that does not fit
-                cols.grow_levels()
-            else:  # a ticker or trade of a market not in the book yet
-                mrow[x] = book.market(b.names[x]).row  # type: ignore[arg-type]
+        names = b.names
+
+        def add_market(x: int) -> int:
+            return book.market(names[x]).row  # type: ignore[arg-type]
+
+        rows = (b.kind, b.rows_in(book), b.tick, b.side, b.price, b.size)
+        book.columns.apply(_apply_rows(), rows, a, z, cur.tally, add_market)
 
     def _rows(  # noqa: C901 - the per-row loop kept flat, as the JSON path's
         self, cur: _Cursor, b: _Batch, a: int, z: int, sink: FusedSink

@@ -83,7 +83,7 @@ def _ladders(cols: MarketColumns) -> dict[tuple[int, int], dict[int, int]]:
 
 
 def _columns() -> MarketColumns:
-    cols = MarketColumns(capacity=1, levels=2)  # grows both ways
+    cols = MarketColumns(capacity=1)  # grows both ways (rows, and ladders past 8 levels)
     for _ in range(ROWS):
         row = cols.new_row()
         cols.has_book[row] = True
@@ -127,7 +127,7 @@ def _bulk(apply: Any, rows: list[tuple[int, int, int, int, int]]) -> tuple[Any, 
     """Every row through ``apply`` (growing, adding markets where it stops, as the store does),
     two rows per call; returns the columns, the market rows, the counts and, after each call,
     the rows flagged dirty (then unflagged)."""
-    cols = MarketColumns(capacity=1, levels=2)
+    cols = MarketColumns(capacity=1)
     cols.new_row()
     cols.has_book[0] = True  # the other markets join when a ticker or trade names them
     mrow = np.full(ROWS + 1, -1, dtype=np.int64)
@@ -137,20 +137,15 @@ def _bulk(apply: Any, rows: list[tuple[int, int, int, int, int]]) -> tuple[Any, 
     )
     tally = np.zeros(5, dtype=np.int64)
     dirty = []
+
+    def add_market(x: int) -> int:
+        row = cols.new_row()
+        cols.has_book[row] = True
+        return row
+
     for start in range(0, len(rows), 2):
-        a, z = start, min(start + 2, len(rows))
-        while True:
-            a = apply(
-                kind, mrow, tick, side, price, size, a, z, cols.price, cols.size, cols.count,
-                cols.has_book, cols.stale, cols.dirty, cols.last_price, cols.open_interest, tally,
-            )  # fmt: skip
-            if a == z:
-                break
-            if kind[a] == DELTA:
-                cols.grow_levels()
-            else:
-                mrow[tick[a]] = row = cols.new_row()
-                cols.has_book[row] = True
+        columns = (kind, mrow, tick, side, price, size)
+        cols.apply(apply, columns, start, min(start + 2, len(rows)), tally, add_market)
         dirty.append(np.flatnonzero(cols.dirty).tolist())
         cols.dirty[:] = False
     return cols, mrow, tally, dirty
@@ -221,13 +216,14 @@ def test_load_rows_compiled_and_numpy_agree(seed: int) -> None:
     kernels = engine_kernels()
     assert kernels is not None
     rng = np.random.default_rng(seed)
-    cols = MarketColumns(capacity=4, levels=4)
+    cols = MarketColumns(capacity=4)
     for _ in range(12):
-        cols.new_row()
+        row = cols.new_row()
+        for side in (0, 1):
+            k = int(rng.integers(0, 12))
+            prices = rng.choice(1_000_000, size=k, replace=False) + 1
+            cols.set_ladder(row, side, {int(p): int(rng.integers(1, 10**9)) for p in prices})
     n = cols.n
-    cols.count[:n] = rng.integers(0, 5, size=(n, 2))
-    cols.price[:n] = np.sort(rng.integers(1, 1_000_000, size=(n, 2, cols.levels)), axis=2)
-    cols.size[:n] = rng.integers(1, 10**9, size=(n, 2, cols.levels))
     for field in (cols.close_ms, cols.volume_24h, cols.open_interest):
         field[:n] = np.where(rng.random(n) < 0.3, NONE, rng.integers(0, 2**50, size=n))
     for flag in (cols.has_book, cols.stale, cols.active):
@@ -239,13 +235,40 @@ def test_load_rows_compiled_and_numpy_agree(seed: int) -> None:
         fresh = np.zeros(n, dtype=np.bool_)
         tradable = np.zeros(n, dtype=np.bool_)
         load(
-            rows, cols.price, cols.size, cols.count, cols.close_ms, cols.volume_24h,
+            rows, cols.price, cols.size, cols.start, cols.count, cols.close_ms, cols.volume_24h,
             cols.open_interest, cols.has_book, cols.stale, cols.active, raw, fresh, tradable, rows,
         )  # fmt: skip
         out.append((raw.tobytes(), fresh.tolist(), tradable.tolist()))
     assert out[0] == out[1] == out[2]
     raw = np.frombuffer(out[0][0]).reshape(n, 7)
     for r in rows.tolist():
-        k = int(cols.count[r, 1])
-        want = np.nan if k == 0 else float(cols.price[r, 1, k - 1])
+        prices, _ = cols.ladder(r, 1)
+        want = float(prices[-1]) if prices else np.nan
         assert (np.isnan(want) and np.isnan(raw[r, 0])) or raw[r, 0] == want
+
+
+def test_one_deep_ladder_costs_its_own_levels_not_every_markets() -> None:
+    """A hostile market with thousands of levels grows its own slab, not every market's; the
+    pool stays within a small multiple of the levels held, and every ladder that moved to a
+    larger slab keeps its levels."""
+    cols = MarketColumns()
+    rng = np.random.default_rng(5)
+    oracle: dict[tuple[int, int], dict[int, int]] = {}
+    for _ in range(200):
+        row = cols.new_row()
+        for side in (0, 1):
+            levels = {int(p): 100 for p in rng.choice(10**6, size=5, replace=False) + 1}
+            cols.set_ladder(row, side, levels)
+            oracle[row, side] = levels
+    for k in range(1, 6001):  # one market, 6,000 levels
+        assert cols.delta(7, 1, k, 3) in (CHANGED_TOP, UNCHANGED_TOP)
+        oracle[7, 1][k] = oracle[7, 1].get(k, 0) + 3
+    for row in range(0, 200, 3):  # many ladders move to larger slabs
+        for k in range(40):
+            cols.delta(row, 0, 2_000_000 + k, 1)
+            oracle[row, 0][2_000_000 + k] = 1
+    held = sum(len(v) for v in oracle.values())
+    assert len(cols.price) <= 8 * held
+    for (row, side), levels in oracle.items():
+        prices, sizes = cols.ladder(row, side)
+        assert dict(zip(prices, sizes, strict=True)) == levels
