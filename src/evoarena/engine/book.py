@@ -942,12 +942,13 @@ class MarketBook:
         if isinstance(ev, BookDelta):
             c.deltas += 1
             m = self.markets.get(ev.ticker)
-            if m is None or not m.has_book or m.stale:
+            cols = self.columns
+            if m is None or not cols.has_book[m.row] or cols.stale[m.row]:
                 c.deltas_without_book += 1
             elif not m._apply_delta(ev.side, ev.price, ev.delta):
                 c.impossible_deltas += 1
-                m.stale = True
-                self.dirty.add(m)
+                cols.stale[m.row] = True
+                cols.dirty[m.row] = True
         elif isinstance(ev, BookSnapshot):
             c.snapshots += 1
             self.market(ev.ticker)._set_ladders(ev.yes_bids, ev.no_bids)

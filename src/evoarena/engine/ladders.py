@@ -216,14 +216,15 @@ def apply_delta(
     change below it, :data:`IMPOSSIBLE` for a negative size, :data:`FULL` (nothing changed) when
     a new level does not fit.
     """
-    n = int(counts[row, side])
-    at = int(starts[row, side])
-    ps = prices[at : at + int(rooms[row, side])]
-    ss = sizes[at : at + len(ps)]
+    n = counts.item(row, side)
+    at = starts.item(row, side)
+    end = at + rooms.item(row, side)
+    ps = prices[at:end]
+    ss = sizes[at:end]
     lo = int(ps[:n].searchsorted(price)) if n else 0  # the first level at or above ``price``
-    found = lo < n and int(ps[lo]) == price
+    found = lo < n and ps.item(lo) == price
     top = lo == n or (found and lo == n - 1)  # at or above the best level
-    new = (int(ss[lo]) if found else 0) + delta
+    new = (ss.item(lo) if found else 0) + delta
     if new > 0:
         if found:
             ss[lo] = new
