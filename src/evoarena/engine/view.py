@@ -246,6 +246,15 @@ class MarketView:
             return self._tickers[i]
         return self._states[self._sel[i]].ticker
 
+    def tickers_at(self, indices: Iterable[int]) -> list[str]:
+        """The tickers of the markets ``indices`` (without listing them all)."""
+        if self._tickers is not None:
+            tickers = self._tickers
+            return [tickers[i] for i in indices]
+        states = self._states
+        sel = self._sel
+        return [states[sel[i]].ticker for i in indices]
+
     @classmethod
     def build(
         cls,

@@ -32,6 +32,7 @@ loop.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import random
@@ -48,8 +49,9 @@ from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
-    PairRules,
+    IntArray,
     PopulationParams,
+    SignalArray,
     category_table,
     market_filter,
     pair_kernels,
@@ -75,11 +77,13 @@ class GeneticBot:
         "_budget_ppb",
         "_cat_key",
         "_cat_table",
+        "_flip_prob",
         "_loss_ppb",
         "_price_high",
         "_price_high_micros",
         "_price_low",
         "_price_low_micros",
+        "_side",
         "genome",
         "params",
         "rng",
@@ -100,6 +104,15 @@ class GeneticBot:
         # negative (cash and open costs are not).
         self._budget_ppb = round(min(p.bankroll_fraction, p.max_single_market_pct) * PPB)
         self._loss_ppb = round(p.daily_loss_limit_pct * PPB)
+        # choose_side's decision before the flip: a side fixed by the bias, or None (the signal's).
+        self._side: Side | None = (
+            Side.NO
+            if p.side_bias < SIDE_BIAS_NO_BELOW
+            else Side.YES
+            if p.side_bias > SIDE_BIAS_YES_ABOVE
+            else None
+        )
+        self._flip_prob = p.side_flip_prob
         self._cat_key: list[str] | None = None
         self._cat_table: BoolArray | None = None
 
@@ -193,18 +206,58 @@ class GeneticBot:
         """Walk the candidates (from :meth:`candidates`) in order and buy; returns the fills."""
         if not indices:
             return 0
-        acct = exchange.account(self.bot_id)
+        return self._walk(
+            exchange,
+            now_ms,
+            exchange.account(self.bot_id),
+            view.tickers_at(indices),
+            view.yes_ask[indices].tolist(),
+            view.no_ask[indices].tolist(),
+            signals,
+            0,
+            len(indices),
+        )
+
+    def _walk(
+        self,
+        exchange: PaperExchange,
+        now_ms: int,
+        acct: BotAccount,
+        tickers: list[str],
+        yes_asks: list[float],
+        no_asks: list[float],
+        signals: list[int],
+        start: int,
+        stop: int,
+    ) -> int:
+        """:meth:`execute` over the candidates ``start:stop`` of flat lists (tickers, asks in
+        dollars, signals), ``acct`` the bot's account; returns the fills.
+
+        :meth:`choose_side` and :meth:`order_budget` inlined: one random draw per candidate not
+        held, the budget computed when first needed and again after each fill (nothing else
+        changes the account meanwhile).
+        """
         held = acct.open_positions
+        yes, no = Side.YES, Side.NO
+        draw = self.rng.random
+        fixed = self._side
+        flip = self._flip_prob
+        low = self._price_low
+        high = self._price_high
+        budget = -1  # not computed yet (a budget is never negative)
         trades = 0
-        for i, sig in zip(indices, signals, strict=True):
-            ticker = view.ticker(i)
+        for p in range(start, stop):
+            ticker = tickers[p]
             if ticker in held:
                 continue
-            side = self.choose_side(sig)
-            ask = float(view.yes_ask[i] if side is Side.YES else view.no_ask[i])
-            if not self._price_low <= ask <= self._price_high:
+            side = fixed or (yes if signals[p] == SIGNAL_YES else no)
+            if draw() < flip:
+                side = no if side is yes else yes
+            ask = yes_asks[p] if side is yes else no_asks[p]
+            if not low <= ask <= high:
                 continue  # also skips a missing (NaN) ask
-            budget = self.order_budget(acct)
+            if budget < 0:
+                budget = min(acct.equity * self._budget_ppb // PPB, acct.cash)
             if budget < CENT:
                 break
             if budget < ask * PRICE_ONE - 0.5:
@@ -212,7 +265,7 @@ class GeneticBot:
                 # the exchange would refuse the order, changing nothing; skip the call.
                 continue
             result = exchange.buy(
-                self.bot_id,
+                self.genome.id,
                 ticker,
                 side,
                 budget,
@@ -224,6 +277,7 @@ class GeneticBot:
                 trades += 1
                 if self.at_limit(acct):
                     break
+                budget = -1
         return trades
 
     # -- persistence --------------------------------------------------------------------------
@@ -259,8 +313,9 @@ def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
-_Subset = tuple[PopulationParams | PairRules, BoolArray]
-"""What a group of bots is evaluated with (see :meth:`_Population.subset`)."""
+_Subset = tuple[PopulationParams, BoolArray]
+"""What a group of bots is evaluated with on the dense path (see :meth:`_Population.subset`)."""
+_changes = operator.attrgetter("changes")
 
 
 class _Population:
@@ -276,6 +331,7 @@ class _Population:
         "_exchange",
         "accounts",
         "active",
+        "active_rows",
         "bots",
         "cat_key",
         "cat_tables",
@@ -302,6 +358,7 @@ class _Population:
         self.seen: list[int] = []
         self.limited: list[bool] = []
         self.active: list[int] = []
+        self.active_rows: IntArray = np.zeros(0, dtype=np.int64)
         self.sub_rows: list[int] | None = None
         self.sub: _Subset = (self.params, self.cat_tables)
 
@@ -317,7 +374,8 @@ class _Population:
         return self.cat_tables
 
     def active_bots(self, exchange: PaperExchange, now_ms: int) -> list[int]:
-        """Indices of the bots not at a limit at ``now_ms``, every account rolled to that day.
+        """Indices of the bots not at a limit at ``now_ms``, every account rolled to that day
+        (also as an int64 array, :attr:`active_rows`).
 
         The same answer as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
         bot; accounts open on first call, in bot order, as :meth:`PaperExchange.account` does.
@@ -329,6 +387,8 @@ class _Population:
             self.rolled_day = None
             self.seen = [-1] * len(self.bots)
             self.limited = [False] * len(self.bots)
+            self.active = []
+            self.active_rows = np.zeros(0, dtype=np.int64)
         accounts = self.accounts
         day = now_ms // DAY_MS
         if day != self.rolled_day:
@@ -337,30 +397,30 @@ class _Population:
             for acct in accounts:
                 acct.roll_to(now_ms)
             self.rolled_day = day
-        changes = [a.changes for a in accounts]
+        changes = list(map(_changes, accounts))
         if changes != self.seen:
             limited = self.limited
             bots = self.bots
-            for i, (c, s) in enumerate(zip(changes, self.seen, strict=True)):
-                if c != s:
-                    limited[i] = bots[i].at_limit(accounts[i])
+            everyone = range(len(bots))
+            for i in itertools.compress(everyone, map(operator.ne, changes, self.seen)):
+                limited[i] = bots[i].at_limit(accounts[i])
             self.seen = changes
-            self.active = [i for i, lim in enumerate(limited) if not lim]
+            active = list(itertools.compress(everyone, map(operator.not_, limited)))
+            if active != self.active:
+                self.active = active
+                self.active_rows = np.array(active, dtype=np.int64)
         return self.active
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
-        """What the bots ``rows`` (increasing) are evaluated with, kept while they are the same:
-        their :class:`PairRules` when the population's are exact, else their parameter columns,
-        and their category tables."""
+        """The parameter columns and category tables of the bots ``rows`` (increasing), for the
+        dense rules; kept while the rows are the same."""
         tables = self.category_tables(view)
         if rows != self.sub_rows:
-            rules = self.params.rules
-            everyone = len(rows) == self.params.n
-            at = np.array(rows, dtype=np.intp)
-            params: PopulationParams | PairRules = (
-                self.params if rules is None or not rules.exact else rules
-            )
-            self.sub = (params, tables) if everyone else (params.take(at), tables[at])
+            if len(rows) == self.params.n:
+                self.sub = (self.params, tables)
+            else:
+                at = np.array(rows, dtype=np.intp)
+                self.sub = (self.params.take(at), tables[at])
             self.sub_rows = list(rows)
         return self.sub
 
@@ -388,47 +448,48 @@ def population_candidates(
     bots: Sequence[GeneticBot], view: MarketView
 ) -> list[tuple[list[int], list[int]]]:
     """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
-    out: list[tuple[list[int], list[int]]] = [([], []) for _ in bots]
-    for j, idx, sigs in _candidates(_population(bots), list(range(len(bots))), view):
-        out[j] = (idx, sigs)
-    return out
-
-
-def _candidates(
-    pop: _Population, rows: list[int], view: MarketView
-) -> list[tuple[int, list[int], list[int]]]:
-    """``(j, indices, signals)`` for each ``j``-th of the population's bots ``rows`` (increasing)
-    that has candidates, in that order; the lists are :meth:`GeneticBot.candidates`'."""
-    n_markets = len(view)
-    if not rows or n_markets == 0:
-        return []
-    params, tables = pop.subset(rows, view)
-    if isinstance(params, PairRules) and pair_kernels() is not None:
-        r, cols, sigs, counts = population_pairs_of(params, view, tables)
-        if not len(r):
-            return []
-    else:
-        if isinstance(params, PairRules):  # no compiled kernels here: the dense rules
-            params = pop.params if len(rows) == pop.params.n else pop.params.take(np.array(rows))
-        sig = population_signals_of(params, view)
-        ok = sig != 0
-        if not ok.any():
-            return []
-        ok &= population_filter_of(params, view, tables)
-        flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
-        r = flat // n_markets
-        cols = flat - r * n_markets
-        sigs = sig.reshape(-1)[flat]
-        counts = np.bincount(r, minlength=len(rows))
+    rows = list(range(len(bots)))
+    found = _candidates(_population(bots), rows, np.array(rows, dtype=np.int64), view)
+    if found is None:
+        return [([], []) for _ in bots]
+    cols, sigs, counts = found
     col_list = cols.tolist()
     sig_list = sigs.tolist()
     out = []
     a = 0
-    for j, c in enumerate(counts.tolist()):
-        if c:
-            out.append((j, col_list[a : a + c], sig_list[a : a + c]))
-            a += c
+    for c in counts.tolist():
+        out.append((col_list[a : a + c], sig_list[a : a + c]))
+        a += c
     return out
+
+
+def _candidates(
+    pop: _Population, rows: list[int], at: IntArray, view: MarketView
+) -> tuple[IntArray, SignalArray, IntArray] | None:
+    """``(markets, signals, counts)`` of the population's bots ``rows`` (increasing; ``at`` the
+    same as an int64 array): every bot's :meth:`GeneticBot.candidates` concatenated in that
+    order, and how many each has (one entry per row); ``None`` when there are none."""
+    n_markets = len(view)
+    if not rows or n_markets == 0:
+        return None
+    rules = pop.params.rules
+    if rules is not None and rules.exact and pair_kernels() is not None:
+        _, cols, sigs, counts = population_pairs_of(rules, view, pop.category_tables(view), at)
+        if not len(cols):
+            return None
+        return cols, sigs, counts
+    # No compiled kernels here (or rules they cannot take exactly): the dense rules.
+    params, tables = pop.subset(rows, view)
+    sig = population_signals_of(params, view)
+    ok = sig != 0
+    if not ok.any():
+        return None
+    ok &= population_filter_of(params, view, tables)
+    flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
+    if not len(flat):
+        return None
+    r = flat // n_markets
+    return flat - r * n_markets, sig.reshape(-1)[flat], np.bincount(r, minlength=len(rows))
 
 
 def run_population_tick(
@@ -439,7 +500,8 @@ def run_population_tick(
     Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
     other's fills), but the filters and signals of all bots not at a limit are evaluated together
     (:func:`_candidates`), from parameter arrays kept while the population is the same,
-    and limits are re-checked only for accounts that changed (see :class:`_Population`).
+    limits are re-checked only for accounts that changed (see :class:`_Population`), and the
+    candidates' tickers and asks are read once for the whole population.
     """
     pop = _population(bots)
     active = pop.active_bots(exchange, now_ms)
@@ -448,7 +510,22 @@ def run_population_tick(
             b.execute(view, exchange, now_ms, *b.candidates(view))
             for b in (bots[i] for i in active)
         )
-    return sum(
-        bots[active[j]].execute(view, exchange, now_ms, idx, sigs)
-        for j, idx, sigs in _candidates(pop, active, view)
-    )
+    found = _candidates(pop, active, pop.active_rows, view)
+    if found is None:
+        return 0
+    cols, sigs, counts = found
+    tickers = view.tickers_at(cols.tolist())
+    yes_asks = view.yes_ask[cols].tolist()
+    no_asks = view.no_ask[cols].tolist()
+    sig_list = sigs.tolist()
+    accounts = pop.accounts
+    with_any = np.flatnonzero(counts)
+    fills = 0
+    a = 0
+    for j, c in zip(with_any.tolist(), counts[with_any].tolist(), strict=True):
+        i = active[j]
+        fills += bots[i]._walk(
+            exchange, now_ms, accounts[i], tickers, yes_asks, no_asks, sig_list, a, a + c
+        )
+        a += c
+    return fills

@@ -43,6 +43,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 @njit(cache=True, nogil=True)
 def filter_pairs(
+    rows: IntArray,
     floats: FloatArray,
     sources: IntArray,
     tables: BoolArray,
@@ -60,18 +61,21 @@ def filter_pairs(
     to ``out_bots``/``out_markets`` (room for every pair), and the positions of the
     momentum bots' pairs to ``momentum_pairs``. Returns (pairs, momentum pairs).
 
+    The bots are the columns ``rows`` (increasing) of ``floats``, ``sources`` and ``tables``;
+    ``out_bots`` holds a bot's position ``j`` in ``rows``, not its column.
+
     The filter: hours to expiry within the bot's window, volume and open interest not below its
     minimums (NaN, unreported, passes), one side's ask within its price bounds, the category
-    allowed. Per bot, one tight pass over the markets marks those passing the comparisons (a
-    loop the compiler keeps free of stores that depend on earlier iterations), a second keeps
+    allowed. Per bot, one tight pass over the markets marks those passing the comparisons
+    (non-short-circuit ``&``/``|`` over booleans, so the compiler vectorizes it), a second keeps
     the marked ones whose category the bot allows.
     """
-    n_bots = floats.shape[1]
     n = hours.shape[0]
-    passing = np.empty(n, dtype=np.uint8)
+    passing = np.empty(n, dtype=np.bool_)
     k = 0
     km = 0
-    for b in range(n_bots):
+    for j in range(rows.shape[0]):
+        b = rows[j]
         min_h = floats[F_MIN_H, b]
         max_h = floats[F_MAX_H, b]
         min_v = floats[F_MIN_VOL, b]
@@ -82,19 +86,18 @@ def filter_pairs(
             h = hours[m]
             ya = yes_ask[m]
             na = no_ask[m]
-            ok = (
-                h >= min_h
-                and h <= max_h
-                and not volume[m] < min_v
-                and not interest[m] < min_oi
-                and ((ya >= lo and ya <= hi) or (na >= lo and na <= hi))
+            passing[m] = (
+                (h >= min_h)
+                & (h <= max_h)
+                & (not volume[m] < min_v)
+                & (not interest[m] < min_oi)
+                & (((ya >= lo) & (ya <= hi)) | ((na >= lo) & (na <= hi)))
             )
-            passing[m] = 1 if ok else 0
         momentum = sources[b] == SRC_MOMENTUM
         allowed = tables[b]
         for m in range(n):
             if passing[m] and allowed[slots[m]]:
-                out_bots[k] = b
+                out_bots[k] = j
                 out_markets[k] = m
                 if momentum:
                     momentum_pairs[km] = k
@@ -105,6 +108,7 @@ def filter_pairs(
 
 @njit(cache=True, nogil=True)
 def signal_pairs(
+    rows: IntArray,
     floats: FloatArray,
     ints: IntArray,
     yes_ask: FloatArray,
@@ -123,7 +127,9 @@ def signal_pairs(
 ) -> int:
     """Evaluate the signal of the first ``n_pairs`` pairs and keep those where it fires:
     compacted in place in ``bots``/``markets``, their signals (+1 YES, −1 NO) in
-    ``out_signals``, each bot's number in ``counts``. Returns how many were kept.
+    ``out_signals``, each bot's number in ``counts``. Returns how many were kept. As in
+    :func:`filter_pairs`, ``bots`` and ``counts`` are by position in ``rows``, the bots'
+    columns of ``floats`` and ``ints``.
 
     ``momenta[p]`` is pair ``p``'s momentum where its bot is a momentum bot; a mean-reversion
     pair reads its market's z-score, computed here as :meth:`MarketView.zscore_at` does from
@@ -131,7 +137,8 @@ def signal_pairs(
     """
     k = 0
     for p in range(n_pairs):
-        b = bots[p]
+        j = bots[p]
+        b = rows[j]
         m = markets[p]
         ya = yes_ask[m]
         na = no_ask[m]
@@ -162,9 +169,9 @@ def signal_pairs(
             out_signals[k] = -1
         else:
             continue
-        bots[k] = b
+        bots[k] = j
         markets[k] = m
-        counts[b] += 1
+        counts[j] += 1
         k += 1
     return k
 
@@ -177,11 +184,12 @@ def warm_up() -> None:
     values = np.zeros(1)
     counts = np.zeros(1, dtype=np.int64)
     pairs = np.zeros(2, dtype=np.int64)
+    rows = np.zeros(1, dtype=np.int64)
     k, _ = filter_pairs(
-        floats, ints[I_SOURCE], np.ones((1, 1), dtype=np.bool_), counts, values, values, values,
-        values, values, pairs, pairs.copy(), pairs.copy(),
+        rows, floats, ints[I_SOURCE], np.ones((1, 1), dtype=np.bool_), counts, values, values,
+        values, values, values, pairs, pairs.copy(), pairs.copy(),
     )  # fmt: skip
     signal_pairs(
-        floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
+        rows, floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
         pairs.copy(), k, np.zeros(1, dtype=np.int8), counts,
     )  # fmt: skip

@@ -436,24 +436,32 @@ def pair_kernels() -> ModuleType | None:
 
 
 def population_pairs_of(
-    rules: PairRules, view: MarketView, categories_allowed: BoolArray
+    rules: PairRules,
+    view: MarketView,
+    categories_allowed: BoolArray,
+    rows: IntArray | None = None,
 ) -> tuple[IntArray, IntArray, SignalArray, IntArray]:
     """``(bots, markets, signals, counts)``: every pair where :func:`population_filter_of`
     passes and :func:`population_signals_of` fires, in row-major (bot, then market) order, and
     how many pairs each bot has.
 
     Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
-    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. Two
-    compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
-    :func:`pair_kernels`): the filter over every pair, then the signals over the pairs that
-    pass; the momenta of the momentum bots' pairs are read from ``view`` in between.
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. With
+    ``rows`` (increasing int64 positions), only those bots of ``rules`` and
+    ``categories_allowed`` are evaluated, as if :meth:`PairRules.take` had selected them first:
+    ``bots`` are positions in ``rows`` and ``counts`` has one entry per row. Two compiled passes
+    (:mod:`evoarena.evolution.kernels`, which must be available: see :func:`pair_kernels`): the
+    filter over every pair, then the signals over the pairs that pass; the momenta of the
+    momentum bots' pairs are read from ``view`` in between.
     """
     kernels = pair_kernels()
     if kernels is None:
         msg = "the compiled pair kernels are unavailable (see pair_kernels)"
         raise RuntimeError(msg)
+    if rows is None:
+        rows = np.arange(rules.floats.shape[1], dtype=np.int64)
     n = len(view)
-    n_bots = rules.floats.shape[1]
+    n_bots = len(rows)
     capacity = n_bots * n
     bots = np.empty(capacity, dtype=np.int64)
     markets = np.empty(capacity, dtype=np.int64)
@@ -461,6 +469,7 @@ def population_pairs_of(
     yes_ask = view.yes_ask
     no_ask = view.no_ask
     k, km = kernels.filter_pairs(
+        rows,
         rules.floats,
         rules.ints[I_SOURCE],
         categories_allowed,
@@ -477,11 +486,12 @@ def population_pairs_of(
     momenta = np.empty(k)
     if km:
         at = momentum_pairs[:km]
-        momenta[at] = view.momentum_at(rules.ints[I_LOOKBACK][bots[at]], markets[at])
+        momenta[at] = view.momentum_at(rules.ints[I_LOOKBACK][rows[bots[at]]], markets[at])
     ask_micros, hist_len, sums, squares = view.zscore_inputs()
     signals = np.empty(k, dtype=np.int8)
     counts = np.zeros(n_bots, dtype=np.int64)
     kept = kernels.signal_pairs(
+        rows,
         rules.floats,
         rules.ints,
         yes_ask,
