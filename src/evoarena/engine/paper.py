@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from evoarena.engine.book import MarketBook
+from evoarena.engine.book import MarketBook, MarketState
 from evoarena.engine.fees import CENT, FeeRate, fee_variance_term
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE, Side
 
@@ -548,7 +548,7 @@ class PaperExchange:
 
     # -- trading ------------------------------------------------------------------------------
 
-    def buy(  # noqa: C901 — the refusal checks read best as one flat sequence
+    def buy(
         self,
         bot_id: str,
         ticker: str,
@@ -570,36 +570,23 @@ class PaperExchange:
         before ``now_ms`` (Kalshi stops trading at close even before the status event arrives),
         and markets the bot already holds.
         """
-        acct = self.account(bot_id)
+        acct = self._accounts.get(bot_id)
+        if acct is None:
+            acct = self.account(bot_id)
         acct.roll_to(now_ms)
-
-        def reject(reason: RejectReason) -> Rejection:
-            return Rejection(bot_id, ticker, side, reason, now_ms)
-
-        if ticker in acct.open_positions:
-            return reject(RejectReason.ALREADY_HOLDING)
-        m = self.book.get(ticker)
-        if m is None:
-            return reject(RejectReason.UNKNOWN_MARKET)
-        if m.stale:
-            return reject(RejectReason.STALE)
-        if not m.has_book:
-            return reject(RejectReason.NO_LIQUIDITY)
-        if not m.tradable:
-            return reject(RejectReason.NOT_TRADABLE)
-        if m.close_ms is not None and now_ms >= m.close_ms:
-            return reject(RejectReason.MARKET_CLOSED)
-        limit = min(budget, acct.cash)
-        if limit <= 0:
-            return reject(RejectReason.BUDGET_TOO_SMALL)
+        m = self._market_for(acct, ticker, budget, now_ms)
+        if isinstance(m, RejectReason):
+            return Rejection(bot_id, ticker, side, m, now_ms)
         asks = m.ask_levels(side)
         if not asks:
-            return reject(RejectReason.NO_LIQUIDITY)
+            return Rejection(bot_id, ticker, side, RejectReason.NO_LIQUIDITY, now_ms)
         if asks[0][0] < min_price or asks[0][0] > max_price:
-            return reject(RejectReason.OUTSIDE_PRICE_BOUNDS)
+            return Rejection(bot_id, ticker, side, RejectReason.OUTSIDE_PRICE_BOUNDS, now_ms)
 
         rate = self._fee_rate(ticker)
+        limit = min(budget, acct.cash)
         taken: list[tuple[int, int]] = []
+        contracts = 0
         cost = 0
         terms = 0
         fee = 0
@@ -614,6 +601,7 @@ class PaperExchange:
             term = price * (PRICE_ONE - price)
             k = _max_affordable(limit - cost, price, term, terms, rate, avail)
             if k > 0:
+                contracts += k
                 cost += k * price
                 terms += k * term
                 fee = rate.fee(terms)
@@ -624,12 +612,36 @@ class PaperExchange:
             reason = (
                 RejectReason.BUDGET_TOO_SMALL if saw_whole_contract else RejectReason.NO_LIQUIDITY
             )
-            return reject(reason)
-        contracts = sum(k for _, k in taken)
-        pos = Position(ticker, side, contracts, cost, fee, now_ms)
-        acct._open(pos)
-        self._holders.setdefault(ticker, set()).add(bot_id)
+            return Rejection(bot_id, ticker, side, reason, now_ms)
+        acct._open(Position(ticker, side, contracts, cost, fee, now_ms))
+        holders = self._holders.get(ticker)
+        if holders is None:
+            self._holders[ticker] = {bot_id}
+        else:
+            holders.add(bot_id)
         return Fill(bot_id, ticker, side, contracts, cost, fee, tuple(taken), now_ms)
+
+    def _market_for(
+        self, acct: BotAccount, ticker: str, budget: int, now_ms: int
+    ) -> MarketState | RejectReason:
+        """The market :meth:`buy` fills against, or why it refuses before reading the ladder
+        (its first checks, in order)."""
+        if ticker in acct.open_positions:
+            return RejectReason.ALREADY_HOLDING
+        m = self.book.get(ticker)
+        if m is None:
+            return RejectReason.UNKNOWN_MARKET
+        if m.stale:
+            return RejectReason.STALE
+        if not m.has_book:
+            return RejectReason.NO_LIQUIDITY
+        if not m.tradable:
+            return RejectReason.NOT_TRADABLE
+        if m.close_ms is not None and now_ms >= m.close_ms:
+            return RejectReason.MARKET_CLOSED
+        if min(budget, acct.cash) <= 0:
+            return RejectReason.BUDGET_TOO_SMALL
+        return m
 
     # -- settlement ---------------------------------------------------------------------------
 

@@ -136,8 +136,8 @@ class GeneticBot:
         p = self.params
         return (
             acct.trades_today >= p.max_trades_per_day
-            or acct.n_open >= p.max_concurrent_positions
-            or -acct.daily_pnl >= self.loss_limit(acct)
+            or len(acct.open_positions) >= p.max_concurrent_positions
+            or -acct.daily_pnl >= acct.initial_bankroll * self._loss_ppb // PPB
         )
 
     def order_budget(self, acct: BotAccount) -> int:
@@ -364,6 +364,8 @@ class _Population:
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
+        if type(bots) is list:
+            return mine == bots  # GeneticBot compares by identity: one C-level pass
         return len(mine) == len(bots) and all(map(operator.is_, mine, bots))
 
     def category_tables(self, view: MarketView) -> BoolArray:
@@ -387,8 +389,8 @@ class _Population:
             self.rolled_day = None
             self.seen = [-1] * len(self.bots)
             self.limited = [False] * len(self.bots)
-            self.active = []
-            self.active_rows = np.zeros(0, dtype=np.int64)
+            self.active = list(range(len(self.bots)))  # as the flags say until they change
+            self.active_rows = np.array(self.active, dtype=np.int64)
         accounts = self.accounts
         day = now_ms // DAY_MS
         if day != self.rolled_day:
@@ -402,13 +404,16 @@ class _Population:
             limited = self.limited
             bots = self.bots
             everyone = range(len(bots))
+            flipped = False
             for i in itertools.compress(everyone, map(operator.ne, changes, self.seen)):
-                limited[i] = bots[i].at_limit(accounts[i])
+                lim = bots[i].at_limit(accounts[i])
+                if lim != limited[i]:
+                    limited[i] = lim
+                    flipped = True
             self.seen = changes
-            active = list(itertools.compress(everyone, map(operator.not_, limited)))
-            if active != self.active:
-                self.active = active
-                self.active_rows = np.array(active, dtype=np.int64)
+            if flipped:
+                self.active = list(itertools.compress(everyone, map(operator.not_, limited)))
+                self.active_rows = np.array(self.active, dtype=np.int64)
         return self.active
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
