@@ -50,13 +50,13 @@ from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
     IntArray,
+    PairBuffers,
     PopulationParams,
-    SignalArray,
     category_table,
+    evaluate_pairs,
     market_filter,
     pair_kernels,
     population_filter_of,
-    population_pairs_of,
     population_signals_of,
     signal,
 )
@@ -333,6 +333,7 @@ class _Population:
         "active",
         "active_rows",
         "bots",
+        "buffers",
         "cat_key",
         "cat_tables",
         "limited",
@@ -361,6 +362,7 @@ class _Population:
         self.active_rows: IntArray = np.zeros(0, dtype=np.int64)
         self.sub_rows: list[int] | None = None
         self.sub: _Subset = (self.params, self.cat_tables)
+        self.buffers = PairBuffers()
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
@@ -457,32 +459,39 @@ def population_candidates(
     found = _candidates(_population(bots), rows, np.array(rows, dtype=np.int64), view)
     if found is None:
         return [([], []) for _ in bots]
-    cols, sigs, counts = found
-    col_list = cols.tolist()
-    sig_list = sigs.tolist()
+    cols, sigs, _, _, counts = found
     out = []
     a = 0
     for c in counts.tolist():
-        out.append((col_list[a : a + c], sig_list[a : a + c]))
+        out.append((cols[a : a + c], sigs[a : a + c]))
         a += c
     return out
 
 
-def _candidates(
-    pop: _Population, rows: list[int], at: IntArray, view: MarketView
-) -> tuple[IntArray, SignalArray, IntArray] | None:
-    """``(markets, signals, counts)`` of the population's bots ``rows`` (increasing; ``at`` the
-    same as an int64 array): every bot's :meth:`GeneticBot.candidates` concatenated in that
-    order, and how many each has (one entry per row); ``None`` when there are none."""
+_Found = tuple[list[int], list[int], list[float], list[float], IntArray]
+
+
+def _candidates(pop: _Population, rows: list[int], at: IntArray, view: MarketView) -> _Found | None:
+    """``(markets, signals, yes asks, no asks, counts)`` of the population's bots ``rows``
+    (increasing; ``at`` the same as an int64 array): every bot's
+    :meth:`GeneticBot.candidates` concatenated in that order, with the markets' asks (dollars),
+    and how many each bot has (one entry per row); ``None`` when there are none."""
     n_markets = len(view)
     if not rows or n_markets == 0:
         return None
     rules = pop.params.rules
     if rules is not None and rules.exact and pair_kernels() is not None:
-        _, cols, sigs, counts = population_pairs_of(rules, view, pop.category_tables(view), at)
-        if not len(cols):
+        buf = pop.buffers
+        k, counts = evaluate_pairs(rules, view, pop.category_tables(view), at, buf)
+        if not k:
             return None
-        return cols, sigs, counts
+        return (
+            buf.markets[:k].tolist(),
+            buf.signals[:k].tolist(),
+            buf.yes[:k].tolist(),
+            buf.no[:k].tolist(),
+            counts,
+        )
     # No compiled kernels here (or rules they cannot take exactly): the dense rules.
     params, tables = pop.subset(rows, view)
     sig = population_signals_of(params, view)
@@ -494,7 +503,14 @@ def _candidates(
     if not len(flat):
         return None
     r = flat // n_markets
-    return flat - r * n_markets, sig.reshape(-1)[flat], np.bincount(r, minlength=len(rows))
+    cols = flat - r * n_markets
+    return (
+        cols.tolist(),
+        sig.reshape(-1)[flat].tolist(),
+        view.yes_ask[cols].tolist(),
+        view.no_ask[cols].tolist(),
+        np.bincount(r, minlength=len(rows)),
+    )
 
 
 def run_population_tick(
@@ -518,11 +534,8 @@ def run_population_tick(
     found = _candidates(pop, active, pop.active_rows, view)
     if found is None:
         return 0
-    cols, sigs, counts = found
-    tickers = view.tickers_at(cols.tolist())
-    yes_asks = view.yes_ask[cols].tolist()
-    no_asks = view.no_ask[cols].tolist()
-    sig_list = sigs.tolist()
+    cols, sigs, yes_asks, no_asks, counts = found
+    tickers = view.tickers_at(cols)
     accounts = pop.accounts
     with_any = np.flatnonzero(counts)
     fills = 0
@@ -530,7 +543,7 @@ def run_population_tick(
     for j, c in zip(with_any.tolist(), counts[with_any].tolist(), strict=True):
         i = active[j]
         fills += bots[i]._walk(
-            exchange, now_ms, accounts[i], tickers, yes_asks, no_asks, sig_list, a, a + c
+            exchange, now_ms, accounts[i], tickers, yes_asks, no_asks, sigs, a, a + c
         )
         a += c
     return fills

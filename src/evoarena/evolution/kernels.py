@@ -29,6 +29,7 @@ from evoarena.evolution.strategies import (
     F_PRICE_LOW,
     F_YES_HI,
     F_YES_LO,
+    I_LOOKBACK,
     I_SOURCE,
     I_YES_ON_TIE,
     SRC_MOMENTUM,
@@ -45,9 +46,9 @@ BoolArray = npt.NDArray[np.bool_]
 def filter_pairs(
     rows: IntArray,
     floats: FloatArray,
-    sources: IntArray,
+    ints: IntArray,
     tables: BoolArray,
-    slots: IntArray,
+    category_idx: IntArray,
     hours: FloatArray,
     volume: FloatArray,
     interest: FloatArray,
@@ -55,14 +56,17 @@ def filter_pairs(
     no_ask: FloatArray,
     out_bots: IntArray,
     out_markets: IntArray,
-    momentum_pairs: IntArray,
-) -> tuple[int, int]:
+    momentum_lookbacks: IntArray,
+    momentum_markets: IntArray,
+) -> tuple[int, int, int]:
     """Write every (bot, market) pair passing the market filter, bot-major then market order,
-    to ``out_bots``/``out_markets`` (room for every pair), and the positions of the
-    momentum bots' pairs to ``momentum_pairs``. Returns (pairs, momentum pairs).
+    to ``out_bots``/``out_markets`` (room for every pair), and, for the momentum bots' pairs in
+    the same order, the bot's lookback and the market to ``momentum_lookbacks`` and
+    ``momentum_markets``. Returns (pairs, momentum pairs, z-score pairs).
 
-    The bots are the columns ``rows`` (increasing) of ``floats``, ``sources`` and ``tables``;
-    ``out_bots`` holds a bot's position ``j`` in ``rows``, not its column.
+    The bots are the columns ``rows`` (increasing) of ``floats``, ``ints`` and ``tables``;
+    ``out_bots`` holds a bot's position ``j`` in ``rows``, not its column. A market's category
+    slot in ``tables`` is ``category_idx + 1``.
 
     The filter: hours to expiry within the bot's window, volume and open interest not below its
     minimums (NaN, unreported, passes), one side's ask within its price bounds, the category
@@ -74,6 +78,7 @@ def filter_pairs(
     passing = np.empty(n, dtype=np.bool_)
     k = 0
     km = 0
+    kz = 0
     for j in range(rows.shape[0]):
         b = rows[j]
         min_h = floats[F_MIN_H, b]
@@ -93,17 +98,22 @@ def filter_pairs(
                 & (not interest[m] < min_oi)
                 & (((ya >= lo) & (ya <= hi)) | ((na >= lo) & (na <= hi)))
             )
-        momentum = sources[b] == SRC_MOMENTUM
+        source = ints[I_SOURCE, b]
+        lookback = ints[I_LOOKBACK, b]
         allowed = tables[b]
+        k0 = k
         for m in range(n):
-            if passing[m] and allowed[slots[m]]:
+            if passing[m] and allowed[category_idx[m] + 1]:
                 out_bots[k] = j
                 out_markets[k] = m
-                if momentum:
-                    momentum_pairs[km] = k
+                if source == SRC_MOMENTUM:
+                    momentum_lookbacks[km] = lookback
+                    momentum_markets[km] = m
                     km += 1
                 k += 1
-    return k, km
+        if source == SRC_ZSCORE:
+            kz += k - k0
+    return k, km, kz
 
 
 @njit(cache=True, nogil=True)
@@ -123,19 +133,23 @@ def signal_pairs(
     markets: IntArray,
     n_pairs: int,
     out_signals: npt.NDArray[np.int8],
+    out_yes: FloatArray,
+    out_no: FloatArray,
     counts: IntArray,
 ) -> int:
     """Evaluate the signal of the first ``n_pairs`` pairs and keep those where it fires:
     compacted in place in ``bots``/``markets``, their signals (+1 YES, −1 NO) in
-    ``out_signals``, each bot's number in ``counts``. Returns how many were kept. As in
-    :func:`filter_pairs`, ``bots`` and ``counts`` are by position in ``rows``, the bots'
-    columns of ``floats`` and ``ints``.
+    ``out_signals``, their markets' YES and NO asks in ``out_yes``/``out_no``, each bot's
+    number in ``counts``. Returns how many were kept. As in :func:`filter_pairs`, ``bots`` and
+    ``counts`` are by position in ``rows``, the bots' columns of ``floats`` and ``ints``.
 
-    ``momenta[p]`` is pair ``p``'s momentum where its bot is a momentum bot; a mean-reversion
-    pair reads its market's z-score, computed here as :meth:`MarketView.zscore_at` does from
-    the history's length, exact sums and the YES ask in µ$ (``ask_micros``).
+    ``momenta`` holds the momentum bots' pairs' momenta, in pair order; a mean-reversion pair
+    reads its market's z-score, computed here as :meth:`MarketView.zscore_at` does from the
+    history's length, exact sums and the YES ask in µ$ (``ask_micros``; only read for such
+    pairs).
     """
     k = 0
+    q = 0
     for p in range(n_pairs):
         j = bots[p]
         b = rows[j]
@@ -147,7 +161,8 @@ def signal_pairs(
             x_yes = na
             x_no = ya
         elif source == SRC_MOMENTUM:
-            x_yes = momenta[p]
+            x_yes = momenta[q]
+            q += 1
             x_no = x_yes
         elif source == SRC_ZSCORE:
             n = hist_len[m]
@@ -171,6 +186,8 @@ def signal_pairs(
             continue
         bots[k] = j
         markets[k] = m
+        out_yes[k] = ya
+        out_no[k] = na
         counts[j] += 1
         k += 1
     return k
@@ -185,11 +202,11 @@ def warm_up() -> None:
     counts = np.zeros(1, dtype=np.int64)
     pairs = np.zeros(2, dtype=np.int64)
     rows = np.zeros(1, dtype=np.int64)
-    k, _ = filter_pairs(
-        rows, floats, ints[I_SOURCE], np.ones((1, 1), dtype=np.bool_), counts, values, values,
-        values, values, values, pairs, pairs.copy(), pairs.copy(),
+    k, _, _ = filter_pairs(
+        rows, floats, ints, np.ones((1, 1), dtype=np.bool_), counts - 1, values, values, values,
+        values, values, pairs, pairs.copy(), pairs.copy(), pairs.copy(),
     )  # fmt: skip
     signal_pairs(
         rows, floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
-        pairs.copy(), k, np.zeros(1, dtype=np.int8), counts,
+        pairs.copy(), k, np.zeros(1, dtype=np.int8), values.copy(), values.copy(), counts,
     )  # fmt: skip

@@ -435,6 +435,119 @@ def pair_kernels() -> ModuleType | None:
     return load_kernels("evoarena.evolution.kernels", "pair_kernels_unavailable")
 
 
+class PairBuffers:
+    """Scratch arrays of :func:`evaluate_pairs`, grown on demand and reused call after call.
+
+    What a call leaves in them stays valid until the next call with the same buffers (keep one
+    per population, used by one thread at a time).
+    """
+
+    __slots__ = (
+        "bots",
+        "markets",
+        "momentum_lookbacks",
+        "momentum_markets",
+        "no",
+        "signals",
+        "yes",
+    )
+
+    def __init__(self, capacity: int = 0) -> None:
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.bots: IntArray = np.empty(capacity, dtype=np.int64)
+        self.markets: IntArray = np.empty(capacity, dtype=np.int64)
+        self.momentum_lookbacks: IntArray = np.empty(capacity, dtype=np.int64)
+        self.momentum_markets: IntArray = np.empty(capacity, dtype=np.int64)
+        self.signals: SignalArray = np.empty(capacity, dtype=np.int8)
+        self.yes: FloatArray = np.empty(capacity)
+        self.no: FloatArray = np.empty(capacity)
+
+    def ensure(self, capacity: int) -> None:
+        """Room for at least ``capacity`` pairs."""
+        if len(self.bots) < capacity:
+            self._allocate(max(capacity, 2 * len(self.bots)))
+
+
+_NO_FLOATS: FloatArray = np.zeros(0)
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def evaluate_pairs(
+    rules: PairRules,
+    view: MarketView,
+    categories_allowed: BoolArray,
+    rows: IntArray,
+    buffers: PairBuffers,
+) -> tuple[int, IntArray]:
+    """:func:`population_pairs_of` into ``buffers``: returns how many pairs were found, ``k``,
+    and each bot's number of pairs; the pairs are ``buffers.bots[:k]`` (positions in ``rows``),
+    ``buffers.markets[:k]``, their signals ``buffers.signals[:k]`` and their markets' YES and
+    NO asks ``buffers.yes[:k]``/``buffers.no[:k]``.
+
+    Two compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
+    :func:`pair_kernels`): the filter over every pair, then the signals over the pairs that
+    pass; the momenta of the momentum bots' pairs are read from ``view`` in between, and the
+    z-score inputs only when a mean-reversion bot has a pair.
+    """
+    kernels = pair_kernels()
+    if kernels is None:
+        msg = "the compiled pair kernels are unavailable (see pair_kernels)"
+        raise RuntimeError(msg)
+    n_bots = len(rows)
+    buffers.ensure(n_bots * len(view))
+    yes_ask = view.yes_ask
+    no_ask = view.no_ask
+    k, km, kz = kernels.filter_pairs(
+        rows,
+        rules.floats,
+        rules.ints,
+        categories_allowed,
+        view.category_idx,
+        view.hours_to_expiry,
+        view.volume_24h,
+        view.open_interest,
+        yes_ask,
+        no_ask,
+        buffers.bots,
+        buffers.markets,
+        buffers.momentum_lookbacks,
+        buffers.momentum_markets,
+    )
+    momenta = (
+        view.momentum_at(buffers.momentum_lookbacks[:km], buffers.momentum_markets[:km])
+        if km
+        else _NO_FLOATS
+    )
+    if kz:
+        ask_micros, hist_len, sums, squares = view.zscore_inputs()
+    else:  # no mean-reversion pair: the kernel reads none of them
+        ask_micros, hist_len, sums, squares = _NO_FLOATS, _NO_INTS, _NO_INTS, _NO_INTS
+    counts = np.zeros(n_bots, dtype=np.int64)
+    kept: int = kernels.signal_pairs(
+        rows,
+        rules.floats,
+        rules.ints,
+        yes_ask,
+        no_ask,
+        ask_micros,
+        hist_len,
+        sums,
+        squares,
+        MIN_ZSCORE_POINTS,
+        momenta,
+        buffers.bots,
+        buffers.markets,
+        k,
+        buffers.signals,
+        buffers.yes,
+        buffers.no,
+        counts,
+    )
+    return kept, counts
+
+
 def population_pairs_of(
     rules: PairRules,
     view: MarketView,
@@ -449,63 +562,11 @@ def population_pairs_of(
     :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. With
     ``rows`` (increasing int64 positions), only those bots of ``rules`` and
     ``categories_allowed`` are evaluated, as if :meth:`PairRules.take` had selected them first:
-    ``bots`` are positions in ``rows`` and ``counts`` has one entry per row. Two compiled passes
-    (:mod:`evoarena.evolution.kernels`, which must be available: see :func:`pair_kernels`): the
-    filter over every pair, then the signals over the pairs that pass; the momenta of the
-    momentum bots' pairs are read from ``view`` in between.
+    ``bots`` are positions in ``rows`` and ``counts`` has one entry per row. Computed by
+    :func:`evaluate_pairs` (compiled kernels, which must be available).
     """
-    kernels = pair_kernels()
-    if kernels is None:
-        msg = "the compiled pair kernels are unavailable (see pair_kernels)"
-        raise RuntimeError(msg)
     if rows is None:
         rows = np.arange(rules.floats.shape[1], dtype=np.int64)
-    n = len(view)
-    n_bots = len(rows)
-    capacity = n_bots * n
-    bots = np.empty(capacity, dtype=np.int64)
-    markets = np.empty(capacity, dtype=np.int64)
-    momentum_pairs = np.empty(capacity, dtype=np.int64)
-    yes_ask = view.yes_ask
-    no_ask = view.no_ask
-    k, km = kernels.filter_pairs(
-        rows,
-        rules.floats,
-        rules.ints[I_SOURCE],
-        categories_allowed,
-        view.category_idx + 1,
-        view.hours_to_expiry,
-        view.volume_24h,
-        view.open_interest,
-        yes_ask,
-        no_ask,
-        bots,
-        markets,
-        momentum_pairs,
-    )
-    momenta = np.empty(k)
-    if km:
-        at = momentum_pairs[:km]
-        momenta[at] = view.momentum_at(rules.ints[I_LOOKBACK][rows[bots[at]]], markets[at])
-    ask_micros, hist_len, sums, squares = view.zscore_inputs()
-    signals = np.empty(k, dtype=np.int8)
-    counts = np.zeros(n_bots, dtype=np.int64)
-    kept = kernels.signal_pairs(
-        rows,
-        rules.floats,
-        rules.ints,
-        yes_ask,
-        no_ask,
-        ask_micros,
-        hist_len,
-        sums,
-        squares,
-        MIN_ZSCORE_POINTS,
-        momenta,
-        bots,
-        markets,
-        k,
-        signals,
-        counts,
-    )
-    return bots[:kept], markets[:kept], signals[:kept], counts
+    buffers = PairBuffers()
+    kept, counts = evaluate_pairs(rules, view, categories_allowed, rows, buffers)
+    return buffers.bots[:kept], buffers.markets[:kept], buffers.signals[:kept], counts
