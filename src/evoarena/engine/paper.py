@@ -363,6 +363,15 @@ class BotAccount:
             "roi_pct": self.roi_pct,
         }
 
+    def at_limits(self, max_trades_today: int, max_open: int, max_daily_loss: int) -> bool:
+        """True if today's trades reach ``max_trades_today``, the open positions ``max_open``
+        or the loss since the day began (``−daily_pnl``, µ$) ``max_daily_loss``."""
+        return (
+            self.trades_today >= max_trades_today
+            or len(self.open_positions) >= max_open
+            or self._day_start_equity - self.cash - self._open_cost >= max_daily_loss
+        )
+
     def holds(self, ticker: str) -> bool:
         """True if the account has an open position in ``ticker``."""
         return ticker in self.open_positions

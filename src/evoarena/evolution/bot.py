@@ -79,6 +79,8 @@ class GeneticBot:
         "_cat_table",
         "_flip_prob",
         "_loss_ppb",
+        "_max_open",
+        "_max_trades",
         "_price_high",
         "_price_high_micros",
         "_price_low",
@@ -104,6 +106,8 @@ class GeneticBot:
         # negative (cash and open costs are not).
         self._budget_ppb = round(min(p.bankroll_fraction, p.max_single_market_pct) * PPB)
         self._loss_ppb = round(p.daily_loss_limit_pct * PPB)
+        self._max_trades = p.max_trades_per_day
+        self._max_open = p.max_concurrent_positions
         # choose_side's decision before the flip: a side fixed by the bias, or None (the signal's).
         self._side: Side | None = (
             Side.NO
@@ -133,11 +137,8 @@ class GeneticBot:
 
     def at_limit(self, acct: BotAccount) -> bool:
         """True if the account is at the trades-per-day, daily-loss or open-position limit."""
-        p = self.params
-        return (
-            acct.trades_today >= p.max_trades_per_day
-            or len(acct.open_positions) >= p.max_concurrent_positions
-            or -acct.daily_pnl >= acct.initial_bankroll * self._loss_ppb // PPB
+        return acct.at_limits(
+            self._max_trades, self._max_open, acct.initial_bankroll * self._loss_ppb // PPB
         )
 
     def order_budget(self, acct: BotAccount) -> int:
@@ -206,79 +207,17 @@ class GeneticBot:
         """Walk the candidates (from :meth:`candidates`) in order and buy; returns the fills."""
         if not indices:
             return 0
-        return self._walk(
+        return _walk(
+            [self],
+            [exchange.account(self.bot_id)],
+            [len(indices)],
             exchange,
             now_ms,
-            exchange.account(self.bot_id),
             view.tickers_at(indices),
             view.yes_ask[indices].tolist(),
             view.no_ask[indices].tolist(),
             signals,
-            0,
-            len(indices),
         )
-
-    def _walk(
-        self,
-        exchange: PaperExchange,
-        now_ms: int,
-        acct: BotAccount,
-        tickers: list[str],
-        yes_asks: list[float],
-        no_asks: list[float],
-        signals: list[int],
-        start: int,
-        stop: int,
-    ) -> int:
-        """:meth:`execute` over the candidates ``start:stop`` of flat lists (tickers, asks in
-        dollars, signals), ``acct`` the bot's account; returns the fills.
-
-        :meth:`choose_side` and :meth:`order_budget` inlined: one random draw per candidate not
-        held, the budget computed when first needed and again after each fill (nothing else
-        changes the account meanwhile).
-        """
-        held = acct.open_positions
-        yes, no = Side.YES, Side.NO
-        draw = self.rng.random
-        fixed = self._side
-        flip = self._flip_prob
-        low = self._price_low
-        high = self._price_high
-        budget = -1  # not computed yet (a budget is never negative)
-        trades = 0
-        for p in range(start, stop):
-            ticker = tickers[p]
-            if ticker in held:
-                continue
-            side = fixed or (yes if signals[p] == SIGNAL_YES else no)
-            if draw() < flip:
-                side = no if side is yes else yes
-            ask = yes_asks[p] if side is yes else no_asks[p]
-            if not low <= ask <= high:
-                continue  # also skips a missing (NaN) ask
-            if budget < 0:
-                budget = min(acct.equity * self._budget_ppb // PPB, acct.cash)
-            if budget < CENT:
-                break
-            if budget < ask * PRICE_ONE - 0.5:
-                # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
-                # the exchange would refuse the order, changing nothing; skip the call.
-                continue
-            result = exchange.buy(
-                self.genome.id,
-                ticker,
-                side,
-                budget,
-                now_ms,
-                min_price=self._price_low_micros,
-                max_price=self._price_high_micros,
-            )
-            if isinstance(result, Fill):
-                trades += 1
-                if self.at_limit(acct):
-                    break
-                budget = -1
-        return trades
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -306,6 +245,74 @@ class GeneticBot:
             msg = f"bot {genome.id}: bad rng_state ({e})"
             raise ValueError(msg) from e
         return cls(genome, rng)
+
+
+def _walk(
+    bots: Iterable[GeneticBot],
+    accounts: Iterable[BotAccount],
+    counts: Iterable[int],
+    exchange: PaperExchange,
+    now_ms: int,
+    tickers: list[str],
+    yes_asks: list[float],
+    no_asks: list[float],
+    signals: list[int],
+) -> int:
+    """:meth:`GeneticBot.execute` for several bots in turn; returns the fills.
+
+    The candidates (tickers, asks in dollars, signals) are flat lists: the first ``counts[0]``
+    the first bot's (``accounts[0]`` its account), and so on. :meth:`GeneticBot.choose_side`
+    and :meth:`GeneticBot.order_budget` are inlined: one random draw per candidate not held,
+    the budget computed when first needed and again after each fill (nothing else changes the
+    account meanwhile).
+    """
+    yes, no = Side.YES, Side.NO
+    buy = exchange.buy
+    fills = 0
+    stop = 0
+    for bot, acct, count in zip(bots, accounts, counts, strict=True):
+        start = stop
+        stop += count
+        held = acct.open_positions
+        draw = bot.rng.random
+        fixed = bot._side
+        flip = bot._flip_prob
+        low = bot._price_low
+        high = bot._price_high
+        budget = -1  # not computed yet (a budget is never negative)
+        for p in range(start, stop):
+            ticker = tickers[p]
+            if ticker in held:
+                continue
+            side = fixed or (yes if signals[p] == SIGNAL_YES else no)
+            if draw() < flip:
+                side = no if side is yes else yes
+            ask = yes_asks[p] if side is yes else no_asks[p]
+            if not low <= ask <= high:
+                continue  # also skips a missing (NaN) ask
+            if budget < 0:
+                budget = min(acct.equity * bot._budget_ppb // PPB, acct.cash)
+            if budget < CENT:
+                break
+            if budget < ask * PRICE_ONE - 0.5:
+                # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
+                # the exchange would refuse the order, changing nothing; skip the call.
+                continue
+            result = buy(
+                bot.genome.id,
+                ticker,
+                side,
+                budget,
+                now_ms,
+                min_price=bot._price_low_micros,
+                max_price=bot._price_high_micros,
+            )
+            if isinstance(result, Fill):
+                fills += 1
+                if bot.at_limit(acct):
+                    break
+                budget = -1
+    return fills
 
 
 def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
@@ -538,12 +545,15 @@ def run_population_tick(
     tickers = view.tickers_at(cols)
     accounts = pop.accounts
     with_any = np.flatnonzero(counts)
-    fills = 0
-    a = 0
-    for j, c in zip(with_any.tolist(), counts[with_any].tolist(), strict=True):
-        i = active[j]
-        fills += bots[i]._walk(
-            exchange, now_ms, accounts[i], tickers, yes_asks, no_asks, sigs, a, a + c
-        )
-        a += c
-    return fills
+    who = [active[j] for j in with_any.tolist()]
+    return _walk(
+        [bots[i] for i in who],
+        [accounts[i] for i in who],
+        counts[with_any].tolist(),
+        exchange,
+        now_ms,
+        tickers,
+        yes_asks,
+        no_asks,
+        sigs,
+    )
