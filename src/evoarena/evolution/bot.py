@@ -257,6 +257,7 @@ def _walk(
     yes_asks: list[float],
     no_asks: list[float],
     signals: list[int],
+    limits: list[tuple[int, bool]] | None = None,
 ) -> int:
     """:meth:`GeneticBot.execute` for several bots in turn; returns the fills.
 
@@ -264,13 +265,14 @@ def _walk(
     the first bot's (``accounts[0]`` its account), and so on. :meth:`GeneticBot.choose_side`
     and :meth:`GeneticBot.order_budget` are inlined: one random draw per candidate not held,
     the budget computed when first needed and again after each fill (nothing else changes the
-    account meanwhile).
+    account meanwhile). With ``limits``, each bot that bought appends its position in ``bots``
+    and whether it ended at a limit (:meth:`GeneticBot.at_limit`, as after its last fill).
     """
     yes, no = Side.YES, Side.NO
     buy = exchange.buy
     fills = 0
     stop = 0
-    for bot, acct, count in zip(bots, accounts, counts, strict=True):
+    for n, (bot, acct, count) in enumerate(zip(bots, accounts, counts, strict=True)):
         start = stop
         stop += count
         held = acct.open_positions
@@ -280,6 +282,7 @@ def _walk(
         low = bot._price_low
         high = bot._price_high
         budget = -1  # not computed yet (a budget is never negative)
+        lim = None
         for p in range(start, stop):
             ticker = tickers[p]
             if ticker in held:
@@ -309,9 +312,12 @@ def _walk(
             )
             if isinstance(result, Fill):
                 fills += 1
-                if bot.at_limit(acct):
+                lim = bot.at_limit(acct)
+                if lim:
                     break
                 budget = -1
+        if lim is not None and limits is not None:
+            limits.append((n, lim))
     return fills
 
 
@@ -421,9 +427,29 @@ class _Population:
                     flipped = True
             self.seen = changes
             if flipped:
-                self.active = list(itertools.compress(everyone, map(operator.not_, limited)))
-                self.active_rows = np.array(self.active, dtype=np.int64)
+                self._list_active()
         return self.active
+
+    def note_limits(self, limits: Iterable[tuple[int, bool]]) -> None:
+        """Take the limit flags of bots ``i`` whose accounts :func:`_walk` just checked (after
+        their last fill), so that :meth:`active_bots` need not check them again."""
+        accounts = self.accounts
+        limited = self.limited
+        seen = self.seen
+        flipped = False
+        for i, lim in limits:
+            seen[i] = accounts[i].changes
+            if lim != limited[i]:
+                limited[i] = lim
+                flipped = True
+        if flipped:
+            self._list_active()
+
+    def _list_active(self) -> None:
+        self.active = list(
+            itertools.compress(range(len(self.bots)), map(operator.not_, self.limited))
+        )
+        self.active_rows = np.array(self.active, dtype=np.int64)
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
         """The parameter columns and category tables of the bots ``rows`` (increasing), for the
@@ -546,7 +572,8 @@ def run_population_tick(
     accounts = pop.accounts
     with_any = np.flatnonzero(counts)
     who = [active[j] for j in with_any.tolist()]
-    return _walk(
+    limits: list[tuple[int, bool]] = []
+    fills = _walk(
         [bots[i] for i in who],
         [accounts[i] for i in who],
         counts[with_any].tolist(),
@@ -556,4 +583,8 @@ def run_population_tick(
         yes_asks,
         no_asks,
         sigs,
+        limits,
     )
+    if limits:
+        pop.note_limits([(who[n], lim) for n, lim in limits])
+    return fills
