@@ -336,23 +336,25 @@ class _Population:
     list) and, for the exchange last ticked, the bots' accounts and which bots are at a limit.
 
     A bot's limit flag is re-checked only when its account's :attr:`BotAccount.changes` moved (a
-    buy, a close or a day roll) since the last check, and the UTC-day roll is applied to every
-    account once per new day instead of once per bot and tick.
+    buy, a close or a day roll) since the last check (or is taken from the walk that just
+    checked it, :meth:`note_limits`), and the UTC-day roll is applied to every account once per
+    new day instead of once per bot and tick. The flags are kept as a list and as the boolean
+    array the pair kernels skip bots by (:attr:`skip`).
     """
 
     __slots__ = (
         "_exchange",
         "accounts",
-        "active",
-        "active_rows",
         "bots",
         "buffers",
         "cat_key",
         "cat_tables",
         "limited",
+        "n_active",
         "params",
         "rolled_day",
         "seen",
+        "skip",
         "sub",
         "sub_rows",
     )
@@ -371,8 +373,8 @@ class _Population:
         self.rolled_day: int | None = None
         self.seen: list[int] = []
         self.limited: list[bool] = []
-        self.active: list[int] = []
-        self.active_rows: IntArray = np.zeros(0, dtype=np.int64)
+        self.skip: BoolArray = np.zeros(0, dtype=np.bool_)
+        self.n_active = 0
         self.sub_rows: list[int] | None = None
         self.sub: _Subset = (self.params, self.cat_tables)
         self.buffers = PairBuffers()
@@ -390,22 +392,23 @@ class _Population:
             self.sub_rows = None
         return self.cat_tables
 
-    def active_bots(self, exchange: PaperExchange, now_ms: int) -> list[int]:
-        """Indices of the bots not at a limit at ``now_ms``, every account rolled to that day
-        (also as an int64 array, :attr:`active_rows`).
+    def refresh(self, exchange: PaperExchange, now_ms: int) -> int:
+        """Bring the limit flags up to ``now_ms``, every account rolled to that day; returns
+        how many bots are not at a limit (:meth:`active`).
 
-        The same answer as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
+        The same flags as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
         bot; accounts open on first call, in bot order, as :meth:`PaperExchange.account` does.
         """
         ref = self._exchange
         if ref is None or ref() is not exchange:
+            n = len(self.bots)
             self._exchange = weakref.ref(exchange)
             self.accounts = [exchange.account(b.bot_id) for b in self.bots]
             self.rolled_day = None
-            self.seen = [-1] * len(self.bots)
-            self.limited = [False] * len(self.bots)
-            self.active = list(range(len(self.bots)))  # as the flags say until they change
-            self.active_rows = np.array(self.active, dtype=np.int64)
+            self.seen = [-1] * n
+            self.limited = [False] * n
+            self.skip = np.zeros(n, dtype=np.bool_)
+            self.n_active = n
         accounts = self.accounts
         day = now_ms // DAY_MS
         if day != self.rolled_day:
@@ -416,40 +419,32 @@ class _Population:
             self.rolled_day = day
         changes = list(map(_changes, accounts))
         if changes != self.seen:
-            limited = self.limited
             bots = self.bots
-            everyone = range(len(bots))
-            flipped = False
-            for i in itertools.compress(everyone, map(operator.ne, changes, self.seen)):
-                lim = bots[i].at_limit(accounts[i])
-                if lim != limited[i]:
-                    limited[i] = lim
-                    flipped = True
+            changed = itertools.compress(range(len(bots)), map(operator.ne, changes, self.seen))
             self.seen = changes
-            if flipped:
-                self._list_active()
-        return self.active
+            self._set_limits((i, bots[i].at_limit(accounts[i])) for i in changed)
+        return self.n_active
 
-    def note_limits(self, limits: Iterable[tuple[int, bool]]) -> None:
+    def note_limits(self, limits: Sequence[tuple[int, bool]]) -> None:
         """Take the limit flags of bots ``i`` whose accounts :func:`_walk` just checked (after
-        their last fill), so that :meth:`active_bots` need not check them again."""
+        their last fill), so that :meth:`refresh` need not check them again."""
         accounts = self.accounts
-        limited = self.limited
         seen = self.seen
-        flipped = False
-        for i, lim in limits:
+        for i, _ in limits:
             seen[i] = accounts[i].changes
-            if lim != limited[i]:
-                limited[i] = lim
-                flipped = True
-        if flipped:
-            self._list_active()
+        self._set_limits(limits)
 
-    def _list_active(self) -> None:
-        self.active = list(
-            itertools.compress(range(len(self.bots)), map(operator.not_, self.limited))
-        )
-        self.active_rows = np.array(self.active, dtype=np.int64)
+    def _set_limits(self, limits: Iterable[tuple[int, bool]]) -> None:
+        limited = self.limited
+        skip = self.skip
+        for i, lim in limits:
+            if lim != limited[i]:
+                limited[i] = skip[i] = lim
+                self.n_active += -1 if lim else 1
+
+    def active(self) -> list[int]:
+        """Indices of the bots not at a limit (as of the last :meth:`refresh`)."""
+        return list(itertools.compress(range(len(self.bots)), map(operator.not_, self.limited)))
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
         """The parameter columns and category tables of the bots ``rows`` (increasing), for the
@@ -488,8 +483,7 @@ def population_candidates(
     bots: Sequence[GeneticBot], view: MarketView
 ) -> list[tuple[list[int], list[int]]]:
     """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
-    rows = list(range(len(bots)))
-    found = _candidates(_population(bots), rows, np.array(rows, dtype=np.int64), view)
+    found = _candidates(_population(bots), view, everyone=True)
     if found is None:
         return [([], []) for _ in bots]
     cols, sigs, _, _, counts = found
@@ -504,18 +498,20 @@ def population_candidates(
 _Found = tuple[list[int], list[int], list[float], list[float], IntArray]
 
 
-def _candidates(pop: _Population, rows: list[int], at: IntArray, view: MarketView) -> _Found | None:
-    """``(markets, signals, yes asks, no asks, counts)`` of the population's bots ``rows``
-    (increasing; ``at`` the same as an int64 array): every bot's
-    :meth:`GeneticBot.candidates` concatenated in that order, with the markets' asks (dollars),
-    and how many each bot has (one entry per row); ``None`` when there are none."""
+def _candidates(pop: _Population, view: MarketView, *, everyone: bool) -> _Found | None:
+    """``(markets, signals, yes asks, no asks, counts)`` of the population's bots, ``everyone``
+    or those not at a limit: every bot's :meth:`GeneticBot.candidates` concatenated in bot
+    order, with the markets' asks (dollars), and how many each bot has (one entry per bot of
+    the population); ``None`` when there are none."""
     n_markets = len(view)
-    if not rows or n_markets == 0:
+    n_bots = len(pop.bots)
+    if n_markets == 0 or n_bots == 0:
         return None
     rules = pop.params.rules
     if rules is not None and rules.exact and pair_kernels() is not None:
+        skip = np.zeros(n_bots, dtype=np.bool_) if everyone else pop.skip
         buf = pop.buffers
-        k, counts = evaluate_pairs(rules, view, pop.category_tables(view), at, buf)
+        k, counts = evaluate_pairs(rules, view, pop.category_tables(view), skip, buf)
         if not k:
             return None
         return (
@@ -526,6 +522,9 @@ def _candidates(pop: _Population, rows: list[int], at: IntArray, view: MarketVie
             counts,
         )
     # No compiled kernels here (or rules they cannot take exactly): the dense rules.
+    rows = list(range(n_bots)) if everyone else pop.active()
+    if not rows:
+        return None
     params, tables = pop.subset(rows, view)
     sig = population_signals_of(params, view)
     ok = sig != 0
@@ -537,12 +536,14 @@ def _candidates(pop: _Population, rows: list[int], at: IntArray, view: MarketVie
         return None
     r = flat // n_markets
     cols = flat - r * n_markets
+    counts = np.zeros(n_bots, dtype=np.int64)
+    counts[rows] = np.bincount(r, minlength=len(rows))
     return (
         cols.tolist(),
         sig.reshape(-1)[flat].tolist(),
         view.yes_ask[cols].tolist(),
         view.no_ask[cols].tolist(),
-        np.bincount(r, minlength=len(rows)),
+        counts,
     )
 
 
@@ -558,20 +559,18 @@ def run_population_tick(
     candidates' tickers and asks are read once for the whole population.
     """
     pop = _population(bots)
-    active = pop.active_bots(exchange, now_ms)
-    if len(active) < _BATCH_MIN_BOTS:
+    if pop.refresh(exchange, now_ms) < _BATCH_MIN_BOTS:
         return sum(
             b.execute(view, exchange, now_ms, *b.candidates(view))
-            for b in (bots[i] for i in active)
+            for b in (bots[i] for i in pop.active())
         )
-    found = _candidates(pop, active, pop.active_rows, view)
+    found = _candidates(pop, view, everyone=False)
     if found is None:
         return 0
     cols, sigs, yes_asks, no_asks, counts = found
-    tickers = view.tickers_at(cols)
     accounts = pop.accounts
     with_any = np.flatnonzero(counts)
-    who = [active[j] for j in with_any.tolist()]
+    who = with_any.tolist()
     limits: list[tuple[int, bool]] = []
     fills = _walk(
         [bots[i] for i in who],
@@ -579,7 +578,7 @@ def run_population_tick(
         counts[with_any].tolist(),
         exchange,
         now_ms,
-        tickers,
+        view.tickers_at(cols),
         yes_asks,
         no_asks,
         sigs,

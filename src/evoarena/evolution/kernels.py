@@ -44,7 +44,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 @njit(cache=True, nogil=True)
 def filter_pairs(
-    rows: IntArray,
+    skip: BoolArray,
     floats: FloatArray,
     ints: IntArray,
     tables: BoolArray,
@@ -64,9 +64,9 @@ def filter_pairs(
     the same order, the bot's lookback and the market to ``momentum_lookbacks`` and
     ``momentum_markets``. Returns (pairs, momentum pairs, z-score pairs).
 
-    The bots are the columns ``rows`` (increasing) of ``floats``, ``ints`` and ``tables``;
-    ``out_bots`` holds a bot's position ``j`` in ``rows``, not its column. A market's category
-    slot in ``tables`` is ``category_idx + 1``.
+    The bots are the columns of ``floats`` and ``ints`` (the rows of ``tables``), those
+    flagged in ``skip`` left out; ``out_bots`` holds the column. A market's category slot in
+    ``tables`` is ``category_idx + 1``.
 
     The filter: hours to expiry within the bot's window, volume and open interest not below its
     minimums (NaN, unreported, passes), one side's ask within its price bounds, the category
@@ -79,8 +79,9 @@ def filter_pairs(
     k = 0
     km = 0
     kz = 0
-    for j in range(rows.shape[0]):
-        b = rows[j]
+    for b in range(skip.shape[0]):
+        if skip[b]:
+            continue
         min_h = floats[F_MIN_H, b]
         max_h = floats[F_MAX_H, b]
         min_v = floats[F_MIN_VOL, b]
@@ -104,7 +105,7 @@ def filter_pairs(
         k0 = k
         for m in range(n):
             if passing[m] and allowed[category_idx[m] + 1]:
-                out_bots[k] = j
+                out_bots[k] = b
                 out_markets[k] = m
                 if source == SRC_MOMENTUM:
                     momentum_lookbacks[km] = lookback
@@ -118,7 +119,6 @@ def filter_pairs(
 
 @njit(cache=True, nogil=True)
 def signal_pairs(
-    rows: IntArray,
     floats: FloatArray,
     ints: IntArray,
     yes_ask: FloatArray,
@@ -140,8 +140,7 @@ def signal_pairs(
     """Evaluate the signal of the first ``n_pairs`` pairs and keep those where it fires:
     compacted in place in ``bots``/``markets``, their signals (+1 YES, −1 NO) in
     ``out_signals``, their markets' YES and NO asks in ``out_yes``/``out_no``, each bot's
-    number in ``counts``. Returns how many were kept. As in :func:`filter_pairs`, ``bots`` and
-    ``counts`` are by position in ``rows``, the bots' columns of ``floats`` and ``ints``.
+    number in ``counts`` (by column). Returns how many were kept.
 
     ``momenta`` holds the momentum bots' pairs' momenta, in pair order; a mean-reversion pair
     reads its market's z-score, computed here as :meth:`MarketView.zscore_at` does from the
@@ -151,8 +150,7 @@ def signal_pairs(
     k = 0
     q = 0
     for p in range(n_pairs):
-        j = bots[p]
-        b = rows[j]
+        b = bots[p]
         m = markets[p]
         ya = yes_ask[m]
         na = no_ask[m]
@@ -184,11 +182,11 @@ def signal_pairs(
             out_signals[k] = -1
         else:
             continue
-        bots[k] = j
+        bots[k] = b
         markets[k] = m
         out_yes[k] = ya
         out_no[k] = na
-        counts[j] += 1
+        counts[b] += 1
         k += 1
     return k
 
@@ -201,12 +199,11 @@ def warm_up() -> None:
     values = np.zeros(1)
     counts = np.zeros(1, dtype=np.int64)
     pairs = np.zeros(2, dtype=np.int64)
-    rows = np.zeros(1, dtype=np.int64)
     k, _, _ = filter_pairs(
-        rows, floats, ints, np.ones((1, 1), dtype=np.bool_), counts - 1, values, values, values,
-        values, values, pairs, pairs.copy(), pairs.copy(), pairs.copy(),
+        np.zeros(1, dtype=np.bool_), floats, ints, np.ones((1, 1), dtype=np.bool_), counts - 1,
+        values, values, values, values, values, pairs, pairs.copy(), pairs.copy(), pairs.copy(),
     )  # fmt: skip
     signal_pairs(
-        rows, floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
+        floats, ints, values, values, values, counts, counts, counts, 10, values, pairs,
         pairs.copy(), k, np.zeros(1, dtype=np.int8), values.copy(), values.copy(), counts,
     )  # fmt: skip

@@ -478,13 +478,13 @@ def evaluate_pairs(
     rules: PairRules,
     view: MarketView,
     categories_allowed: BoolArray,
-    rows: IntArray,
+    skip: BoolArray,
     buffers: PairBuffers,
 ) -> tuple[int, IntArray]:
-    """:func:`population_pairs_of` into ``buffers``: returns how many pairs were found, ``k``,
-    and each bot's number of pairs; the pairs are ``buffers.bots[:k]`` (positions in ``rows``),
-    ``buffers.markets[:k]``, their signals ``buffers.signals[:k]`` and their markets' YES and
-    NO asks ``buffers.yes[:k]``/``buffers.no[:k]``.
+    """:func:`population_pairs_of` into ``buffers``, the bots flagged in ``skip`` left out:
+    returns how many pairs were found, ``k``, and each bot's number of pairs; the pairs are
+    ``buffers.bots[:k]``, ``buffers.markets[:k]``, their signals ``buffers.signals[:k]`` and
+    their markets' YES and NO asks ``buffers.yes[:k]``/``buffers.no[:k]``.
 
     Two compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
     :func:`pair_kernels`): the filter over every pair, then the signals over the pairs that
@@ -495,12 +495,12 @@ def evaluate_pairs(
     if kernels is None:
         msg = "the compiled pair kernels are unavailable (see pair_kernels)"
         raise RuntimeError(msg)
-    n_bots = len(rows)
+    n_bots = len(skip)
     buffers.ensure(n_bots * len(view))
     yes_ask = view.yes_ask
     no_ask = view.no_ask
     k, km, kz = kernels.filter_pairs(
-        rows,
+        skip,
         rules.floats,
         rules.ints,
         categories_allowed,
@@ -526,7 +526,6 @@ def evaluate_pairs(
         ask_micros, hist_len, sums, squares = _NO_FLOATS, _NO_INTS, _NO_INTS, _NO_INTS
     counts = np.zeros(n_bots, dtype=np.int64)
     kept: int = kernels.signal_pairs(
-        rows,
         rules.floats,
         rules.ints,
         yes_ask,
@@ -549,24 +548,17 @@ def evaluate_pairs(
 
 
 def population_pairs_of(
-    rules: PairRules,
-    view: MarketView,
-    categories_allowed: BoolArray,
-    rows: IntArray | None = None,
+    rules: PairRules, view: MarketView, categories_allowed: BoolArray
 ) -> tuple[IntArray, IntArray, SignalArray, IntArray]:
     """``(bots, markets, signals, counts)``: every pair where :func:`population_filter_of`
     passes and :func:`population_signals_of` fires, in row-major (bot, then market) order, and
     how many pairs each bot has.
 
     Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
-    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. With
-    ``rows`` (increasing int64 positions), only those bots of ``rules`` and
-    ``categories_allowed`` are evaluated, as if :meth:`PairRules.take` had selected them first:
-    ``bots`` are positions in ``rows`` and ``counts`` has one entry per row. Computed by
-    :func:`evaluate_pairs` (compiled kernels, which must be available).
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. Computed
+    by :func:`evaluate_pairs` (compiled kernels, which must be available).
     """
-    if rows is None:
-        rows = np.arange(rules.floats.shape[1], dtype=np.int64)
     buffers = PairBuffers()
-    kept, counts = evaluate_pairs(rules, view, categories_allowed, rows, buffers)
+    skip = np.zeros(rules.floats.shape[1], dtype=np.bool_)
+    kept, counts = evaluate_pairs(rules, view, categories_allowed, skip, buffers)
     return buffers.bots[:kept], buffers.markets[:kept], buffers.signals[:kept], counts
