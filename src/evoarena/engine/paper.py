@@ -785,7 +785,10 @@ def _max_affordable(
     hi = min(avail, hi)
     if hi <= 0:
         return 0
+    if hi * price + rate.fee(terms + hi * term) <= remaining:
+        return hi  # the bound itself fits (the usual case): nothing larger can
     lo = max(0, hi - CENT // price - 2)
+    hi -= 1
     if lo and lo * price + rate.fee(terms + lo * term) > remaining:
         lo = 0
     while lo < hi:

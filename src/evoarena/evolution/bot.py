@@ -569,7 +569,7 @@ def run_population_tick(
         return 0
     cols, sigs, yes_asks, no_asks, counts = found
     accounts = pop.accounts
-    with_any = np.flatnonzero(counts)
+    with_any = counts.nonzero()[0]
     who = with_any.tolist()
     limits: list[tuple[int, bool]] = []
     fills = _walk(
