@@ -640,13 +640,14 @@ class PaperExchange:
         m = self.book.get(ticker)
         if m is None:
             return RejectReason.UNKNOWN_MARKET
-        if m.stale:
-            return RejectReason.STALE
-        if not m.has_book:
-            return RejectReason.NO_LIQUIDITY
-        if not m.tradable:
+        if not m.tradable:  # tradable implies a book that is not stale: one read when it is
+            if m.stale:
+                return RejectReason.STALE
+            if not m.has_book:
+                return RejectReason.NO_LIQUIDITY
             return RejectReason.NOT_TRADABLE
-        if m.close_ms is not None and now_ms >= m.close_ms:
+        close_ms = m.close_ms
+        if close_ms is not None and now_ms >= close_ms:
             return RejectReason.MARKET_CLOSED
         if min(budget, acct.cash) <= 0:
             return RejectReason.BUDGET_TOO_SMALL
