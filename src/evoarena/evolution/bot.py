@@ -24,10 +24,10 @@ A whole population ticks through :func:`run_population_tick`, with the same trad
 random draws as ticking each bot in order, but incrementally: the population's parameters, its
 accounts and which bots are at a limit are kept between ticks (limits are re-checked only for
 accounts that changed, the UTC-day roll is applied once per day), and the candidates of every
-active bot come from one evaluation as ``(bot, market)`` pairs
-(:func:`~evoarena.evolution.strategies.population_pairs_of`, compiled with numba; the dense
-masks where numba cannot run); only the walk over each bot's candidates (step 3-4) is a Python
-loop.
+active bot come from one evaluation as ``(bot, market)`` pairs, with their markets' asks
+(:func:`~evoarena.evolution.strategies.evaluate_pairs`, compiled with numba; the dense masks
+where numba cannot run); only the walk over the candidates (step 3-4, :func:`_walk`, one loop
+for the whole population) is Python.
 """
 
 from __future__ import annotations
