@@ -359,8 +359,10 @@ class MarketView:
         """What :meth:`zscore_at` computes from, for every market: the YES ask in µ$ (exact in
         float64; NaN without a NO bid), the history's length, its exact sum and sum of
         squares."""
-        every = np.arange(len(self), dtype=np.int64)
-        total, squares = self._sums(every)
+        if self._hist_sum is None and self._store is not None:  # the store is as built
+            total, squares = self._store.sums(self._hist_rows)
+        else:
+            total, squares = self._sums(np.arange(len(self), dtype=np.int64))
         return PRICE_ONE - self._raw[:, 1], self.hist_len, total, squares
 
     def zscore_at(self, markets: IntArray) -> FloatArray:

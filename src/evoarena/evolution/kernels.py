@@ -60,9 +60,10 @@ def filter_pairs(
     momentum_markets: IntArray,
 ) -> tuple[int, int, int]:
     """Write every (bot, market) pair passing the market filter, bot-major then market order,
-    to ``out_bots``/``out_markets`` (room for every pair), and, for the momentum bots' pairs in
-    the same order, the bot's lookback and the market to ``momentum_lookbacks`` and
-    ``momentum_markets``. Returns (pairs, momentum pairs, z-score pairs).
+    to ``out_bots``/``out_markets``, and, for the momentum bots' pairs in the same order, the
+    bot's lookback and the market to ``momentum_lookbacks`` and ``momentum_markets``. Returns
+    (pairs, momentum pairs, z-score pairs). Pairs beyond the room of the four arrays (all of one
+    length) are counted, not written: with more pairs than room, call again with more.
 
     The bots are the columns of ``floats`` and ``ints`` (the rows of ``tables``), those
     flagged in ``skip`` left out; ``out_bots`` holds the column. A market's category slot in
@@ -75,6 +76,7 @@ def filter_pairs(
     the marked ones whose category the bot allows.
     """
     n = hours.shape[0]
+    room = out_bots.shape[0]
     passing = np.empty(n, dtype=np.bool_)
     k = 0
     km = 0
@@ -105,11 +107,13 @@ def filter_pairs(
         k0 = k
         for m in range(n):
             if passing[m] and allowed[category_idx[m] + 1]:
-                out_bots[k] = b
-                out_markets[k] = m
+                if k < room:  # then km < room too (km <= k)
+                    out_bots[k] = b
+                    out_markets[k] = m
+                    if source == SRC_MOMENTUM:
+                        momentum_lookbacks[km] = lookback
+                        momentum_markets[km] = m
                 if source == SRC_MOMENTUM:
-                    momentum_lookbacks[km] = lookback
-                    momentum_markets[km] = m
                     km += 1
                 k += 1
         if source == SRC_ZSCORE:

@@ -436,7 +436,8 @@ def pair_kernels() -> ModuleType | None:
 
 
 class PairBuffers:
-    """Scratch arrays of :func:`evaluate_pairs`, grown on demand and reused call after call.
+    """Scratch arrays of :func:`evaluate_pairs`, grown on demand (to twice the pairs found, at
+    least) and reused call after call.
 
     What a call leaves in them stays valid until the next call with the same buffers (keep one
     per population, used by one thread at a time).
@@ -452,7 +453,7 @@ class PairBuffers:
         "yes",
     )
 
-    def __init__(self, capacity: int = 0) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self._allocate(capacity)
 
     def _allocate(self, capacity: int) -> None:
@@ -464,10 +465,15 @@ class PairBuffers:
         self.yes: FloatArray = np.empty(capacity)
         self.no: FloatArray = np.empty(capacity)
 
+    @property
+    def room(self) -> int:
+        """How many pairs the arrays hold."""
+        return len(self.bots)
+
     def ensure(self, capacity: int) -> None:
-        """Room for at least ``capacity`` pairs."""
+        """Room for at least ``capacity`` pairs (twice that when it grows)."""
         if len(self.bots) < capacity:
-            self._allocate(max(capacity, 2 * len(self.bots)))
+            self._allocate(2 * capacity)
 
 
 _NO_FLOATS: FloatArray = np.zeros(0)
@@ -496,25 +502,40 @@ def evaluate_pairs(
         msg = "the compiled pair kernels are unavailable (see pair_kernels)"
         raise RuntimeError(msg)
     n_bots = len(skip)
-    buffers.ensure(n_bots * len(view))
     yes_ask = view.yes_ask
     no_ask = view.no_ask
-    k, km, kz = kernels.filter_pairs(
-        skip,
-        rules.floats,
-        rules.ints,
-        categories_allowed,
+    market_columns = (
         view.category_idx,
         view.hours_to_expiry,
         view.volume_24h,
         view.open_interest,
         yes_ask,
         no_ask,
+    )
+    k, km, kz = kernels.filter_pairs(
+        skip,
+        rules.floats,
+        rules.ints,
+        categories_allowed,
+        *market_columns,
         buffers.bots,
         buffers.markets,
         buffers.momentum_lookbacks,
         buffers.momentum_markets,
     )
+    if k > buffers.room:  # counted, not all written: again with room for them
+        buffers.ensure(k)
+        k, km, kz = kernels.filter_pairs(
+            skip,
+            rules.floats,
+            rules.ints,
+            categories_allowed,
+            *market_columns,
+            buffers.bots,
+            buffers.markets,
+            buffers.momentum_lookbacks,
+            buffers.momentum_markets,
+        )
     momenta = (
         view.momentum_at(buffers.momentum_lookbacks[:km], buffers.momentum_markets[:km])
         if km

@@ -18,9 +18,11 @@ from evoarena.evolution.strategies import (
     SIGNAL_NO,
     SIGNAL_NONE,
     SIGNAL_YES,
+    PairBuffers,
     PopulationParams,
     category_table,
     contrarian_signal,
+    evaluate_pairs,
     market_filter,
     mean_reversion_signal,
     momentum_signal,
@@ -387,6 +389,34 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     np.testing.assert_array_equal(rows[b2], bots[keep])
     np.testing.assert_array_equal(m2, markets[keep])
     np.testing.assert_array_equal(s2, sigs[keep])
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_evaluate_pairs_skips_flagged_bots_and_grows_its_buffers(seed: int) -> None:
+    """Bots flagged in ``skip`` have no pairs; the others have exactly their pairs of the whole
+    population's evaluation, with their markets' asks, even from buffers with room for one."""
+    v = mixed_view(unknown_close=seed % 2 == 1)
+    rng = random.Random(seed)
+    ps = edge_params(v, rng, 80)
+    tables = np.stack([category_table(p, v.categories) for p in ps])
+    pop = PopulationParams(ps, [p.min_price for p in ps], [p.max_price for p in ps])
+    assert pop.rules is not None
+    bots, markets, sigs, counts = population_pairs_of(pop.rules, v, tables)
+    skip = np.array([rng.random() < 0.4 for _ in ps])
+    buffers = PairBuffers(capacity=1)
+    k, got_counts = evaluate_pairs(pop.rules, v, tables, skip, buffers)
+    keep = ~skip[bots]
+    assert k == int(keep.sum()) > 1
+    assert buffers.room >= k
+    np.testing.assert_array_equal(buffers.bots[:k], bots[keep])
+    np.testing.assert_array_equal(buffers.markets[:k], markets[keep])
+    np.testing.assert_array_equal(buffers.signals[:k], sigs[keep])
+    np.testing.assert_array_equal(buffers.yes[:k], v.yes_ask[markets[keep]])
+    np.testing.assert_array_equal(buffers.no[:k], v.no_ask[markets[keep]])
+    np.testing.assert_array_equal(got_counts, np.where(skip, 0, counts))
+    again, _ = evaluate_pairs(pop.rules, v, tables, skip, buffers)  # reused: the same pairs
+    assert again == k
+    np.testing.assert_array_equal(buffers.markets[:k], markets[keep])
 
 
 def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
