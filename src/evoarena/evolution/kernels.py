@@ -37,6 +37,9 @@ from evoarena.evolution.strategies import (
     SRC_ZSCORE,
 )
 
+_WIDE_SLOT = 63
+"""Category slots below this are bits of a mask in :func:`filter_pairs`; the rest share it."""
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -71,19 +74,32 @@ def filter_pairs(
 
     The filter: hours to expiry within the bot's window, volume and open interest not below its
     minimums (NaN, unreported, passes), one side's ask within its price bounds, the category
-    allowed. Per bot, one tight pass over the markets marks those passing the comparisons
-    (non-short-circuit ``&``/``|`` over booleans, so the compiler vectorizes it), a second keeps
-    the marked ones whose category the bot allows.
+    allowed. Per bot, one tight pass over the markets marks those passing (non-short-circuit
+    ``&``/``|`` over booleans, so the compiler vectorizes it; the category as a bit of the
+    bot's mask of allowed slots, exact below slot 63), a second lists the marked markets
+    without a branch per market, a third keeps those whose category the bot allows (the
+    table's word, for every slot) — branches on the few marked markets only.
     """
     n = hours.shape[0]
     room = out_bots.shape[0]
+    n_slots = tables.shape[1]
+    one = np.uint64(1)
+    slot_bits = np.empty(n, dtype=np.uint64)
+    for m in range(n):
+        slot_bits[m] = one << np.uint64(min(category_idx[m] + 1, _WIDE_SLOT))
     passing = np.empty(n, dtype=np.bool_)
+    marked = np.empty(n, dtype=np.int64)
     k = 0
     km = 0
     kz = 0
     for b in range(skip.shape[0]):
         if skip[b]:
             continue
+        allowed = tables[b]
+        mask = one << np.uint64(_WIDE_SLOT)  # slots from 63 on: the table decides, below
+        for slot in range(min(n_slots, _WIDE_SLOT)):
+            if allowed[slot]:
+                mask |= one << np.uint64(slot)
         min_h = floats[F_MIN_H, b]
         max_h = floats[F_MAX_H, b]
         min_v = floats[F_MIN_VOL, b]
@@ -100,13 +116,18 @@ def filter_pairs(
                 & (not volume[m] < min_v)
                 & (not interest[m] < min_oi)
                 & (((ya >= lo) & (ya <= hi)) | ((na >= lo) & (na <= hi)))
+                & ((slot_bits[m] & mask) != 0)
             )
+        c = 0
+        for m in range(n):
+            marked[c] = m
+            c += passing[m]
         source = ints[I_SOURCE, b]
         lookback = ints[I_LOOKBACK, b]
-        allowed = tables[b]
         k0 = k
-        for m in range(n):
-            if passing[m] and allowed[category_idx[m] + 1]:
+        for i in range(c):
+            m = marked[i]
+            if allowed[category_idx[m] + 1]:
                 if k < room:  # then km < room too (km <= k)
                     out_bots[k] = b
                     out_markets[k] = m

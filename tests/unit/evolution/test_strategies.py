@@ -419,6 +419,39 @@ def test_evaluate_pairs_skips_flagged_bots_and_grows_its_buffers(seed: int) -> N
     np.testing.assert_array_equal(buffers.markets[:k], markets[keep])
 
 
+def test_population_pairs_with_more_category_slots_than_a_mask_holds() -> None:
+    """Seventy categories (slots past the kernel's 63-bit masks) and arbitrary tables: the
+    pairs are still exactly the dense filter's and signals'."""
+    v = mixed_view()
+    rng = random.Random(11)
+    ps = edge_params(v, rng, 60)
+    v.categories = [f"C{i}" for i in range(70)]
+    # Half the markets at the masks' edge or past it (slot = index + 1), the rest anywhere.
+    v.category_idx = np.array(
+        [rng.randrange(61, 70) if i % 2 else rng.randrange(-1, 70) for i in range(len(v))],
+        dtype=np.int64,
+    )
+    tables = np.array([[rng.random() < 0.6 for _ in range(71)] for _ in ps])
+    lows = [p.min_price for p in ps]
+    highs = [p.max_price for p in ps]
+    pop = PopulationParams(ps, lows, highs)
+    assert pop.rules is not None
+    dense_sig = population_signals(ps, v)
+    ok = (dense_sig != 0) & population_filter(
+        ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
+    )
+    bots, markets, sigs, counts = population_pairs_of(pop.rules, v, tables)
+    want_bots, want_markets = np.nonzero(ok)
+    assert len(want_bots) > 20
+    past = v.category_idx[want_markets] >= 62
+    assert past.any()
+    assert (~tables[:, 63:]).any()
+    np.testing.assert_array_equal(bots, want_bots)
+    np.testing.assert_array_equal(markets, want_markets)
+    np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
+    np.testing.assert_array_equal(counts, ok.sum(axis=1))
+
+
 def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
     """A non-finite signal threshold cannot be rewritten exactly: the rules say so."""
     p = replace(Genome.random(random.Random(1)).decode(), signal_type="contrarian")
