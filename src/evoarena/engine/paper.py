@@ -209,19 +209,59 @@ class ClosedPosition:
         )
 
 
+class ChangeLog:
+    """The accounts of one exchange in the order their :attr:`BotAccount.changes` moved, one
+    entry per move: a reader remembers how far it read (:attr:`end`) and later asks which
+    accounts changed since (:meth:`since`), instead of looking at every account.
+
+    It keeps at least the last :attr:`KEEP` entries; a reader further behind is told to look at
+    every account.
+    """
+
+    __slots__ = ("_base", "_entries")
+
+    KEEP = 4096
+
+    def __init__(self) -> None:
+        self._entries: list[BotAccount] = []
+        self._base = 0  # the position of _entries[0]
+
+    def append(self, acct: BotAccount) -> None:
+        """Note that ``acct`` changed."""
+        entries = self._entries
+        entries.append(acct)
+        if len(entries) > 2 * self.KEEP:
+            del entries[: self.KEEP]
+            self._base += self.KEEP
+
+    @property
+    def end(self) -> int:
+        """The position after the last entry (what a reader has read up to, having read all)."""
+        return self._base + len(self._entries)
+
+    def since(self, position: int) -> list[BotAccount] | None:
+        """The accounts that changed from ``position`` on (an account as often as it changed),
+        or ``None`` when the log no longer reaches back that far."""
+        if position < self._base:
+            return None
+        return self._entries[position - self._base :]
+
+
 class BotAccount:
     """One bot's money, positions and counters (micro-dollars; ``*_usd``/``roi_pct`` are floats).
 
     Only :class:`PaperExchange` mutates an account. ``trades_today`` and ``daily_pnl`` refer to the
     UTC day of the latest ``now_ms`` the account saw (:meth:`roll_to`). :attr:`changes` counts the
     mutations that can move a trading limit (buys, closes, day rolls), so a caller can skip
-    re-checking limits of accounts that did not change.
+    re-checking limits of accounts that did not change; an account of an exchange also notes
+    each in the exchange's :attr:`PaperExchange.change_log`.
     """
 
     __slots__ = (
         "_closed_cost",
         "_day",
         "_day_start_equity",
+        "_log",
         "_n_forced",
         "_n_wins",
         "_open_cost",
@@ -261,6 +301,7 @@ class BotAccount:
         self._day: int | None = None
         self._day_start_equity = initial_bankroll
         self.changes = 0
+        self._log: ChangeLog | None = None
 
     # -- derived figures ----------------------------------------------------------------------
 
@@ -385,7 +426,7 @@ class BotAccount:
             self._day = day
             self.trades_today = 0
             self._day_start_equity = self.equity
-            self.changes += 1
+            self._changed()
 
     # -- mutation (PaperExchange only) --------------------------------------------------------
 
@@ -397,7 +438,7 @@ class BotAccount:
         self.total_trades += 1
         self.trades_today += 1
         self.open_positions[pos.ticker] = pos
-        self.changes += 1
+        self._changed()
 
     def _close(
         self,
@@ -428,8 +469,13 @@ class BotAccount:
         self.payouts += payout
         self.fees_paid += exit_fee
         self._record_closed(closed)
-        self.changes += 1
+        self._changed()
         return closed
+
+    def _changed(self) -> None:
+        self.changes += 1
+        if self._log is not None:
+            self._log.append(self)
 
     def _record_closed(self, closed: ClosedPosition) -> None:
         self.closed_positions.append(closed)
@@ -519,6 +565,8 @@ class PaperExchange:
         self._holders: dict[str, set[str]] = {}
         self._rates: dict[Decimal, FeeRate] = {}
         self._last_bids: dict[str, tuple[int | None, int | None]] = {}
+        self.change_log = ChangeLog()
+        """Every change of an account's :attr:`BotAccount.changes`, in order."""
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -527,6 +575,7 @@ class PaperExchange:
         acct = self._accounts.get(bot_id)
         if acct is None:
             acct = BotAccount(bot_id, self.initial_bankroll)
+            acct._log = self.change_log
             self._accounts[bot_id] = acct
         return acct
 
@@ -760,6 +809,7 @@ class PaperExchange:
             if acct.bot_id in ex._accounts:
                 msg = f"paper exchange state: account {acct.bot_id} appears twice"
                 raise ValueError(msg)
+            acct._log = ex.change_log
             ex._accounts[acct.bot_id] = acct
             for ticker in acct.open_positions:
                 ex._holders.setdefault(ticker, set()).add(acct.bot_id)

@@ -350,7 +350,9 @@ class _Population:
         "cat_key",
         "cat_tables",
         "limited",
+        "log_read",
         "n_active",
+        "owners",
         "params",
         "rolled_day",
         "seen",
@@ -375,6 +377,8 @@ class _Population:
         self.limited: list[bool] = []
         self.skip: BoolArray = np.zeros(0, dtype=np.bool_)
         self.n_active = 0
+        self.owners: dict[BotAccount, list[int]] = {}
+        self.log_read = -1
         self.sub_rows: list[int] | None = None
         self.sub: _Subset = (self.params, self.cat_tables)
         self.buffers = PairBuffers()
@@ -398,18 +402,24 @@ class _Population:
 
         The same flags as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
         bot; accounts open on first call, in bot order, as :meth:`PaperExchange.account` does.
+        The accounts that changed are those the exchange's change log names since the last
+        refresh (every account, on a new day or when the log no longer reaches back).
         """
         ref = self._exchange
         if ref is None or ref() is not exchange:
             n = len(self.bots)
             self._exchange = weakref.ref(exchange)
             self.accounts = [exchange.account(b.bot_id) for b in self.bots]
+            self.owners = {}
+            for i, acct in enumerate(self.accounts):  # bots of one id share an account
+                self.owners.setdefault(acct, []).append(i)
             self.rolled_day = None
             self.seen = [-1] * n
             self.limited = [False] * n
             self.skip = np.zeros(n, dtype=np.bool_)
             self.n_active = n
         accounts = self.accounts
+        log = exchange.change_log
         day = now_ms // DAY_MS
         if day != self.rolled_day:
             # roll_to never moves an account's day backwards: once all are rolled to ``day``,
@@ -417,12 +427,25 @@ class _Population:
             for acct in accounts:
                 acct.roll_to(now_ms)
             self.rolled_day = day
-        changes = list(map(_changes, accounts))
-        if changes != self.seen:
-            bots = self.bots
-            changed = itertools.compress(range(len(bots)), map(operator.ne, changes, self.seen))
-            self.seen = changes
-            self._set_limits((i, bots[i].at_limit(accounts[i])) for i in changed)
+            changed = None
+        else:
+            changed = log.since(self.log_read)
+        self.log_read = log.end
+        bots = self.bots
+        seen = self.seen
+        if changed is None:  # look at every account
+            changes = list(map(_changes, accounts))
+            if changes != seen:
+                rows = itertools.compress(range(len(bots)), map(operator.ne, changes, seen))
+                self.seen = changes
+                self._set_limits((i, bots[i].at_limit(accounts[i])) for i in rows)
+            return self.n_active
+        owners = self.owners
+        for acct in changed:
+            for i in owners.get(acct, ()):
+                if acct.changes != seen[i]:
+                    seen[i] = acct.changes
+                    self._set_limits(((i, bots[i].at_limit(acct)),))
         return self.n_active
 
     def note_limits(self, limits: Sequence[tuple[int, bool]]) -> None:

@@ -12,6 +12,7 @@ from evoarena.engine.book import MarketBook
 from evoarena.engine.paper import (
     DAY_MS,
     BotAccount,
+    ChangeLog,
     Fill,
     PaperExchange,
     Rejection,
@@ -534,3 +535,40 @@ def test_last_bids_and_exit_fees_survive_persistence() -> None:
     bad = dict(data, last_bids={"N": [1, 2, 3]})
     with pytest.raises(ValueError, match="last_bids"):
         PaperExchange.from_dict(bad, ex.book)
+
+
+class _ShortLog(ChangeLog):
+    KEEP = 2
+
+
+def test_change_log_names_the_accounts_that_changed_since_a_position() -> None:
+    """Buys, closes and day rolls each note their account once, in order (restored accounts
+    too); a reader's position past what the log still keeps gets ``None`` (look at every
+    account)."""
+    book = ladder_book()
+    ex = PaperExchange(book, usd("100"))
+    log = ex.change_log
+    a, b = ex.account("a"), ex.account("b")
+    start = log.end
+    a.roll_to(T0)
+    b.roll_to(T0)
+    a.roll_to(T0 + 1)  # the same day: no change
+    assert log.since(start) == [a, b]
+    mark = log.end
+    assert log.since(mark) == []
+    assert isinstance(ex.buy("b", "M", Side.YES, usd("1"), T0 + 2), Fill)
+    assert isinstance(ex.buy("a", "M", Side.YES, usd("0.01"), T0 + 3), Rejection)  # no change
+    book.apply(MarketDetermined("M", Side.NO, 0, T0 + 4))
+    assert ex.settle("M", T0 + DAY_MS) == 1  # rolls b to the next day, then closes
+    assert log.since(mark) == [b, b, b]
+    assert [a.changes, b.changes] == [1, 4]
+    restored = PaperExchange.from_dict(ex.to_dict(), book)
+    c = restored.account("a")
+    mark = restored.change_log.end
+    c.roll_to(T0 + 2 * DAY_MS)
+    assert restored.change_log.since(mark) == [c]
+    short = _ShortLog()
+    for _ in range(5):
+        short.append(a)
+    assert short.since(0) is None
+    assert short.since(short.end - 2) == [a, a]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evoarena.engine.book import MarketBook
-from evoarena.engine.paper import DAY_MS, Fill, PaperExchange, Rejection
+from evoarena.engine.paper import DAY_MS, ChangeLog, Fill, PaperExchange, Rejection
 from evoarena.engine.view import MarketView
 from evoarena.evolution import bot as bot_module
 from evoarena.evolution.bot import GeneticBot, needed_lookbacks, run_population_tick
@@ -393,16 +393,20 @@ def moving_book(rng: random.Random, book: MarketBook | None = None) -> MarketBoo
     return book
 
 
+@pytest.mark.parametrize("short_log", [False, True], ids=["log", "short-log"])
 @pytest.mark.parametrize("compiled", [True, False], ids=["kernels", "dense"])
 @pytest.mark.parametrize("n_bots", [3, 40])
 def test_population_tick_equals_ticking_each_bot(
-    n_bots: int, compiled: bool, monkeypatch: pytest.MonkeyPatch
+    n_bots: int, compiled: bool, short_log: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stacked evaluation trades exactly like per-bot ticks, over moving, settling markets,
-    through the compiled pair kernels and, where numba cannot compile them, the dense rules."""
+    through the compiled pair kernels and, where numba cannot compile them, the dense rules;
+    also when the exchange's change log keeps too little to say what changed since a tick."""
     assert pair_kernels() is not None  # numba is a dependency: the kernels are there
     if not compiled:
         monkeypatch.setattr(bot_module, "pair_kernels", lambda: None)
+    if short_log:
+        monkeypatch.setattr(ChangeLog, "KEEP", 1)
     grng = random.Random(11)
     genomes = [Genome.random(grng) for _ in range(n_bots)]
     bots_a = [GeneticBot(g, random.Random(g.id)) for g in genomes]
