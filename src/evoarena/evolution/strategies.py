@@ -536,6 +536,9 @@ def evaluate_pairs(
             buffers.momentum_lookbacks,
             buffers.momentum_markets,
         )
+    counts = np.zeros(n_bots, dtype=np.int64)
+    if not k:
+        return 0, counts
     momenta = (
         view.momentum_at(buffers.momentum_lookbacks[:km], buffers.momentum_markets[:km])
         if km
@@ -545,7 +548,6 @@ def evaluate_pairs(
         ask_micros, hist_len, sums, squares = view.zscore_inputs()
     else:  # no mean-reversion pair: the kernel reads none of them
         ask_micros, hist_len, sums, squares = _NO_FLOATS, _NO_INTS, _NO_INTS, _NO_INTS
-    counts = np.zeros(n_bots, dtype=np.int64)
     kept: int = kernels.signal_pairs(
         rules.floats,
         rules.ints,
