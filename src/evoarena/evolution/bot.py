@@ -210,6 +210,7 @@ class GeneticBot:
         return _walk(
             [self],
             [exchange.account(self.bot_id)],
+            [0],
             [len(indices)],
             exchange,
             now_ms,
@@ -248,8 +249,9 @@ class GeneticBot:
 
 
 def _walk(
-    bots: Iterable[GeneticBot],
-    accounts: Iterable[BotAccount],
+    bots: Sequence[GeneticBot],
+    accounts: Sequence[BotAccount],
+    who: Iterable[int],
     counts: Iterable[int],
     exchange: PaperExchange,
     now_ms: int,
@@ -259,10 +261,11 @@ def _walk(
     signals: list[int],
     limits: list[tuple[int, bool]] | None = None,
 ) -> int:
-    """:meth:`GeneticBot.execute` for several bots in turn; returns the fills.
+    """:meth:`GeneticBot.execute` for the bots ``who`` (positions in ``bots``, and of their
+    accounts in ``accounts``) in turn; returns the fills.
 
     The candidates (tickers, asks in dollars, signals) are flat lists: the first ``counts[0]``
-    the first bot's (``accounts[0]`` its account), and so on. :meth:`GeneticBot.choose_side`
+    those of bot ``who[0]``, and so on. :meth:`GeneticBot.choose_side`
     and :meth:`GeneticBot.order_budget` are inlined: one random draw per candidate not held,
     the budget computed when first needed and again after each fill (nothing else changes the
     account meanwhile). With ``limits``, each bot that bought appends its position in ``bots``
@@ -272,7 +275,9 @@ def _walk(
     buy = exchange.buy
     fills = 0
     stop = 0
-    for n, (bot, acct, count) in enumerate(zip(bots, accounts, counts, strict=True)):
+    for i, count in zip(who, counts, strict=True):
+        bot = bots[i]
+        acct = accounts[i]
         start = stop
         stop += count
         held = acct.open_positions
@@ -317,7 +322,7 @@ def _walk(
                     break
                 budget = -1
         if lim is not None and limits is not None:
-            limits.append((n, lim))
+            limits.append((i, lim))
     return fills
 
 
@@ -441,11 +446,14 @@ class _Population:
                 self._set_limits((i, bots[i].at_limit(accounts[i])) for i in rows)
             return self.n_active
         owners = self.owners
+        checked = []
         for acct in changed:
             for i in owners.get(acct, ()):
                 if acct.changes != seen[i]:
                     seen[i] = acct.changes
-                    self._set_limits(((i, bots[i].at_limit(acct)),))
+                    checked.append((i, bots[i].at_limit(acct)))
+        if checked:
+            self._set_limits(checked)
         return self.n_active
 
     def note_limits(self, limits: Sequence[tuple[int, bool]]) -> None:
@@ -593,11 +601,11 @@ def run_population_tick(
     cols, sigs, yes_asks, no_asks, counts = found
     accounts = pop.accounts
     with_any = counts.nonzero()[0]
-    who = with_any.tolist()
     limits: list[tuple[int, bool]] = []
     fills = _walk(
-        [bots[i] for i in who],
-        [accounts[i] for i in who],
+        bots,
+        accounts,
+        with_any.tolist(),
         counts[with_any].tolist(),
         exchange,
         now_ms,
@@ -608,5 +616,5 @@ def run_population_tick(
         limits,
     )
     if limits:
-        pop.note_limits([(who[n], lim) for n, lim in limits])
+        pop.note_limits(limits)
     return fills
