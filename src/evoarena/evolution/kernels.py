@@ -1,4 +1,4 @@
-"""Compiled loops over a population's (bot × market) pairs, for :func:`population_pairs_of`.
+"""Compiled loops over a population's (bot × market) pairs, for :func:`evaluate_pairs`.
 
 numba compiles these on first use and caches the machine code on disk (beside this module, or
 in the user's cache directory; ``NUMBA_CACHE_DIR`` chooses another), so a later process only
