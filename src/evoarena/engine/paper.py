@@ -628,22 +628,42 @@ class PaperExchange:
         before ``now_ms`` (Kalshi stops trading at close even before the status event arrives),
         and markets the bot already holds.
         """
-        acct = self._accounts.get(bot_id)
-        if acct is None:
-            acct = self.account(bot_id)
+        levels: list[tuple[int, int]] = []
+        opened = self.open_position(
+            self.account(bot_id), ticker, side, budget, now_ms, min_price, max_price, levels
+        )
+        if isinstance(opened, RejectReason):
+            return Rejection(bot_id, ticker, side, opened, now_ms)
+        return Fill(
+            bot_id, ticker, side, opened.contracts, opened.cost, opened.fee, tuple(levels), now_ms
+        )
+
+    def open_position(
+        self,
+        acct: BotAccount,
+        ticker: str,
+        side: Side,
+        budget: int,
+        now_ms: int,
+        min_price: int = 0,
+        max_price: int = PRICE_ONE,
+        levels: list[tuple[int, int]] | None = None,
+    ) -> Position | RejectReason:
+        """:meth:`buy` for ``acct``, one of this exchange's accounts, without the records: the
+        position opened, or why the order was refused. With ``levels``, the (ask price µ$,
+        whole contracts) taken are appended to it, cheapest first (:attr:`Fill.levels`)."""
         acct.roll_to(now_ms)
         m = self._market_for(acct, ticker, budget, now_ms)
         if isinstance(m, RejectReason):
-            return Rejection(bot_id, ticker, side, m, now_ms)
+            return m
         asks = m.ask_levels(side)
         if not asks:
-            return Rejection(bot_id, ticker, side, RejectReason.NO_LIQUIDITY, now_ms)
+            return RejectReason.NO_LIQUIDITY
         if asks[0][0] < min_price or asks[0][0] > max_price:
-            return Rejection(bot_id, ticker, side, RejectReason.OUTSIDE_PRICE_BOUNDS, now_ms)
+            return RejectReason.OUTSIDE_PRICE_BOUNDS
 
         rate = self._fee_rate(ticker)
         limit = min(budget, acct.cash)
-        taken: list[tuple[int, int]] = []
         contracts = 0
         cost = 0
         terms = 0
@@ -663,21 +683,22 @@ class PaperExchange:
                 cost += k * price
                 terms += k * term
                 fee = rate.fee(terms)
-                taken.append((price, k))
+                if levels is not None:
+                    levels.append((price, k))
             if k < avail:
                 break
-        if not taken:
-            reason = (
+        if not contracts:
+            return (
                 RejectReason.BUDGET_TOO_SMALL if saw_whole_contract else RejectReason.NO_LIQUIDITY
             )
-            return Rejection(bot_id, ticker, side, reason, now_ms)
-        acct._open(Position(ticker, side, contracts, cost, fee, now_ms))
+        pos = Position(ticker, side, contracts, cost, fee, now_ms)
+        acct._open(pos)
         holders = self._holders.get(ticker)
         if holders is None:
-            self._holders[ticker] = {bot_id}
+            self._holders[ticker] = {acct.bot_id}
         else:
-            holders.add(bot_id)
-        return Fill(bot_id, ticker, side, contracts, cost, fee, tuple(taken), now_ms)
+            holders.add(acct.bot_id)
+        return pos
 
     def _market_for(
         self, acct: BotAccount, ticker: str, budget: int, now_ms: int

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from evoarena.engine.fees import CENT
-from evoarena.engine.paper import DAY_MS, BotAccount, Fill, PaperExchange
+from evoarena.engine.paper import DAY_MS, BotAccount, PaperExchange, Position
 from evoarena.engine.view import MarketView
 from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
@@ -268,11 +268,13 @@ def _walk(
     those of bot ``who[0]``, and so on. :meth:`GeneticBot.choose_side`
     and :meth:`GeneticBot.order_budget` are inlined: one random draw per candidate not held,
     the budget computed when first needed and again after each fill (nothing else changes the
-    account meanwhile). With ``limits``, each bot that bought appends its position in ``bots``
-    and whether it ended at a limit (:meth:`GeneticBot.at_limit`, as after its last fill).
+    account meanwhile), the order placed with :meth:`PaperExchange.open_position` (``buy``
+    without the fill's record). With ``limits``, each bot that bought appends its position in
+    ``bots`` and whether it ended at a limit (:meth:`GeneticBot.at_limit`, as after its last
+    fill).
     """
     yes, no = Side.YES, Side.NO
-    buy = exchange.buy
+    open_position = exchange.open_position
     fills = 0
     stop = 0
     for i, count in zip(who, counts, strict=True):
@@ -306,16 +308,10 @@ def _walk(
                 # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
                 # the exchange would refuse the order, changing nothing; skip the call.
                 continue
-            result = buy(
-                bot.genome.id,
-                ticker,
-                side,
-                budget,
-                now_ms,
-                min_price=bot._price_low_micros,
-                max_price=bot._price_high_micros,
+            opened = open_position(
+                acct, ticker, side, budget, now_ms, bot._price_low_micros, bot._price_high_micros
             )
-            if isinstance(result, Fill):
+            if isinstance(opened, Position):  # filled (else refused, nothing changed)
                 fills += 1
                 lim = bot.at_limit(acct)
                 if lim:

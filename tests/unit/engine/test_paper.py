@@ -15,6 +15,7 @@ from evoarena.engine.paper import (
     ChangeLog,
     Fill,
     PaperExchange,
+    Position,
     Rejection,
     RejectReason,
 )
@@ -100,6 +101,44 @@ def reason(result: Fill | Rejection) -> RejectReason:
 
 
 # -- fills --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "budget", "bounds"),
+    [
+        (Side.YES, "3.00", (0, PRICE_ONE)),
+        (Side.YES, "3.00", (0, usd("0.45"))),
+        (Side.NO, "1.00", (0, PRICE_ONE)),
+        (Side.YES, "0.30", (0, PRICE_ONE)),  # not one contract: refused
+        (Side.YES, "3.00", (usd("0.41"), PRICE_ONE)),  # best ask below the bounds: refused
+    ],
+)
+def test_open_position_is_buy_without_the_records(
+    side: Side, budget: str, bounds: tuple[int, int]
+) -> None:
+    """The same position, levels and account as :meth:`PaperExchange.buy`, or the same reason
+    for a refusal."""
+    by_buy = PaperExchange(ladder_book(), BANKROLL)
+    by_open = PaperExchange(ladder_book(), BANKROLL)
+    low, high = bounds
+    result = by_buy.buy("b", "M", side, usd(budget), T0, min_price=low, max_price=high)
+    levels: list[tuple[int, int]] = []
+    acct = by_open.account("b")
+    opened = by_open.open_position(acct, "M", side, usd(budget), T0, low, high, levels)
+    if isinstance(result, Rejection):
+        assert opened == result.reason
+        assert levels == []
+    else:
+        assert opened == by_buy.account("b").open_positions["M"]
+        assert isinstance(opened, Position)
+        assert (opened.contracts, opened.cost, opened.fee) == (
+            result.contracts,
+            result.cost,
+            result.fee,
+        )
+        assert tuple(levels) == result.levels
+    assert by_open.to_dict() == by_buy.to_dict()
+    assert by_open.held_tickers() == by_buy.held_tickers()
 
 
 def test_yes_buy_walks_no_bids_across_levels() -> None:

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from evoarena.engine.book import MarketBook
-from evoarena.engine.paper import DAY_MS, ChangeLog, Fill, PaperExchange, Rejection
+from evoarena.engine.paper import (
+    DAY_MS,
+    BotAccount,
+    ChangeLog,
+    PaperExchange,
+    Position,
+    Rejection,
+    RejectReason,
+)
 from evoarena.engine.view import MarketView
 from evoarena.evolution import bot as bot_module
 from evoarena.evolution.bot import GeneticBot, needed_lookbacks, run_population_tick
@@ -182,13 +190,13 @@ def test_a_budget_below_the_best_ask_skips_the_market_without_an_order() -> None
     refused = PaperExchange(book, usd("3")).buy(bot.bot_id, "M0", Side.YES, usd("0.30"), T0)
     assert isinstance(refused, Rejection)
     asked: list[str] = []
-    real_buy = ex.buy
+    real_open = ex.open_position  # what a bot's buy calls (PaperExchange.buy without records)
 
-    def spy(bot_id: str, ticker: str, *args: Any, **kwargs: Any) -> Fill | Rejection:
+    def spy(acct: BotAccount, ticker: str, *args: Any, **kwargs: Any) -> Position | RejectReason:
         asked.append(ticker)
-        return real_buy(bot_id, ticker, *args, **kwargs)
+        return real_open(acct, ticker, *args, **kwargs)
 
-    ex.buy = spy  # type: ignore[method-assign]
+    ex.open_position = spy  # type: ignore[method-assign]
     assert bot.tick(view(book), ex, T0 + HOUR) == 1
     assert asked == ["M1"]
     assert held(ex, bot) == [("M1", Side.YES)]
