@@ -108,7 +108,7 @@ class GeneticBot:
         self._loss_ppb = round(p.daily_loss_limit_pct * PPB)
         self._max_trades = p.max_trades_per_day
         self._max_open = p.max_concurrent_positions
-        # choose_side's decision before the flip: a side fixed by the bias, or None (the signal's).
+        # The side before the flip (choose_side): fixed by the bias, or None (the signal's).
         self._side: Side | None = (
             Side.NO
             if p.side_bias < SIDE_BIAS_NO_BELOW
@@ -175,15 +175,10 @@ class GeneticBot:
         return idx.tolist(), sig[idx].tolist()
 
     def choose_side(self, sig: int) -> Side:
-        """Apply the side bias to a signal (+1 YES / −1 NO), then the random flip."""
-        bias = self.params.side_bias
-        if bias < SIDE_BIAS_NO_BELOW:
-            side = Side.NO
-        elif bias > SIDE_BIAS_YES_ABOVE:
-            side = Side.YES
-        else:
-            side = Side.YES if sig == SIGNAL_YES else Side.NO
-        if self.rng.random() < self.params.side_flip_prob:
+        """Apply the side bias to a signal (+1 YES / −1 NO), then the random flip (as
+        :func:`_walk` does, inlined)."""
+        side = self._side or (Side.YES if sig == SIGNAL_YES else Side.NO)
+        if self.rng.random() < self._flip_prob:
             side = Side.NO if side is Side.YES else Side.YES
         return side
 
@@ -301,7 +296,7 @@ def _walk(
             if not low <= ask <= high:
                 continue  # also skips a missing (NaN) ask
             if budget < 0:
-                budget = min(acct.equity * bot._budget_ppb // PPB, acct.cash)
+                budget = min(acct.equity * bot._budget_ppb // PPB, acct.cash)  # order_budget
             if budget < CENT:
                 break
             if budget < ask * PRICE_ONE - 0.5:
