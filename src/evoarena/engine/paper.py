@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from evoarena.engine.book import MarketBook
+from evoarena.engine.book import MarketBook, MarketState
 from evoarena.engine.fees import CENT, FeeRate, fee_variance_term
 from evoarena.feeds.events import COUNT_ONE, PRICE_ONE, Side
 
@@ -209,19 +209,59 @@ class ClosedPosition:
         )
 
 
+class ChangeLog:
+    """The accounts of one exchange in the order their :attr:`BotAccount.changes` moved, one
+    entry per move: a reader remembers how far it read (:attr:`end`) and later asks which
+    accounts changed since (:meth:`since`), instead of looking at every account.
+
+    It keeps at least the last :attr:`KEEP` entries; a reader further behind is told to look at
+    every account.
+    """
+
+    __slots__ = ("_base", "_entries")
+
+    KEEP = 4096
+
+    def __init__(self) -> None:
+        self._entries: list[BotAccount] = []
+        self._base = 0  # the position of _entries[0]
+
+    def append(self, acct: BotAccount) -> None:
+        """Note that ``acct`` changed."""
+        entries = self._entries
+        entries.append(acct)
+        if len(entries) > 2 * self.KEEP:
+            del entries[: self.KEEP]
+            self._base += self.KEEP
+
+    @property
+    def end(self) -> int:
+        """The position after the last entry (what a reader has read up to, having read all)."""
+        return self._base + len(self._entries)
+
+    def since(self, position: int) -> list[BotAccount] | None:
+        """The accounts that changed from ``position`` on (an account as often as it changed),
+        or ``None`` when the log no longer reaches back that far."""
+        if position < self._base:
+            return None
+        return self._entries[position - self._base :]
+
+
 class BotAccount:
     """One bot's money, positions and counters (micro-dollars; ``*_usd``/``roi_pct`` are floats).
 
     Only :class:`PaperExchange` mutates an account. ``trades_today`` and ``daily_pnl`` refer to the
     UTC day of the latest ``now_ms`` the account saw (:meth:`roll_to`). :attr:`changes` counts the
     mutations that can move a trading limit (buys, closes, day rolls), so a caller can skip
-    re-checking limits of accounts that did not change.
+    re-checking limits of accounts that did not change; an account of an exchange also notes
+    each in the exchange's :attr:`PaperExchange.change_log`.
     """
 
     __slots__ = (
         "_closed_cost",
         "_day",
         "_day_start_equity",
+        "_log",
         "_n_forced",
         "_n_wins",
         "_open_cost",
@@ -261,6 +301,7 @@ class BotAccount:
         self._day: int | None = None
         self._day_start_equity = initial_bankroll
         self.changes = 0
+        self._log: ChangeLog | None = None
 
     # -- derived figures ----------------------------------------------------------------------
 
@@ -363,6 +404,15 @@ class BotAccount:
             "roi_pct": self.roi_pct,
         }
 
+    def at_limits(self, max_trades_today: int, max_open: int, max_daily_loss: int) -> bool:
+        """True if today's trades reach ``max_trades_today``, the open positions ``max_open``
+        or the loss since the day began (``−daily_pnl``, µ$) ``max_daily_loss``."""
+        return (
+            self.trades_today >= max_trades_today
+            or len(self.open_positions) >= max_open
+            or self._day_start_equity - self.cash - self._open_cost >= max_daily_loss
+        )
+
     def holds(self, ticker: str) -> bool:
         """True if the account has an open position in ``ticker``."""
         return ticker in self.open_positions
@@ -376,7 +426,7 @@ class BotAccount:
             self._day = day
             self.trades_today = 0
             self._day_start_equity = self.equity
-            self.changes += 1
+            self._changed()
 
     # -- mutation (PaperExchange only) --------------------------------------------------------
 
@@ -388,7 +438,7 @@ class BotAccount:
         self.total_trades += 1
         self.trades_today += 1
         self.open_positions[pos.ticker] = pos
-        self.changes += 1
+        self._changed()
 
     def _close(
         self,
@@ -419,8 +469,13 @@ class BotAccount:
         self.payouts += payout
         self.fees_paid += exit_fee
         self._record_closed(closed)
-        self.changes += 1
+        self._changed()
         return closed
+
+    def _changed(self) -> None:
+        self.changes += 1
+        if self._log is not None:
+            self._log.append(self)
 
     def _record_closed(self, closed: ClosedPosition) -> None:
         self.closed_positions.append(closed)
@@ -510,6 +565,8 @@ class PaperExchange:
         self._holders: dict[str, set[str]] = {}
         self._rates: dict[Decimal, FeeRate] = {}
         self._last_bids: dict[str, tuple[int | None, int | None]] = {}
+        self.change_log = ChangeLog()
+        """Every change of an account's :attr:`BotAccount.changes`, in order."""
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -518,6 +575,7 @@ class PaperExchange:
         acct = self._accounts.get(bot_id)
         if acct is None:
             acct = BotAccount(bot_id, self.initial_bankroll)
+            acct._log = self.change_log
             self._accounts[bot_id] = acct
         return acct
 
@@ -548,7 +606,7 @@ class PaperExchange:
 
     # -- trading ------------------------------------------------------------------------------
 
-    def buy(  # noqa: C901 — the refusal checks read best as one flat sequence
+    def buy(
         self,
         bot_id: str,
         ticker: str,
@@ -570,36 +628,43 @@ class PaperExchange:
         before ``now_ms`` (Kalshi stops trading at close even before the status event arrives),
         and markets the bot already holds.
         """
-        acct = self.account(bot_id)
+        levels: list[tuple[int, int]] = []
+        opened = self.open_position(
+            self.account(bot_id), ticker, side, budget, now_ms, min_price, max_price, levels
+        )
+        if isinstance(opened, RejectReason):
+            return Rejection(bot_id, ticker, side, opened, now_ms)
+        return Fill(
+            bot_id, ticker, side, opened.contracts, opened.cost, opened.fee, tuple(levels), now_ms
+        )
+
+    def open_position(
+        self,
+        acct: BotAccount,
+        ticker: str,
+        side: Side,
+        budget: int,
+        now_ms: int,
+        min_price: int = 0,
+        max_price: int = PRICE_ONE,
+        levels: list[tuple[int, int]] | None = None,
+    ) -> Position | RejectReason:
+        """:meth:`buy` for ``acct``, one of this exchange's accounts, without the records: the
+        position opened, or why the order was refused. With ``levels``, the (ask price µ$,
+        whole contracts) taken are appended to it, cheapest first (:attr:`Fill.levels`)."""
         acct.roll_to(now_ms)
-
-        def reject(reason: RejectReason) -> Rejection:
-            return Rejection(bot_id, ticker, side, reason, now_ms)
-
-        if ticker in acct.open_positions:
-            return reject(RejectReason.ALREADY_HOLDING)
-        m = self.book.get(ticker)
-        if m is None:
-            return reject(RejectReason.UNKNOWN_MARKET)
-        if m.stale:
-            return reject(RejectReason.STALE)
-        if not m.has_book:
-            return reject(RejectReason.NO_LIQUIDITY)
-        if not m.tradable:
-            return reject(RejectReason.NOT_TRADABLE)
-        if m.close_ms is not None and now_ms >= m.close_ms:
-            return reject(RejectReason.MARKET_CLOSED)
-        limit = min(budget, acct.cash)
-        if limit <= 0:
-            return reject(RejectReason.BUDGET_TOO_SMALL)
+        m = self._market_for(acct, ticker, budget, now_ms)
+        if isinstance(m, RejectReason):
+            return m
         asks = m.ask_levels(side)
         if not asks:
-            return reject(RejectReason.NO_LIQUIDITY)
+            return RejectReason.NO_LIQUIDITY
         if asks[0][0] < min_price or asks[0][0] > max_price:
-            return reject(RejectReason.OUTSIDE_PRICE_BOUNDS)
+            return RejectReason.OUTSIDE_PRICE_BOUNDS
 
         rate = self._fee_rate(ticker)
-        taken: list[tuple[int, int]] = []
+        limit = min(budget, acct.cash)
+        contracts = 0
         cost = 0
         terms = 0
         fee = 0
@@ -614,22 +679,49 @@ class PaperExchange:
             term = price * (PRICE_ONE - price)
             k = _max_affordable(limit - cost, price, term, terms, rate, avail)
             if k > 0:
+                contracts += k
                 cost += k * price
                 terms += k * term
                 fee = rate.fee(terms)
-                taken.append((price, k))
+                if levels is not None:
+                    levels.append((price, k))
             if k < avail:
                 break
-        if not taken:
-            reason = (
+        if not contracts:
+            return (
                 RejectReason.BUDGET_TOO_SMALL if saw_whole_contract else RejectReason.NO_LIQUIDITY
             )
-            return reject(reason)
-        contracts = sum(k for _, k in taken)
         pos = Position(ticker, side, contracts, cost, fee, now_ms)
         acct._open(pos)
-        self._holders.setdefault(ticker, set()).add(bot_id)
-        return Fill(bot_id, ticker, side, contracts, cost, fee, tuple(taken), now_ms)
+        holders = self._holders.get(ticker)
+        if holders is None:
+            self._holders[ticker] = {acct.bot_id}
+        else:
+            holders.add(acct.bot_id)
+        return pos
+
+    def _market_for(
+        self, acct: BotAccount, ticker: str, budget: int, now_ms: int
+    ) -> MarketState | RejectReason:
+        """The market :meth:`buy` fills against, or why it refuses before reading the ladder
+        (its first checks, in order)."""
+        if ticker in acct.open_positions:
+            return RejectReason.ALREADY_HOLDING
+        m = self.book.get(ticker)
+        if m is None:
+            return RejectReason.UNKNOWN_MARKET
+        if not m.tradable:  # tradable implies a book that is not stale: one read when it is
+            if m.stale:
+                return RejectReason.STALE
+            if not m.has_book:
+                return RejectReason.NO_LIQUIDITY
+            return RejectReason.NOT_TRADABLE
+        close_ms = m.close_ms
+        if close_ms is not None and now_ms >= close_ms:
+            return RejectReason.MARKET_CLOSED
+        if min(budget, acct.cash) <= 0:
+            return RejectReason.BUDGET_TOO_SMALL
+        return m
 
     # -- settlement ---------------------------------------------------------------------------
 
@@ -738,6 +830,7 @@ class PaperExchange:
             if acct.bot_id in ex._accounts:
                 msg = f"paper exchange state: account {acct.bot_id} appears twice"
                 raise ValueError(msg)
+            acct._log = ex.change_log
             ex._accounts[acct.bot_id] = acct
             for ticker in acct.open_positions:
                 ex._holders.setdefault(ticker, set()).add(acct.bot_id)
@@ -764,7 +857,10 @@ def _max_affordable(
     hi = min(avail, hi)
     if hi <= 0:
         return 0
+    if hi * price + rate.fee(terms + hi * term) <= remaining:
+        return hi  # the bound itself fits (the usual case): nothing larger can
     lo = max(0, hi - CENT // price - 2)
+    hi -= 1
     if lo and lo * price + rate.fee(terms + lo * term) > remaining:
         lo = 0
     while lo < hi:

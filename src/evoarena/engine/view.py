@@ -246,6 +246,15 @@ class MarketView:
             return self._tickers[i]
         return self._states[self._sel[i]].ticker
 
+    def tickers_at(self, indices: Iterable[int]) -> list[str]:
+        """The tickers of the markets ``indices`` (without listing them all)."""
+        if self._tickers is not None:
+            tickers = self._tickers
+            return [tickers[i] for i in indices]
+        states = self._states
+        sel = self._sel
+        return [states[sel[i]].ticker for i in indices]
+
     @classmethod
     def build(
         cls,
@@ -350,8 +359,10 @@ class MarketView:
         """What :meth:`zscore_at` computes from, for every market: the YES ask in µ$ (exact in
         float64; NaN without a NO bid), the history's length, its exact sum and sum of
         squares."""
-        every = np.arange(len(self), dtype=np.int64)
-        total, squares = self._sums(every)
+        if self._hist_sum is None and self._store is not None:  # the store is as built
+            total, squares = self._store.sums(self._hist_rows)
+        else:
+            total, squares = self._sums(np.arange(len(self), dtype=np.int64))
         return PRICE_ONE - self._raw[:, 1], self.hist_len, total, squares
 
     def zscore_at(self, markets: IntArray) -> FloatArray:

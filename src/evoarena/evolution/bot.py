@@ -24,14 +24,15 @@ A whole population ticks through :func:`run_population_tick`, with the same trad
 random draws as ticking each bot in order, but incrementally: the population's parameters, its
 accounts and which bots are at a limit are kept between ticks (limits are re-checked only for
 accounts that changed, the UTC-day roll is applied once per day), and the candidates of every
-active bot come from one evaluation as ``(bot, market)`` pairs
-(:func:`~evoarena.evolution.strategies.population_pairs_of`, compiled with numba; the dense
-masks where numba cannot run); only the walk over each bot's candidates (step 3-4) is a Python
-loop.
+active bot come from one evaluation as ``(bot, market)`` pairs, with their markets' asks
+(:func:`~evoarena.evolution.strategies.evaluate_pairs`, compiled with numba; the dense masks
+where numba cannot run); only the walk over the candidates (step 3-4, :func:`_walk`, one loop
+for the whole population) is Python.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import random
@@ -42,19 +43,20 @@ from typing import Any
 import numpy as np
 
 from evoarena.engine.fees import CENT
-from evoarena.engine.paper import DAY_MS, BotAccount, Fill, PaperExchange
+from evoarena.engine.paper import DAY_MS, BotAccount, PaperExchange, Position
 from evoarena.engine.view import MarketView
 from evoarena.evolution.genome import BotParams, Genome
 from evoarena.evolution.strategies import (
     SIGNAL_YES,
     BoolArray,
-    PairRules,
+    IntArray,
+    PairBuffers,
     PopulationParams,
     category_table,
+    evaluate_pairs,
     market_filter,
     pair_kernels,
     population_filter_of,
-    population_pairs_of,
     population_signals_of,
     signal,
 )
@@ -75,11 +77,15 @@ class GeneticBot:
         "_budget_ppb",
         "_cat_key",
         "_cat_table",
+        "_flip_prob",
         "_loss_ppb",
+        "_max_open",
+        "_max_trades",
         "_price_high",
         "_price_high_micros",
         "_price_low",
         "_price_low_micros",
+        "_side",
         "genome",
         "params",
         "rng",
@@ -100,6 +106,17 @@ class GeneticBot:
         # negative (cash and open costs are not).
         self._budget_ppb = round(min(p.bankroll_fraction, p.max_single_market_pct) * PPB)
         self._loss_ppb = round(p.daily_loss_limit_pct * PPB)
+        self._max_trades = p.max_trades_per_day
+        self._max_open = p.max_concurrent_positions
+        # The side before the flip (choose_side): fixed by the bias, or None (the signal's).
+        self._side: Side | None = (
+            Side.NO
+            if p.side_bias < SIDE_BIAS_NO_BELOW
+            else Side.YES
+            if p.side_bias > SIDE_BIAS_YES_ABOVE
+            else None
+        )
+        self._flip_prob = p.side_flip_prob
         self._cat_key: list[str] | None = None
         self._cat_table: BoolArray | None = None
 
@@ -120,11 +137,8 @@ class GeneticBot:
 
     def at_limit(self, acct: BotAccount) -> bool:
         """True if the account is at the trades-per-day, daily-loss or open-position limit."""
-        p = self.params
-        return (
-            acct.trades_today >= p.max_trades_per_day
-            or acct.n_open >= p.max_concurrent_positions
-            or -acct.daily_pnl >= self.loss_limit(acct)
+        return acct.at_limits(
+            self._max_trades, self._max_open, acct.initial_bankroll * self._loss_ppb // PPB
         )
 
     def order_budget(self, acct: BotAccount) -> int:
@@ -161,15 +175,10 @@ class GeneticBot:
         return idx.tolist(), sig[idx].tolist()
 
     def choose_side(self, sig: int) -> Side:
-        """Apply the side bias to a signal (+1 YES / −1 NO), then the random flip."""
-        bias = self.params.side_bias
-        if bias < SIDE_BIAS_NO_BELOW:
-            side = Side.NO
-        elif bias > SIDE_BIAS_YES_ABOVE:
-            side = Side.YES
-        else:
-            side = Side.YES if sig == SIGNAL_YES else Side.NO
-        if self.rng.random() < self.params.side_flip_prob:
+        """Apply the side bias to a signal (+1 YES / −1 NO), then the random flip (as
+        :func:`_walk` does, inlined)."""
+        side = self._side or (Side.YES if sig == SIGNAL_YES else Side.NO)
+        if self.rng.random() < self._flip_prob:
             side = Side.NO if side is Side.YES else Side.YES
         return side
 
@@ -193,38 +202,18 @@ class GeneticBot:
         """Walk the candidates (from :meth:`candidates`) in order and buy; returns the fills."""
         if not indices:
             return 0
-        acct = exchange.account(self.bot_id)
-        held = acct.open_positions
-        trades = 0
-        for i, sig in zip(indices, signals, strict=True):
-            ticker = view.ticker(i)
-            if ticker in held:
-                continue
-            side = self.choose_side(sig)
-            ask = float(view.yes_ask[i] if side is Side.YES else view.no_ask[i])
-            if not self._price_low <= ask <= self._price_high:
-                continue  # also skips a missing (NaN) ask
-            budget = self.order_budget(acct)
-            if budget < CENT:
-                break
-            if budget < ask * PRICE_ONE - 0.5:
-                # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
-                # the exchange would refuse the order, changing nothing; skip the call.
-                continue
-            result = exchange.buy(
-                self.bot_id,
-                ticker,
-                side,
-                budget,
-                now_ms,
-                min_price=self._price_low_micros,
-                max_price=self._price_high_micros,
-            )
-            if isinstance(result, Fill):
-                trades += 1
-                if self.at_limit(acct):
-                    break
-        return trades
+        return _walk(
+            [self],
+            [exchange.account(self.bot_id)],
+            [0],
+            [len(indices)],
+            exchange,
+            now_ms,
+            view.tickers_at(indices),
+            view.yes_ask[indices].tolist(),
+            view.no_ask[indices].tolist(),
+            signals,
+        )
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -254,13 +243,88 @@ class GeneticBot:
         return cls(genome, rng)
 
 
+def _walk(
+    bots: Sequence[GeneticBot],
+    accounts: Sequence[BotAccount],
+    who: Iterable[int],
+    counts: Iterable[int],
+    exchange: PaperExchange,
+    now_ms: int,
+    tickers: list[str],
+    yes_asks: list[float],
+    no_asks: list[float],
+    signals: list[int],
+    limits: list[tuple[int, bool]] | None = None,
+) -> int:
+    """:meth:`GeneticBot.execute` for the bots ``who`` (positions in ``bots``, and of their
+    accounts in ``accounts``) in turn; returns the fills.
+
+    The candidates (tickers, asks in dollars, signals) are flat lists: the first ``counts[0]``
+    those of bot ``who[0]``, and so on. :meth:`GeneticBot.choose_side`
+    and :meth:`GeneticBot.order_budget` are inlined: one random draw per candidate not held,
+    the budget computed when first needed and again after each fill (nothing else changes the
+    account meanwhile), the order placed with :meth:`PaperExchange.open_position` (``buy``
+    without the fill's record). With ``limits``, each bot that bought appends its position in
+    ``bots`` and whether it ended at a limit (:meth:`GeneticBot.at_limit`, as after its last
+    fill).
+    """
+    yes, no = Side.YES, Side.NO
+    open_position = exchange.open_position
+    fills = 0
+    stop = 0
+    for i, count in zip(who, counts, strict=True):
+        bot = bots[i]
+        acct = accounts[i]
+        start = stop
+        stop += count
+        held = acct.open_positions
+        draw = bot.rng.random
+        fixed = bot._side
+        flip = bot._flip_prob
+        low = bot._price_low
+        high = bot._price_high
+        budget = -1  # not computed yet (a budget is never negative)
+        lim = None
+        for p in range(start, stop):
+            ticker = tickers[p]
+            if ticker in held:
+                continue
+            side = fixed or (yes if signals[p] == SIGNAL_YES else no)
+            if draw() < flip:
+                side = no if side is yes else yes
+            ask = yes_asks[p] if side is yes else no_asks[p]
+            if not low <= ask <= high:
+                continue  # also skips a missing (NaN) ask
+            if budget < 0:
+                budget = min(acct.equity * bot._budget_ppb // PPB, acct.cash)  # order_budget
+            if budget < CENT:
+                break
+            if budget < ask * PRICE_ONE - 0.5:
+                # Not one contract at the best ask (µ$, the float within 0.5 of the integer):
+                # the exchange would refuse the order, changing nothing; skip the call.
+                continue
+            opened = open_position(
+                acct, ticker, side, budget, now_ms, bot._price_low_micros, bot._price_high_micros
+            )
+            if isinstance(opened, Position):  # filled (else refused, nothing changed)
+                fills += 1
+                lim = bot.at_limit(acct)
+                if lim:
+                    break
+                budget = -1
+        if lim is not None and limits is not None:
+            limits.append((i, lim))
+    return fills
+
+
 def needed_lookbacks(bots: Iterable[GeneticBot]) -> set[int]:
     """Momentum lookbacks the momentum bots need (pass to :meth:`MarketView.build`)."""
     return {b.params.momentum_lookback for b in bots if b.params.signal_type == "momentum"}
 
 
-_Subset = tuple[PopulationParams | PairRules, BoolArray]
-"""What a group of bots is evaluated with (see :meth:`_Population.subset`)."""
+_Subset = tuple[PopulationParams, BoolArray]
+"""What a group of bots is evaluated with on the dense path (see :meth:`_Population.subset`)."""
+_changes = operator.attrgetter("changes")
 
 
 class _Population:
@@ -268,21 +332,27 @@ class _Population:
     list) and, for the exchange last ticked, the bots' accounts and which bots are at a limit.
 
     A bot's limit flag is re-checked only when its account's :attr:`BotAccount.changes` moved (a
-    buy, a close or a day roll) since the last check, and the UTC-day roll is applied to every
-    account once per new day instead of once per bot and tick.
+    buy, a close or a day roll) since the last check (or is taken from the walk that just
+    checked it, :meth:`note_limits`), and the UTC-day roll is applied to every account once per
+    new day instead of once per bot and tick. The flags are kept as a list and as the boolean
+    array the pair kernels skip bots by (:attr:`skip`).
     """
 
     __slots__ = (
         "_exchange",
         "accounts",
-        "active",
         "bots",
+        "buffers",
         "cat_key",
         "cat_tables",
         "limited",
+        "log_read",
+        "n_active",
+        "owners",
         "params",
         "rolled_day",
         "seen",
+        "skip",
         "sub",
         "sub_rows",
     )
@@ -301,12 +371,18 @@ class _Population:
         self.rolled_day: int | None = None
         self.seen: list[int] = []
         self.limited: list[bool] = []
-        self.active: list[int] = []
+        self.skip: BoolArray = np.zeros(0, dtype=np.bool_)
+        self.n_active = 0
+        self.owners: dict[BotAccount, list[int]] = {}
+        self.log_read = -1
         self.sub_rows: list[int] | None = None
         self.sub: _Subset = (self.params, self.cat_tables)
+        self.buffers = PairBuffers()
 
     def is_for(self, bots: Sequence[GeneticBot]) -> bool:
         mine = self.bots
+        if type(bots) is list:
+            return mine == bots  # GeneticBot compares by identity: one C-level pass
         return len(mine) == len(bots) and all(map(operator.is_, mine, bots))
 
     def category_tables(self, view: MarketView) -> BoolArray:
@@ -316,20 +392,30 @@ class _Population:
             self.sub_rows = None
         return self.cat_tables
 
-    def active_bots(self, exchange: PaperExchange, now_ms: int) -> list[int]:
-        """Indices of the bots not at a limit at ``now_ms``, every account rolled to that day.
+    def refresh(self, exchange: PaperExchange, now_ms: int) -> int:
+        """Bring the limit flags up to ``now_ms``, every account rolled to that day; returns
+        how many bots are not at a limit (:meth:`active`).
 
-        The same answer as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
+        The same flags as calling ``roll_to(now_ms)`` and :meth:`GeneticBot.at_limit` for every
         bot; accounts open on first call, in bot order, as :meth:`PaperExchange.account` does.
+        The accounts that changed are those the exchange's change log names since the last
+        refresh (every account, on a new day or when the log no longer reaches back).
         """
         ref = self._exchange
         if ref is None or ref() is not exchange:
+            n = len(self.bots)
             self._exchange = weakref.ref(exchange)
             self.accounts = [exchange.account(b.bot_id) for b in self.bots]
+            self.owners = {}
+            for i, acct in enumerate(self.accounts):  # bots of one id share an account
+                self.owners.setdefault(acct, []).append(i)
             self.rolled_day = None
-            self.seen = [-1] * len(self.bots)
-            self.limited = [False] * len(self.bots)
+            self.seen = [-1] * n
+            self.limited = [False] * n
+            self.skip = np.zeros(n, dtype=np.bool_)
+            self.n_active = n
         accounts = self.accounts
+        log = exchange.change_log
         day = now_ms // DAY_MS
         if day != self.rolled_day:
             # roll_to never moves an account's day backwards: once all are rolled to ``day``,
@@ -337,30 +423,61 @@ class _Population:
             for acct in accounts:
                 acct.roll_to(now_ms)
             self.rolled_day = day
-        changes = [a.changes for a in accounts]
-        if changes != self.seen:
-            limited = self.limited
-            bots = self.bots
-            for i, (c, s) in enumerate(zip(changes, self.seen, strict=True)):
-                if c != s:
-                    limited[i] = bots[i].at_limit(accounts[i])
-            self.seen = changes
-            self.active = [i for i, lim in enumerate(limited) if not lim]
-        return self.active
+            changed = None
+        else:
+            changed = log.since(self.log_read)
+        self.log_read = log.end
+        bots = self.bots
+        seen = self.seen
+        if changed is None:  # look at every account
+            changes = list(map(_changes, accounts))
+            if changes != seen:
+                rows = itertools.compress(range(len(bots)), map(operator.ne, changes, seen))
+                self.seen = changes
+                self._set_limits((i, bots[i].at_limit(accounts[i])) for i in rows)
+            return self.n_active
+        owners = self.owners
+        checked = []
+        for acct in changed:
+            for i in owners.get(acct, ()):
+                if acct.changes != seen[i]:
+                    seen[i] = acct.changes
+                    checked.append((i, bots[i].at_limit(acct)))
+        if checked:
+            self._set_limits(checked)
+        return self.n_active
+
+    def note_limits(self, limits: Sequence[tuple[int, bool]]) -> None:
+        """Take the limit flags of bots ``i`` whose accounts :func:`_walk` just checked (after
+        their last fill), so that :meth:`refresh` need not check them again."""
+        accounts = self.accounts
+        seen = self.seen
+        for i, _ in limits:
+            seen[i] = accounts[i].changes
+        self._set_limits(limits)
+
+    def _set_limits(self, limits: Iterable[tuple[int, bool]]) -> None:
+        limited = self.limited
+        skip = self.skip
+        for i, lim in limits:
+            if lim != limited[i]:
+                limited[i] = skip[i] = lim
+                self.n_active += -1 if lim else 1
+
+    def active(self) -> list[int]:
+        """Indices of the bots not at a limit (as of the last :meth:`refresh`)."""
+        return list(itertools.compress(range(len(self.bots)), map(operator.not_, self.limited)))
 
     def subset(self, rows: list[int], view: MarketView) -> _Subset:
-        """What the bots ``rows`` (increasing) are evaluated with, kept while they are the same:
-        their :class:`PairRules` when the population's are exact, else their parameter columns,
-        and their category tables."""
+        """The parameter columns and category tables of the bots ``rows`` (increasing), for the
+        dense rules; kept while the rows are the same."""
         tables = self.category_tables(view)
         if rows != self.sub_rows:
-            rules = self.params.rules
-            everyone = len(rows) == self.params.n
-            at = np.array(rows, dtype=np.intp)
-            params: PopulationParams | PairRules = (
-                self.params if rules is None or not rules.exact else rules
-            )
-            self.sub = (params, tables) if everyone else (params.take(at), tables[at])
+            if len(rows) == self.params.n:
+                self.sub = (self.params, tables)
+            else:
+                at = np.array(rows, dtype=np.intp)
+                self.sub = (self.params.take(at), tables[at])
             self.sub_rows = list(rows)
         return self.sub
 
@@ -388,47 +505,68 @@ def population_candidates(
     bots: Sequence[GeneticBot], view: MarketView
 ) -> list[tuple[list[int], list[int]]]:
     """:meth:`GeneticBot.candidates` of every bot, evaluated as ``(bots × markets)`` masks."""
-    out: list[tuple[list[int], list[int]]] = [([], []) for _ in bots]
-    for j, idx, sigs in _candidates(_population(bots), list(range(len(bots))), view):
-        out[j] = (idx, sigs)
-    return out
-
-
-def _candidates(
-    pop: _Population, rows: list[int], view: MarketView
-) -> list[tuple[int, list[int], list[int]]]:
-    """``(j, indices, signals)`` for each ``j``-th of the population's bots ``rows`` (increasing)
-    that has candidates, in that order; the lists are :meth:`GeneticBot.candidates`'."""
-    n_markets = len(view)
-    if not rows or n_markets == 0:
-        return []
-    params, tables = pop.subset(rows, view)
-    if isinstance(params, PairRules) and pair_kernels() is not None:
-        r, cols, sigs, counts = population_pairs_of(params, view, tables)
-        if not len(r):
-            return []
-    else:
-        if isinstance(params, PairRules):  # no compiled kernels here: the dense rules
-            params = pop.params if len(rows) == pop.params.n else pop.params.take(np.array(rows))
-        sig = population_signals_of(params, view)
-        ok = sig != 0
-        if not ok.any():
-            return []
-        ok &= population_filter_of(params, view, tables)
-        flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
-        r = flat // n_markets
-        cols = flat - r * n_markets
-        sigs = sig.reshape(-1)[flat]
-        counts = np.bincount(r, minlength=len(rows))
-    col_list = cols.tolist()
-    sig_list = sigs.tolist()
+    found = _candidates(_population(bots), view, everyone=True)
+    if found is None:
+        return [([], []) for _ in bots]
+    cols, sigs, _, _, counts = found
     out = []
     a = 0
-    for j, c in enumerate(counts.tolist()):
-        if c:
-            out.append((j, col_list[a : a + c], sig_list[a : a + c]))
-            a += c
+    for c in counts.tolist():
+        out.append((cols[a : a + c], sigs[a : a + c]))
+        a += c
     return out
+
+
+_Found = tuple[list[int], list[int], list[float], list[float], IntArray]
+
+
+def _candidates(pop: _Population, view: MarketView, *, everyone: bool) -> _Found | None:
+    """``(markets, signals, yes asks, no asks, counts)`` of the population's bots, ``everyone``
+    or those not at a limit: every bot's :meth:`GeneticBot.candidates` concatenated in bot
+    order, with the markets' asks (dollars), and how many each bot has (one entry per bot of
+    the population); ``None`` when there are none."""
+    n_markets = len(view)
+    n_bots = len(pop.bots)
+    if n_markets == 0 or n_bots == 0:
+        return None
+    rules = pop.params.rules
+    if rules is not None and rules.exact and pair_kernels() is not None:
+        skip = np.zeros(n_bots, dtype=np.bool_) if everyone else pop.skip
+        buf = pop.buffers
+        k, counts = evaluate_pairs(rules, view, pop.category_tables(view), skip, buf)
+        if not k:
+            return None
+        return (
+            buf.markets[:k].tolist(),
+            buf.signals[:k].tolist(),
+            buf.yes[:k].tolist(),
+            buf.no[:k].tolist(),
+            counts,
+        )
+    # No compiled kernels here (or rules they cannot take exactly): the dense rules.
+    rows = list(range(n_bots)) if everyone else pop.active()
+    if not rows:
+        return None
+    params, tables = pop.subset(rows, view)
+    sig = population_signals_of(params, view)
+    ok = sig != 0
+    if not ok.any():
+        return None
+    ok &= population_filter_of(params, view, tables)
+    flat = np.flatnonzero(ok)  # row-major: by bot, then by market (ticker order)
+    if not len(flat):
+        return None
+    r = flat // n_markets
+    cols = flat - r * n_markets
+    counts = np.zeros(n_bots, dtype=np.int64)
+    counts[rows] = np.bincount(r, minlength=len(rows))
+    return (
+        cols.tolist(),
+        sig.reshape(-1)[flat].tolist(),
+        view.yes_ask[cols].tolist(),
+        view.no_ask[cols].tolist(),
+        counts,
+    )
 
 
 def run_population_tick(
@@ -439,16 +577,35 @@ def run_population_tick(
     Same result as calling :meth:`GeneticBot.tick` on each bot in order (bots never see each
     other's fills), but the filters and signals of all bots not at a limit are evaluated together
     (:func:`_candidates`), from parameter arrays kept while the population is the same,
-    and limits are re-checked only for accounts that changed (see :class:`_Population`).
+    limits are re-checked only for accounts that changed (see :class:`_Population`), and the
+    candidates' tickers and asks are read once for the whole population.
     """
     pop = _population(bots)
-    active = pop.active_bots(exchange, now_ms)
-    if len(active) < _BATCH_MIN_BOTS:
+    if pop.refresh(exchange, now_ms) < _BATCH_MIN_BOTS:
         return sum(
             b.execute(view, exchange, now_ms, *b.candidates(view))
-            for b in (bots[i] for i in active)
+            for b in (bots[i] for i in pop.active())
         )
-    return sum(
-        bots[active[j]].execute(view, exchange, now_ms, idx, sigs)
-        for j, idx, sigs in _candidates(pop, active, view)
+    found = _candidates(pop, view, everyone=False)
+    if found is None:
+        return 0
+    cols, sigs, yes_asks, no_asks, counts = found
+    accounts = pop.accounts
+    with_any = counts.nonzero()[0]
+    limits: list[tuple[int, bool]] = []
+    fills = _walk(
+        bots,
+        accounts,
+        with_any.tolist(),
+        counts[with_any].tolist(),
+        exchange,
+        now_ms,
+        view.tickers_at(cols),
+        yes_asks,
+        no_asks,
+        sigs,
+        limits,
     )
+    if limits:
+        pop.note_limits(limits)
+    return fills

@@ -435,53 +435,120 @@ def pair_kernels() -> ModuleType | None:
     return load_kernels("evoarena.evolution.kernels", "pair_kernels_unavailable")
 
 
-def population_pairs_of(
-    rules: PairRules, view: MarketView, categories_allowed: BoolArray
-) -> tuple[IntArray, IntArray, SignalArray, IntArray]:
-    """``(bots, markets, signals, counts)``: every pair where :func:`population_filter_of`
-    passes and :func:`population_signals_of` fires, in row-major (bot, then market) order, and
-    how many pairs each bot has.
+class PairBuffers:
+    """Scratch arrays of :func:`evaluate_pairs`, grown on demand (to twice the pairs found, at
+    least) and reused call after call.
 
-    Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
-    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. Two
-    compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
+    What a call leaves in them stays valid until the next call with the same buffers (keep one
+    per population, used by one thread at a time).
+    """
+
+    __slots__ = (
+        "bots",
+        "markets",
+        "momentum_lookbacks",
+        "momentum_markets",
+        "no",
+        "signals",
+        "yes",
+    )
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.bots: IntArray = np.empty(capacity, dtype=np.int64)
+        self.markets: IntArray = np.empty(capacity, dtype=np.int64)
+        self.momentum_lookbacks: IntArray = np.empty(capacity, dtype=np.int64)
+        self.momentum_markets: IntArray = np.empty(capacity, dtype=np.int64)
+        self.signals: SignalArray = np.empty(capacity, dtype=np.int8)
+        self.yes: FloatArray = np.empty(capacity)
+        self.no: FloatArray = np.empty(capacity)
+
+    @property
+    def room(self) -> int:
+        """How many pairs the arrays hold."""
+        return len(self.bots)
+
+    def ensure(self, capacity: int) -> None:
+        """Room for at least ``capacity`` pairs (twice that when it grows)."""
+        if len(self.bots) < capacity:
+            self._allocate(2 * capacity)
+
+
+_NO_FLOATS: FloatArray = np.zeros(0)
+_NO_INTS: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def evaluate_pairs(
+    rules: PairRules,
+    view: MarketView,
+    categories_allowed: BoolArray,
+    skip: BoolArray,
+    buffers: PairBuffers,
+) -> tuple[int, IntArray]:
+    """:func:`population_pairs_of` into ``buffers``, the bots flagged in ``skip`` left out:
+    returns how many pairs were found, ``k``, and each bot's number of pairs; the pairs are
+    ``buffers.bots[:k]``, ``buffers.markets[:k]``, their signals ``buffers.signals[:k]`` and
+    their markets' YES and NO asks ``buffers.yes[:k]``/``buffers.no[:k]``.
+
+    Two compiled passes (:mod:`evoarena.evolution.kernels`, which must be available: see
     :func:`pair_kernels`): the filter over every pair, then the signals over the pairs that
-    pass; the momenta of the momentum bots' pairs are read from ``view`` in between.
+    pass; the momenta of the momentum bots' pairs are read from ``view`` in between, and the
+    z-score inputs only when a mean-reversion bot has a pair.
     """
     kernels = pair_kernels()
     if kernels is None:
         msg = "the compiled pair kernels are unavailable (see pair_kernels)"
         raise RuntimeError(msg)
-    n = len(view)
-    n_bots = rules.floats.shape[1]
-    capacity = n_bots * n
-    bots = np.empty(capacity, dtype=np.int64)
-    markets = np.empty(capacity, dtype=np.int64)
-    momentum_pairs = np.empty(capacity, dtype=np.int64)
+    n_bots = len(skip)
     yes_ask = view.yes_ask
     no_ask = view.no_ask
-    k, km = kernels.filter_pairs(
-        rules.floats,
-        rules.ints[I_SOURCE],
-        categories_allowed,
-        view.category_idx + 1,
+    market_columns = (
+        view.category_idx,
         view.hours_to_expiry,
         view.volume_24h,
         view.open_interest,
         yes_ask,
         no_ask,
-        bots,
-        markets,
-        momentum_pairs,
     )
-    momenta = np.empty(k)
-    if km:
-        at = momentum_pairs[:km]
-        momenta[at] = view.momentum_at(rules.ints[I_LOOKBACK][bots[at]], markets[at])
-    ask_micros, hist_len, sums, squares = view.zscore_inputs()
-    signals = np.empty(k, dtype=np.int8)
+    k, km, kz = kernels.filter_pairs(
+        skip,
+        rules.floats,
+        rules.ints,
+        categories_allowed,
+        *market_columns,
+        buffers.bots,
+        buffers.markets,
+        buffers.momentum_lookbacks,
+        buffers.momentum_markets,
+    )
+    if k > buffers.room:  # counted, not all written: again with room for them
+        buffers.ensure(k)
+        k, km, kz = kernels.filter_pairs(
+            skip,
+            rules.floats,
+            rules.ints,
+            categories_allowed,
+            *market_columns,
+            buffers.bots,
+            buffers.markets,
+            buffers.momentum_lookbacks,
+            buffers.momentum_markets,
+        )
     counts = np.zeros(n_bots, dtype=np.int64)
-    kept = kernels.signal_pairs(
+    if not k:
+        return 0, counts
+    momenta = (
+        view.momentum_at(buffers.momentum_lookbacks[:km], buffers.momentum_markets[:km])
+        if km
+        else _NO_FLOATS
+    )
+    if kz:
+        ask_micros, hist_len, sums, squares = view.zscore_inputs()
+    else:  # no mean-reversion pair: the kernel reads none of them
+        ask_micros, hist_len, sums, squares = _NO_FLOATS, _NO_INTS, _NO_INTS, _NO_INTS
+    kept: int = kernels.signal_pairs(
         rules.floats,
         rules.ints,
         yes_ask,
@@ -492,10 +559,29 @@ def population_pairs_of(
         squares,
         MIN_ZSCORE_POINTS,
         momenta,
-        bots,
-        markets,
+        buffers.bots,
+        buffers.markets,
         k,
-        signals,
+        buffers.signals,
+        buffers.yes,
+        buffers.no,
         counts,
     )
-    return bots[:kept], markets[:kept], signals[:kept], counts
+    return kept, counts
+
+
+def population_pairs_of(
+    rules: PairRules, view: MarketView, categories_allowed: BoolArray
+) -> tuple[IntArray, IntArray, SignalArray, IntArray]:
+    """``(bots, markets, signals, counts)``: every pair where :func:`population_filter_of`
+    passes and :func:`population_signals_of` fires, in row-major (bot, then market) order, and
+    how many pairs each bot has.
+
+    Equal to ``np.nonzero(filter & (signals != 0))`` and the signals there, for rules with
+    :attr:`PairRules.exact`. ``categories_allowed`` holds the bots' category tables. Computed
+    by :func:`evaluate_pairs` (compiled kernels, which must be available).
+    """
+    buffers = PairBuffers()
+    skip = np.zeros(rules.floats.shape[1], dtype=np.bool_)
+    kept, counts = evaluate_pairs(rules, view, categories_allowed, skip, buffers)
+    return buffers.bots[:kept], buffers.markets[:kept], buffers.signals[:kept], counts

@@ -12,8 +12,10 @@ from evoarena.engine.book import MarketBook
 from evoarena.engine.paper import (
     DAY_MS,
     BotAccount,
+    ChangeLog,
     Fill,
     PaperExchange,
+    Position,
     Rejection,
     RejectReason,
 )
@@ -99,6 +101,44 @@ def reason(result: Fill | Rejection) -> RejectReason:
 
 
 # -- fills --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "budget", "bounds"),
+    [
+        (Side.YES, "3.00", (0, PRICE_ONE)),
+        (Side.YES, "3.00", (0, usd("0.45"))),
+        (Side.NO, "1.00", (0, PRICE_ONE)),
+        (Side.YES, "0.30", (0, PRICE_ONE)),  # not one contract: refused
+        (Side.YES, "3.00", (usd("0.41"), PRICE_ONE)),  # best ask below the bounds: refused
+    ],
+)
+def test_open_position_is_buy_without_the_records(
+    side: Side, budget: str, bounds: tuple[int, int]
+) -> None:
+    """The same position, levels and account as :meth:`PaperExchange.buy`, or the same reason
+    for a refusal."""
+    by_buy = PaperExchange(ladder_book(), BANKROLL)
+    by_open = PaperExchange(ladder_book(), BANKROLL)
+    low, high = bounds
+    result = by_buy.buy("b", "M", side, usd(budget), T0, min_price=low, max_price=high)
+    levels: list[tuple[int, int]] = []
+    acct = by_open.account("b")
+    opened = by_open.open_position(acct, "M", side, usd(budget), T0, low, high, levels)
+    if isinstance(result, Rejection):
+        assert opened == result.reason
+        assert levels == []
+    else:
+        assert opened == by_buy.account("b").open_positions["M"]
+        assert isinstance(opened, Position)
+        assert (opened.contracts, opened.cost, opened.fee) == (
+            result.contracts,
+            result.cost,
+            result.fee,
+        )
+        assert tuple(levels) == result.levels
+    assert by_open.to_dict() == by_buy.to_dict()
+    assert by_open.held_tickers() == by_buy.held_tickers()
 
 
 def test_yes_buy_walks_no_bids_across_levels() -> None:
@@ -534,3 +574,40 @@ def test_last_bids_and_exit_fees_survive_persistence() -> None:
     bad = dict(data, last_bids={"N": [1, 2, 3]})
     with pytest.raises(ValueError, match="last_bids"):
         PaperExchange.from_dict(bad, ex.book)
+
+
+class _ShortLog(ChangeLog):
+    KEEP = 2
+
+
+def test_change_log_names_the_accounts_that_changed_since_a_position() -> None:
+    """Buys, closes and day rolls each note their account once, in order (restored accounts
+    too); a reader's position past what the log still keeps gets ``None`` (look at every
+    account)."""
+    book = ladder_book()
+    ex = PaperExchange(book, usd("100"))
+    log = ex.change_log
+    a, b = ex.account("a"), ex.account("b")
+    start = log.end
+    a.roll_to(T0)
+    b.roll_to(T0)
+    a.roll_to(T0 + 1)  # the same day: no change
+    assert log.since(start) == [a, b]
+    mark = log.end
+    assert log.since(mark) == []
+    assert isinstance(ex.buy("b", "M", Side.YES, usd("1"), T0 + 2), Fill)
+    assert isinstance(ex.buy("a", "M", Side.YES, usd("0.01"), T0 + 3), Rejection)  # no change
+    book.apply(MarketDetermined("M", Side.NO, 0, T0 + 4))
+    assert ex.settle("M", T0 + DAY_MS) == 1  # rolls b to the next day, then closes
+    assert log.since(mark) == [b, b, b]
+    assert [a.changes, b.changes] == [1, 4]
+    restored = PaperExchange.from_dict(ex.to_dict(), book)
+    c = restored.account("a")
+    mark = restored.change_log.end
+    c.roll_to(T0 + 2 * DAY_MS)
+    assert restored.change_log.since(mark) == [c]
+    short = _ShortLog()
+    for _ in range(5):
+        short.append(a)
+    assert short.since(0) is None
+    assert short.since(short.end - 2) == [a, a]

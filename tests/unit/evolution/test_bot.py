@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from evoarena.engine.book import MarketBook
-from evoarena.engine.paper import DAY_MS, Fill, PaperExchange, Rejection
+from evoarena.engine.paper import (
+    DAY_MS,
+    BotAccount,
+    ChangeLog,
+    PaperExchange,
+    Position,
+    Rejection,
+    RejectReason,
+)
 from evoarena.engine.view import MarketView
 from evoarena.evolution import bot as bot_module
 from evoarena.evolution.bot import GeneticBot, needed_lookbacks, run_population_tick
@@ -182,13 +190,13 @@ def test_a_budget_below_the_best_ask_skips_the_market_without_an_order() -> None
     refused = PaperExchange(book, usd("3")).buy(bot.bot_id, "M0", Side.YES, usd("0.30"), T0)
     assert isinstance(refused, Rejection)
     asked: list[str] = []
-    real_buy = ex.buy
+    real_open = ex.open_position  # what a bot's buy calls (PaperExchange.buy without records)
 
-    def spy(bot_id: str, ticker: str, *args: Any, **kwargs: Any) -> Fill | Rejection:
+    def spy(acct: BotAccount, ticker: str, *args: Any, **kwargs: Any) -> Position | RejectReason:
         asked.append(ticker)
-        return real_buy(bot_id, ticker, *args, **kwargs)
+        return real_open(acct, ticker, *args, **kwargs)
 
-    ex.buy = spy  # type: ignore[method-assign]
+    ex.open_position = spy  # type: ignore[method-assign]
     assert bot.tick(view(book), ex, T0 + HOUR) == 1
     assert asked == ["M1"]
     assert held(ex, bot) == [("M1", Side.YES)]
@@ -393,16 +401,20 @@ def moving_book(rng: random.Random, book: MarketBook | None = None) -> MarketBoo
     return book
 
 
+@pytest.mark.parametrize("short_log", [False, True], ids=["log", "short-log"])
 @pytest.mark.parametrize("compiled", [True, False], ids=["kernels", "dense"])
 @pytest.mark.parametrize("n_bots", [3, 40])
 def test_population_tick_equals_ticking_each_bot(
-    n_bots: int, compiled: bool, monkeypatch: pytest.MonkeyPatch
+    n_bots: int, compiled: bool, short_log: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stacked evaluation trades exactly like per-bot ticks, over moving, settling markets,
-    through the compiled pair kernels and, where numba cannot compile them, the dense rules."""
+    through the compiled pair kernels and, where numba cannot compile them, the dense rules;
+    also when the exchange's change log keeps too little to say what changed since a tick."""
     assert pair_kernels() is not None  # numba is a dependency: the kernels are there
     if not compiled:
         monkeypatch.setattr(bot_module, "pair_kernels", lambda: None)
+    if short_log:
+        monkeypatch.setattr(ChangeLog, "KEEP", 1)
     grng = random.Random(11)
     genomes = [Genome.random(grng) for _ in range(n_bots)]
     bots_a = [GeneticBot(g, random.Random(g.id)) for g in genomes]

@@ -18,9 +18,11 @@ from evoarena.evolution.strategies import (
     SIGNAL_NO,
     SIGNAL_NONE,
     SIGNAL_YES,
+    PairBuffers,
     PopulationParams,
     category_table,
     contrarian_signal,
+    evaluate_pairs,
     market_filter,
     mean_reversion_signal,
     momentum_signal,
@@ -387,6 +389,67 @@ def test_population_pairs_equal_dense_filter_and_signals(seed: int) -> None:
     np.testing.assert_array_equal(rows[b2], bots[keep])
     np.testing.assert_array_equal(m2, markets[keep])
     np.testing.assert_array_equal(s2, sigs[keep])
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_evaluate_pairs_skips_flagged_bots_and_grows_its_buffers(seed: int) -> None:
+    """Bots flagged in ``skip`` have no pairs; the others have exactly their pairs of the whole
+    population's evaluation, with their markets' asks, even from buffers with room for one."""
+    v = mixed_view(unknown_close=seed % 2 == 1)
+    rng = random.Random(seed)
+    ps = edge_params(v, rng, 80)
+    tables = np.stack([category_table(p, v.categories) for p in ps])
+    pop = PopulationParams(ps, [p.min_price for p in ps], [p.max_price for p in ps])
+    assert pop.rules is not None
+    bots, markets, sigs, counts = population_pairs_of(pop.rules, v, tables)
+    skip = np.array([rng.random() < 0.4 for _ in ps])
+    buffers = PairBuffers(capacity=1)
+    k, got_counts = evaluate_pairs(pop.rules, v, tables, skip, buffers)
+    keep = ~skip[bots]
+    assert k == int(keep.sum()) > 1
+    assert buffers.room >= k
+    np.testing.assert_array_equal(buffers.bots[:k], bots[keep])
+    np.testing.assert_array_equal(buffers.markets[:k], markets[keep])
+    np.testing.assert_array_equal(buffers.signals[:k], sigs[keep])
+    np.testing.assert_array_equal(buffers.yes[:k], v.yes_ask[markets[keep]])
+    np.testing.assert_array_equal(buffers.no[:k], v.no_ask[markets[keep]])
+    np.testing.assert_array_equal(got_counts, np.where(skip, 0, counts))
+    again, _ = evaluate_pairs(pop.rules, v, tables, skip, buffers)  # reused: the same pairs
+    assert again == k
+    np.testing.assert_array_equal(buffers.markets[:k], markets[keep])
+
+
+def test_population_pairs_with_more_category_slots_than_a_mask_holds() -> None:
+    """Seventy categories (slots past the kernel's 63-bit masks) and arbitrary tables: the
+    pairs are still exactly the dense filter's and signals'."""
+    v = mixed_view()
+    rng = random.Random(11)
+    ps = edge_params(v, rng, 60)
+    v.categories = [f"C{i}" for i in range(70)]
+    # Half the markets at the masks' edge or past it (slot = index + 1), the rest anywhere.
+    v.category_idx = np.array(
+        [rng.randrange(61, 70) if i % 2 else rng.randrange(-1, 70) for i in range(len(v))],
+        dtype=np.int64,
+    )
+    tables = np.array([[rng.random() < 0.6 for _ in range(71)] for _ in ps])
+    lows = [p.min_price for p in ps]
+    highs = [p.max_price for p in ps]
+    pop = PopulationParams(ps, lows, highs)
+    assert pop.rules is not None
+    dense_sig = population_signals(ps, v)
+    ok = (dense_sig != 0) & population_filter(
+        ps, v, price_lows=lows, price_highs=highs, categories_allowed=tables
+    )
+    bots, markets, sigs, counts = population_pairs_of(pop.rules, v, tables)
+    want_bots, want_markets = np.nonzero(ok)
+    assert len(want_bots) > 20
+    past = v.category_idx[want_markets] >= 62
+    assert past.any()
+    assert (~tables[:, 63:]).any()
+    np.testing.assert_array_equal(bots, want_bots)
+    np.testing.assert_array_equal(markets, want_markets)
+    np.testing.assert_array_equal(sigs, dense_sig[want_bots, want_markets])
+    np.testing.assert_array_equal(counts, ok.sum(axis=1))
 
 
 def test_pair_rules_fall_back_on_thresholds_that_are_not_finite() -> None:
