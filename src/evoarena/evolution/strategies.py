@@ -512,20 +512,9 @@ def evaluate_pairs(
         yes_ask,
         no_ask,
     )
-    k, km, kz = kernels.filter_pairs(
-        skip,
-        rules.floats,
-        rules.ints,
-        categories_allowed,
-        *market_columns,
-        buffers.bots,
-        buffers.markets,
-        buffers.momentum_lookbacks,
-        buffers.momentum_markets,
-    )
-    if k > buffers.room:  # counted, not all written: again with room for them
-        buffers.ensure(k)
-        k, km, kz = kernels.filter_pairs(
+
+    def filter_pairs() -> tuple[int, int, int]:
+        found: tuple[int, int, int] = kernels.filter_pairs(
             skip,
             rules.floats,
             rules.ints,
@@ -536,6 +525,12 @@ def evaluate_pairs(
             buffers.momentum_lookbacks,
             buffers.momentum_markets,
         )
+        return found
+
+    k, km, kz = filter_pairs()
+    if k > buffers.room:  # counted, not all written: again with room for them
+        buffers.ensure(k)
+        k, km, kz = filter_pairs()
     counts = np.zeros(n_bots, dtype=np.int64)
     if not k:
         return 0, counts
