@@ -726,7 +726,16 @@ class StoreIngest:
         names = b.names
         i = 0
         at_gate = -1  # a row at the gate, counted and the schedule run: taken next
+        # The decoder's set of markets per subscription that ``seen`` stands for: a general row
+        # can drop one (a reconnect mark, an unsubscription), and a pair seen before must then
+        # be recorded again.
+        sets: list[set[str] | None] = [sid_tickers.get(u) for u in sid_list]
         while i < n and not (cur.stopped or cur.read_error):
+            for j, u in enumerate(sid_list):
+                now = sid_tickers.get(u)
+                if now is not sets[j]:
+                    seen[j] = False
+                    sets[j] = now
             before = np.array([_int64_or_none(positions.get(u)) for u in sid_list], np.int64)
             pos = before.copy()
             st[:] = (
@@ -757,7 +766,7 @@ class StoreIngest:
                     j, x = divmod(q, n_names)
                     known = sid_tickers.get(sid_list[j])
                     if known is None:
-                        known = sid_tickers[sid_list[j]] = set()
+                        known = sid_tickers[sid_list[j]] = sets[j] = set()
                     known.add(names[x])
                 self._apply(cur, b, i, k)
             if k == n:

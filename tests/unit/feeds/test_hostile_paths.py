@@ -4,7 +4,8 @@ and without its scanner, compiled store), and nothing a frame carries crashes th
 Values at and past the int64 limits (sequence numbers, subscription ids, a lifecycle's close
 time, a level's size), a market whose ladders grow to thousands of levels and are emptied and
 refilled, snapshots with repeated prices and zero sizes, deltas before any snapshot, markets first
-seen by a ticker or a trade in the middle of a batch, and gaps followed by fresh snapshots.
+seen by a ticker or a trade in the middle of a batch, gaps followed by fresh snapshots, and a
+subscription the decoder forgets (a reconnect, an unsubscription) between two of its deltas.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _writer(w: RecordingWriter) -> Writer:
     64 bits, which a hostile recording may hold)."""
 
     def write(t: int, frame: dict[str, Any]) -> None:
-        w._emit(json.dumps({"t_ms": t, "ws": frame}, separators=(",", ":")).encode())
+        line = {"t_ms": t, "mark": frame["mark"]} if "mark" in frame else {"t_ms": t, "ws": frame}
+        w._emit(json.dumps(line, separators=(",", ":")).encode())
 
     return write
 
@@ -186,6 +188,29 @@ def _far_close_times(w: Writer) -> None:
         w(T0 + 1 + k, _delta(ticker, 1 if ticker == "A" else 2, 2 + k, "0.3000", "1.00"))
 
 
+def _forgotten_pairs(w: Writer, forget: dict[str, Any]) -> None:
+    """Subscription 5 carries A and B, both seen in bulk; ``forget`` (a reconnect mark, an
+    unsubscription) drops what the decoder knows of it; a snapshot of A takes sid 5 up again and
+    B's next delta arrives on it in sequence; then a gap on sid 5 must distrust B too."""
+    w(T0, _snap("A", 5, 1, [["0.3000", "1.00"]]))
+    w(T0, _snap("B", 5, 2, [["0.3000", "1.00"]]))
+    w(T0 + 1, _delta("A", 5, 3, "0.3100", "1.00"))
+    w(T0 + 1, _delta("B", 5, 4, "0.3100", "1.00"))
+    w(T0 + 2, forget)
+    w(T0 + 3, _snap("A", 5, 1, [["0.3000", "1.00"]]))
+    w(T0 + 4, _delta("B", 5, 2, "0.3200", "1.00"))
+    w(T0 + 4, _delta("A", 5, 3, "0.3200", "1.00"))
+    w(T0 + 5, _delta("A", 5, 9, "0.3300", "1.00"))  # a gap
+
+
+def _reconnect_forgets_pairs(w: Writer) -> None:
+    _forgotten_pairs(w, {"mark": {"kind": "ws_reconnect"}})
+
+
+def _unsubscribe_forgets_pairs(w: Writer) -> None:
+    _forgotten_pairs(w, {"type": "unsubscribed", "sid": 5, "id": 3})
+
+
 SCENARIOS: dict[str, Callable[[Writer], None]] = {
     "seq_limits": _seq_limits,
     "huge_sids": _huge_sids,
@@ -193,6 +218,8 @@ SCENARIOS: dict[str, Callable[[Writer], None]] = {
     "odd_snapshots": _odd_snapshots,
     "no_snapshot_first": _no_snapshot_first,
     "far_close_times": _far_close_times,
+    "reconnect_forgets_pairs": _reconnect_forgets_pairs,
+    "unsubscribe_forgets_pairs": _unsubscribe_forgets_pairs,
 }
 
 
@@ -211,6 +238,22 @@ def test_every_read_path_builds_the_same_book(tmp_path: Path, name: str) -> None
     assert general["counters"].deltas > 0
     for how in READ_PATHS:
         assert got[how] == general, how
+
+
+@pytest.mark.parametrize("name", ["reconnect_forgets_pairs", "unsubscribe_forgets_pairs"])
+def test_a_gap_after_the_decoder_forgot_a_subscription_distrusts_every_market_on_it(
+    tmp_path: Path, name: str
+) -> None:
+    """The store's bulk scan records each (subscription, market) pair once per row group: after
+    a general row dropped the decoder's markets of a subscription it must record them again
+    (it did not: B stayed trusted after the gap on the store path only)."""
+    path = tmp_path / f"{name}.jsonl"
+    _record(path, SCENARIOS[name])
+    store = read_through(path, "store", start_ms=T0, tick_ms=3)
+    stale = 5
+    assert store["markets"]["A"][stale] is True
+    assert store["markets"]["B"][stale] is True
+    assert store == read_through(path, "general", start_ms=T0, tick_ms=3)
 
 
 def test_close_times_past_int64_are_kept_exactly_and_viewed_as_floats(tmp_path: Path) -> None:
