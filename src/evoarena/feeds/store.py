@@ -721,6 +721,9 @@ class StoreIngest:
         pairs = np.empty(max(1, min(len(sids) * n_names, int(np.count_nonzero(d)))), np.int64)
         st = np.empty(bulk.STATE_LEN, dtype=np.int64)
         scan = _scan_rows()
+        # Every time lies in [0, MAX_T_MS]: a longer jump allows no more, and in the int64 scan
+        # it must neither overflow the argument nor the sum with the high-water mark.
+        max_jump = min(self._max_jump, MAX_T_MS)
         positions = self.decoder._positions
         sid_tickers = self.decoder._sid_tickers
         names = b.names
@@ -750,7 +753,7 @@ class StoreIngest:
                     z, gate = i + 1, t + 1
             k = scan(
                 b.t, b.kind, sidx, b.seq, b.tick, b.line, i, z, gate,
-                self._max_jump, MAX_T_MS, pos, seen, pairs, st, counted,
+                max_jump, MAX_T_MS, pos, seen, pairs, st, counted,
             )  # fmt: skip
             if k > i:
                 items, events, applied, first, last, last_line, applied_t, hw, n_pairs, _ = (
