@@ -1,12 +1,13 @@
 """Differential fuzz of the three replay read paths: general (per line), fused, compiled store.
 
 Writes a small synthetic day, then ``--trials`` times splices up to ``--mutations`` mutated
-copies of its lines (the mutations of ``benchmarks/fuzz.py``) into it, compiles the result and
-reads it through each path into a book, with a tick every 30 s that records and clears the
-book's dirty set (as a replay's view does). Every path must end with the same markets (ladders
-in order, best prices, flags, lifecycle, prices, titles), the same book and decoder counters,
-the same bad-line reports and the same dirty sets at every tick; ``evoarena compile`` must not
-fail. A divergence or crash stops the run and keeps the recording (``--keep``).
+copies of its lines (the mutations of ``benchmarks/fuzz.py``, and now and then a reconnect mark
+or an unsubscription) into it, compiles the result and reads it through each path into a book,
+with a tick every 30 s that records and clears the book's dirty set (as a replay's view does).
+Every path must end with the same markets (ladders in order, best prices, flags, lifecycle,
+prices, titles), the same book and decoder counters, the same bad-line reports and the same
+dirty sets at every tick; ``evoarena compile`` must not fail. A divergence or crash stops the
+run and keeps the recording (``--keep``).
 
 Usage::
 
@@ -41,6 +42,15 @@ def _read(path: Path, how: str) -> dict[str, Any]:
     return read_through(path, how, start_ms=DEFAULT_START_MS, tick_ms=TICK_MS, skip_bad=True)
 
 
+def _session_line(raw: bytes, obj: Any, rng: random.Random) -> bytes:
+    """A line that makes the decoder forget subscriptions, at this line's time: a reconnect
+    mark (all of them) or an unsubscription (this line's)."""
+    t = obj["t_ms"]
+    if rng.random() < 0.5:
+        return orjson.dumps({"t_ms": t, "mark": {"kind": "ws_reconnect"}})
+    return orjson.dumps({"t_ms": t, "ws": {"type": "unsubscribed", "sid": obj["ws"]["sid"]}})
+
+
 def _mutated(body: list[bytes], rng: random.Random, most: int) -> tuple[list[bytes], int]:
     out = list(body)
     done = 0
@@ -50,7 +60,10 @@ def _mutated(body: list[bytes], rng: random.Random, most: int) -> tuple[list[byt
         raw = out[i]
         try:
             obj = orjson.loads(raw)
-            new = MUTATIONS[rng.choice(names)](raw, obj, rng)
+            if rng.random() < 0.02:
+                new = _session_line(raw, obj, rng)
+            else:
+                new = MUTATIONS[rng.choice(names)](raw, obj, rng)
         except Exception:  # noqa: S112 - a mutation that does not apply: try another line
             continue
         if b"\n" in new:

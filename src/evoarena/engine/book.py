@@ -331,6 +331,7 @@ class MarketState:
 
     __slots__ = (
         "_c",
+        "_close_ms",
         "_status",
         "event_ticker",
         "history",
@@ -369,6 +370,7 @@ class MarketState:
         self.event_ticker: str | None = None
         self.title: str | None = None
         self._status = MarketStatus.UNKNOWN
+        self._close_ms: int | None = None
         self.open_ms: int | None = None
         self.result: Side | None = None
         self.settlement_value: int | None = None
@@ -408,11 +410,14 @@ class MarketState:
     @property
     def close_ms(self) -> int | None:
         """When trading closes (ms since the epoch), if known."""
-        return _opt(self._c.close_ms[self.row])
+        return self._close_ms
 
     @close_ms.setter
     def close_ms(self, value: int | None) -> None:
-        self._c.close_ms[self.row] = NONE if value is None else value
+        # Kept exact here: a lifecycle's close_ts is any JSON integer, not one int64 holds. The
+        # column has the float a view reads (as the old per-market rows converted it).
+        self._close_ms = value
+        self._c.close_ms[self.row] = np.nan if value is None else float(value)
 
     @property
     def volume_24h(self) -> int | None:

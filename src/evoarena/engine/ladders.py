@@ -4,7 +4,8 @@ A :class:`MarketColumns` holds, for each market row (the order the book first he
 markets), both bid ladders as sorted arrays — ladder ``(row, side)`` is
 ``price[start[row, side]:][:count[row, side]]`` ascending, ``size`` beside it, so the best bid
 is the last level — and the fields the replay's hot rows write (open interest, last price) or a
-view reads (book flags, close time, 24 h volume), with :data:`NONE` for a missing value.
+view reads (book flags, close time, 24 h volume), with :data:`NONE` for a missing value (NaN
+in the close time, a float: see :attr:`MarketColumns.close_ms`).
 :class:`~evoarena.engine.book.MarketState` is a view of one row.
 
 Each ladder owns a slab of ``room[row, side]`` slots in one shared pool; a ladder that needs more
@@ -34,6 +35,10 @@ NO, YES = 0, 1
 
 NONE = -(1 << 63)
 """A missing integer field (``None``)."""
+
+SIZE_MAX = (1 << 63) - 1
+"""The largest size a level holds: a change that would take one past it is impossible (the
+market turns stale until its next snapshot), on every path alike."""
 
 OTHER, DELTA, TICKER, TRADE = 0, 1, 2, 3
 """Row kinds :func:`apply_rows` reads (the compiled store's codes)."""
@@ -94,7 +99,9 @@ class MarketColumns:
         """The market's status is :attr:`MarketStatus.ACTIVE` (kept by ``MarketState.status``)."""
         self.dirty: BoolArray = np.zeros(cap, dtype=np.bool_)
         """Something a view reads changed since the book's arrays last read the row."""
-        self.close_ms: IntArray = np.full(cap, NONE, dtype=np.int64)
+        self.close_ms: FloatArray = np.full(cap, np.nan)
+        """When trading closes, as the float a view reads (NaN: unknown; the exact integer, which
+        need not fit an int64, is :attr:`MarketState.close_ms`)."""
         self.volume_24h: IntArray = np.full(cap, NONE, dtype=np.int64)
         self.open_interest: IntArray = np.full(cap, NONE, dtype=np.int64)
         self.last_price: IntArray = np.full(cap, NONE, dtype=np.int64)
@@ -115,7 +122,8 @@ class MarketColumns:
         for name in ("start", "room", "count", "has_book", "stale", "active", "dirty"):
             old = getattr(self, name)
             setattr(self, name, np.concatenate((old, np.zeros_like(old))))
-        for name in ("close_ms", "volume_24h", "open_interest", "last_price"):
+        self.close_ms = np.concatenate((self.close_ms, np.full(cap, np.nan)))
+        for name in ("volume_24h", "open_interest", "last_price"):
             old = getattr(self, name)
             setattr(self, name, np.concatenate((old, np.full(cap, NONE, dtype=np.int64))))
 
@@ -210,11 +218,11 @@ def apply_delta(
     """Add ``delta`` to the size at ``price`` of ladder ``(row, side)`` (the per-event path;
     :func:`apply_rows` makes the same change inline, in bulk).
 
-    A level whose size reaches 0 goes; a size that would go negative changes nothing. Returns
-    :data:`CHANGED_TOP` when what a view reads (the best level or its size) may have changed —
-    a level at or above the best was set, or the best level went — :data:`UNCHANGED_TOP` for a
-    change below it, :data:`IMPOSSIBLE` for a negative size, :data:`FULL` (nothing changed) when
-    a new level does not fit.
+    A level whose size reaches 0 goes; a size that would go negative or past :data:`SIZE_MAX`
+    changes nothing. Returns :data:`CHANGED_TOP` when what a view reads (the best level or its
+    size) may have changed — a level at or above the best was set, or the best level went —
+    :data:`UNCHANGED_TOP` for a change below it, :data:`IMPOSSIBLE` for a negative (or too
+    large) size, :data:`FULL` (nothing changed) when a new level does not fit.
     """
     n = counts.item(row, side)
     at = starts.item(row, side)
@@ -225,6 +233,8 @@ def apply_delta(
     found = lo < n and ps.item(lo) == price
     top = lo == n or (found and lo == n - 1)  # at or above the best level
     new = (ss.item(lo) if found else 0) + delta
+    if new > SIZE_MAX:
+        return IMPOSSIBLE  # a size the ladder cannot hold: as apply_rows judges it
     if new > 0:
         if found:
             ss[lo] = new
@@ -302,7 +312,10 @@ def apply_rows(  # noqa: C901 - one flat compiled loop: numba inlines nothing it
                     hi = mid
             found = lo < n and prices[b + lo] == p
             top = lo == n or (found and lo == n - 1)  # at or above the best level
-            new = (sizes[b + lo] if found else 0) + size[i]
+            cur = sizes[b + lo] if found else 0
+            d = size[i]
+            # A sum past int64 must not wrap (numba's adds assume it does not): impossible.
+            new = -1 if d > 0 and cur > SIZE_MAX - d else cur + d
             if new > 0:
                 if found:
                     sizes[b + lo] = new
@@ -349,7 +362,7 @@ def load_rows(
     sizes: IntArray,
     starts: IntArray,
     counts: IntArray,
-    close_ms: IntArray,
+    close_ms: FloatArray,
     volume_24h: IntArray,
     open_interest: IntArray,
     has_book: BoolArray,
@@ -381,8 +394,7 @@ def load_rows(
         else:
             raw[d, 1] = nan
             raw[d, 3] = nan
-        v = close_ms[r]
-        raw[d, 4] = nan if v == NONE else v
+        raw[d, 4] = close_ms[r]
         v = volume_24h[r]
         raw[d, 5] = nan if v == NONE else v
         v = open_interest[r]
@@ -398,7 +410,7 @@ def load_rows_numpy(
     sizes: IntArray,
     starts: IntArray,
     counts: IntArray,
-    close_ms: IntArray,
+    close_ms: FloatArray,
     volume_24h: IntArray,
     open_interest: IntArray,
     has_book: BoolArray,
@@ -419,7 +431,8 @@ def load_rows_numpy(
         size[n == 0] = np.nan
         raw[dest, col] = best
         raw[dest, col + 2] = size
-    for col, values in ((4, close_ms), (5, volume_24h), (6, open_interest)):
+    raw[dest, 4] = close_ms[rows]
+    for col, values in ((5, volume_24h), (6, open_interest)):
         v = values[rows]
         out = v.astype(np.float64)
         out[v == NONE] = np.nan

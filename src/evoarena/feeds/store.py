@@ -721,12 +721,24 @@ class StoreIngest:
         pairs = np.empty(max(1, min(len(sids) * n_names, int(np.count_nonzero(d)))), np.int64)
         st = np.empty(bulk.STATE_LEN, dtype=np.int64)
         scan = _scan_rows()
+        # Every time lies in [0, MAX_T_MS]: a longer jump allows no more, and in the int64 scan
+        # it must neither overflow the argument nor the sum with the high-water mark.
+        max_jump = min(self._max_jump, MAX_T_MS)
         positions = self.decoder._positions
         sid_tickers = self.decoder._sid_tickers
         names = b.names
         i = 0
         at_gate = -1  # a row at the gate, counted and the schedule run: taken next
+        # The decoder's set of markets per subscription that ``seen`` stands for: a general row
+        # can drop one (a reconnect mark, an unsubscription), and a pair seen before must then
+        # be recorded again.
+        sets: list[set[str] | None] = [sid_tickers.get(u) for u in sid_list]
         while i < n and not (cur.stopped or cur.read_error):
+            for j, u in enumerate(sid_list):
+                now = sid_tickers.get(u)
+                if now is not sets[j]:
+                    seen[j] = False
+                    sets[j] = now
             before = np.array([_int64_or_none(positions.get(u)) for u in sid_list], np.int64)
             pos = before.copy()
             st[:] = (
@@ -741,7 +753,7 @@ class StoreIngest:
                     z, gate = i + 1, t + 1
             k = scan(
                 b.t, b.kind, sidx, b.seq, b.tick, b.line, i, z, gate,
-                self._max_jump, MAX_T_MS, pos, seen, pairs, st, counted,
+                max_jump, MAX_T_MS, pos, seen, pairs, st, counted,
             )  # fmt: skip
             if k > i:
                 items, events, applied, first, last, last_line, applied_t, hw, n_pairs, _ = (
@@ -757,7 +769,7 @@ class StoreIngest:
                     j, x = divmod(q, n_names)
                     known = sid_tickers.get(sid_list[j])
                     if known is None:
-                        known = sid_tickers[sid_list[j]] = set()
+                        known = sid_tickers[sid_list[j]] = sets[j] = set()
                     known.add(names[x])
                 self._apply(cur, b, i, k)
             if k == n:

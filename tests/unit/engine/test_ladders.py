@@ -224,8 +224,9 @@ def test_load_rows_compiled_and_numpy_agree(seed: int) -> None:
             prices = rng.choice(1_000_000, size=k, replace=False) + 1
             cols.set_ladder(row, side, {int(p): int(rng.integers(1, 10**9)) for p in prices})
     n = cols.n
-    for field in (cols.close_ms, cols.volume_24h, cols.open_interest):
+    for field in (cols.volume_24h, cols.open_interest):
         field[:n] = np.where(rng.random(n) < 0.3, NONE, rng.integers(0, 2**50, size=n))
+    cols.close_ms[:n] = np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 2**50, size=n))
     for flag in (cols.has_book, cols.stale, cols.active):
         flag[:n] = rng.random(n) < 0.5
     rows = rng.permutation(n)[: rng.integers(0, n + 1)].astype(np.int64)
