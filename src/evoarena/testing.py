@@ -128,12 +128,19 @@ def book_summary(book: MarketBook) -> dict[str, Any]:
 
 
 def read_through(
-    path: Path, how: str, *, start_ms: int, tick_ms: int, skip_bad: bool = False
+    path: Path,
+    how: str,
+    *,
+    start_ms: int,
+    tick_ms: int,
+    skip_bad: bool = False,
+    max_time_jump_ms: int | None = None,
 ) -> dict[str, Any]:
     """Read ``path`` into a fresh book one of the :data:`READ_PATHS` ways, ticking every
     ``tick_ms`` (a :class:`TickingSink`); returns the :func:`book_summary`, the decoder's
     counters, the bad lines, every tick's dirty markets, the items and events the sink saw and
-    the markets left dirty. The store must have been compiled for ``"store"``."""
+    the markets left dirty. The store must have been compiled for ``"store"``.
+    ``max_time_jump_ms``: the reader's limit on a jump forward in time (its default if None)."""
     # Imported here: the crash tests' subprocesses import this module before the CLI.
     from evoarena.engine.book import MarketBook
     from evoarena.feeds.fused import FusedIngest
@@ -145,7 +152,12 @@ def read_through(
         raise ValueError(msg)
     book = MarketBook(10)
     sink = TickingSink(book, start_ms=start_ms, tick_ms=tick_ms)
-    with ReplaySource(path, skip_bad=skip_bad) as source:
+    source = (
+        ReplaySource(path, skip_bad=skip_bad)
+        if max_time_jump_ms is None
+        else ReplaySource(path, skip_bad=skip_bad, max_time_jump_ms=max_time_jump_ms)
+    )
+    with source:
         if how == "general":
             for step in source:
                 sink.general(step)

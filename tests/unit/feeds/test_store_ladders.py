@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from evoarena.feeds.recording import RecordingWriter
-from evoarena.feeds.store import MAX_BATCH_SIDS, StoreIngest, compile_recording
+from evoarena.feeds.store import MAX_BATCH_SIDS, compile_recording
 from evoarena.testing import read_through
 
 pytestmark = pytest.mark.timeout(30)
@@ -95,20 +95,6 @@ def _write_day(path: Path, rng: random.Random) -> int:
             w.write_ws(t, {**frame, "msg": msg})
             n += 1
     return n
-
-
-@pytest.fixture
-def bulk_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """``[n]``: how many rows the store's bulk apply took, counted as a replay runs."""
-    taken = [0]
-    original = StoreIngest._apply
-
-    def counting(self: StoreIngest, cur: Any, b: Any, a: int, z: int) -> None:
-        taken[0] += z - a
-        original(self, cur, b, a, z)
-
-    monkeypatch.setattr(StoreIngest, "_apply", counting)
-    return taken
 
 
 def _run(path: Path, how: str) -> dict[str, Any]:
