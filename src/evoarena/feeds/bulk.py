@@ -14,12 +14,14 @@ unavailable it runs as it is, with the same results, slowly.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
 from evoarena.compiled import load_kernels
+from evoarena.engine import ladders
 from evoarena.engine.ladders import DELTA, OTHER
 from evoarena.engine.ladders import NONE as NONE
 
@@ -143,3 +145,15 @@ def bulk_kernels() -> ModuleType | None:
     plain :func:`scan_rows` and :func:`~evoarena.engine.ladders.apply_rows` then run instead,
     with the same results."""
     return load_kernels("evoarena.feeds.bulk_kernels", "bulk_kernels_unavailable")
+
+
+def apply_rows_loop() -> Callable[..., int]:
+    """:func:`~evoarena.engine.ladders.apply_rows`, compiled where numba is available."""
+    kernels = bulk_kernels()
+    return ladders.apply_rows if kernels is None else kernels.apply_rows
+
+
+def scan_rows_loop() -> Callable[..., int]:
+    """:func:`scan_rows`, compiled where numba is available."""
+    kernels = bulk_kernels()
+    return scan_rows if kernels is None else kernels.scan_rows

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import gzip as stdlib_gzip
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -38,10 +38,9 @@ import numpy as np
 import orjson
 import structlog
 
-from evoarena.engine import ladders
 from evoarena.engine.book import MarketBook
 from evoarena.engine.ladders import DELTA, TICKER, TRADE
-from evoarena.feeds.bulk import bulk_kernels
+from evoarena.feeds.bulk import apply_rows_loop
 from evoarena.feeds.events import Side
 from evoarena.feeds.guard import MAX_COUNT, MAX_LINE_BYTES, MAX_T_MS
 from evoarena.feeds.kalshi.decoder import KalshiDecoder
@@ -330,7 +329,7 @@ class FusedIngest:
         pending: list[list[Any]] = [[], [], [], [], []]
         p_kind, p_row, p_side, p_price, p_size = (col.append for col in pending)
         tally = np.zeros(5, dtype=np.int64)
-        apply = _apply_rows()
+        apply = apply_rows_loop()
 
         def flush() -> None:
             kind_, row_, side_, price_, size_ = (np.array(col, dtype=np.int64) for col in pending)
@@ -584,12 +583,6 @@ def _no_market(x: int) -> int:
     """The fused loop adds a market before its row is queued: never called."""
     msg = f"row of market {x} queued before the market was added"
     raise AssertionError(msg)
-
-
-def _apply_rows() -> Callable[..., int]:
-    """:func:`~evoarena.engine.ladders.apply_rows`, compiled where numba is available."""
-    kernels = bulk_kernels()
-    return ladders.apply_rows if kernels is None else kernels.apply_rows
 
 
 def flush_fast_counters(

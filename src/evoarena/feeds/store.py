@@ -40,7 +40,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,6 @@ from evoarena.feeds.fused import (
     _COUNT_SHAPE,
     TOO_LONG,
     FusedSink,
-    _apply_rows,
     body_chunks,
     flush_fast_counters,
     open_recording,
@@ -720,7 +719,7 @@ class StoreIngest:
         seen = np.zeros((len(sids), n_names), dtype=np.bool_)
         pairs = np.empty(max(1, min(len(sids) * n_names, int(np.count_nonzero(d)))), np.int64)
         st = np.empty(bulk.STATE_LEN, dtype=np.int64)
-        scan = _scan_rows()
+        scan = bulk.scan_rows_loop()
         # Every time lies in [0, MAX_T_MS]: a longer jump allows no more, and in the int64 scan
         # it must neither overflow the argument nor the sum with the high-water mark.
         max_jump = min(self._max_jump, MAX_T_MS)
@@ -820,7 +819,7 @@ class StoreIngest:
             return book.market(names[x]).row  # type: ignore[arg-type]
 
         rows = (b.kind, b.rows_in(book), b.tick, b.side, b.price, b.size)
-        book.columns.apply(_apply_rows(), rows, a, z, cur.tally, add_market)
+        book.columns.apply(bulk.apply_rows_loop(), rows, a, z, cur.tally, add_market)
 
     def _rows(  # noqa: C901 - the per-row loop kept flat, as the JSON path's
         self, cur: _Cursor, b: _Batch, a: int, z: int, sink: FusedSink
@@ -959,12 +958,6 @@ def _int64_or_none(v: int | None) -> int:
     """A decoder position for ``scan_rows``: outside int64 (or none) is unknown, which sends the
     subscription's next delta to the per-row loop."""
     return v if v is not None and INT64_MIN < v <= INT64_MAX else bulk.NONE
-
-
-def _scan_rows() -> Callable[..., int]:
-    """:func:`~evoarena.feeds.bulk.scan_rows`, compiled where numba is available."""
-    kernels = bulk.bulk_kernels()
-    return bulk.scan_rows if kernels is None else kernels.scan_rows
 
 
 class _Batch:
